@@ -1,0 +1,54 @@
+//! The `echo` connector: the behaviour of
+//! `shared/conformance/echo-contract.md`, on the SDK.
+//!
+//! Run it in a directory with `serverConfig/server.config` (or
+//! `server.config`), or against the emulator:
+//!
+//! ```text
+//! cargo run -p vantiq-sim -- serve --token secret --source echo &
+//! mkdir -p serverConfig && printf 'targetServer=http://127.0.0.1:8088\nauthToken=secret\nsources=echo\n' > serverConfig/server.config
+//! cargo run --release --example echo
+//! ```
+//!
+//! Exit status: 0 after SIGINT/SIGTERM, 2 for a bad configuration, 1 when
+//! the server rejects the token (or another fatal error).
+
+#[path = "common/echo_handler.rs"]
+mod echo_handler;
+
+use std::process::ExitCode;
+
+use vantiq_connector_sdk::{shutdown_signal, ConnectorSet, Error, ServerConfig, Settings};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if let Err(e) = vantiq_connector_sdk::setup_logging() {
+        eprintln!("echo: logging not set up: {e}");
+    }
+    let config = match ServerConfig::load() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("echo: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let set = match ConnectorSet::new(config, Settings::default()) {
+        Ok(set) => set,
+        Err(e) => {
+            eprintln!("echo: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    set.set_handler_for_all(echo_handler::Echo::default());
+    match set.run_until(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ Error::AuthenticationFailed { .. }) => {
+            eprintln!("echo: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("echo: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The dispatch task of one source: runs its handlers.
+//!
+//! Connect, publish and close handlers run here one at a time, in the order
+//! the connection task sent the events, so publishes are handled in the
+//! order they arrived, and connect and close strictly alternate. Each query
+//! gets a task of its own (a slow query holds up nothing else), started in
+//! order too, so it sees the configuration of the connect handler that ran
+//! before it. A panicking or failing handler is logged; it takes neither the
+//! connection nor the process down.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::SourceConnection;
+use crate::handler::{Context, HandlerResult, SharedHandler};
+use crate::query::{AnswerSink, Query, QueryError};
+
+/// What the connection task asks the dispatch task to do.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A connection was made: run the connect handler.
+    Connected { config: Value },
+    /// Run the publish handler.
+    Publish { object: Value },
+    /// Start a query task.
+    Query {
+        params: Value,
+        reply_address: Arc<str>,
+        epoch: u64,
+    },
+    /// The connection ended: run the close handler.
+    Closed,
+}
+
+/// Runs until the connection task drops its sender.
+pub(crate) async fn run(
+    conn: SourceConnection,
+    handler: Option<SharedHandler>,
+    mut events: mpsc::Receiver<Event>,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Connected { config } => {
+                if let Some(h) = &handler {
+                    guarded(
+                        "connect",
+                        h.clone().connect(Context::new(conn.clone()), config),
+                    )
+                    .await;
+                }
+            }
+            Event::Publish { object } => {
+                if let Some(h) = &handler {
+                    guarded(
+                        "publish",
+                        h.clone().publish(Context::new(conn.clone()), object),
+                    )
+                    .await;
+                } else {
+                    tracing::debug!("publish ignored: no handlers");
+                }
+            }
+            Event::Query {
+                params,
+                reply_address,
+                epoch,
+            } => {
+                let sink = AnswerSink {
+                    conn: conn.inner().clone(),
+                    epoch,
+                    reply_address,
+                };
+                tokio::spawn(
+                    run_query(conn.clone(), handler.clone(), params, sink).in_current_span(),
+                );
+            }
+            Event::Closed => {
+                if let Some(h) = &handler {
+                    guarded("close", h.clone().close(Context::new(conn.clone()))).await;
+                }
+            }
+        }
+    }
+}
+
+/// Runs a handler future, logging its error or panic.
+async fn guarded(kind: &'static str, fut: impl std::future::Future<Output = HandlerResult>) {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(handler = kind, error = %e, "handler returned an error"),
+        Err(panic) => {
+            tracing::error!(handler = kind, panic = %panic_message(&panic), "handler panicked")
+        }
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
+
+/// Runs one query and makes sure it gets a final answer.
+async fn run_query(
+    conn: SourceConnection,
+    handler: Option<SharedHandler>,
+    params: Value,
+    sink: AnswerSink,
+) {
+    let source = conn.source().to_owned();
+    let (query, guard, done) = Query::new(conn, params, sink);
+    let deadline = query.connection().inner().settings.query_deadline;
+    let work = async move {
+        let outcome = match handler {
+            Some(h) => AssertUnwindSafe(h.query(query)).catch_unwind().await,
+            None => {
+                let error = QueryError::no_query_handler(&source);
+                Ok(query.error(error).await.map_err(Into::into))
+            }
+        };
+        let error = match outcome {
+            Ok(Ok(())) => QueryError::no_answer(),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "query handler returned an error");
+                QueryError::handler_failed(&e.to_string())
+            }
+            Err(panic) => {
+                let message = panic_message(&panic);
+                tracing::error!(panic = %message, "query handler panicked");
+                QueryError::handler_panicked(&message)
+            }
+        };
+        // Wait for the final answer, wherever the query went; if every
+        // handle on it is dropped first, nobody can answer it any more.
+        match done.await {
+            Ok(()) => None,
+            Err(_) => Some(error),
+        }
+    };
+    let unanswered = match deadline {
+        None => work.await,
+        Some(deadline) => match tokio::time::timeout(deadline, work).await {
+            Ok(unanswered) => unanswered,
+            Err(_) => Some(QueryError::deadline(deadline.as_millis())),
+        },
+    };
+    if let Some(error) = unanswered {
+        guard.fail(&error);
+    }
+}

@@ -1,0 +1,99 @@
+//! Per-source counters, readable at any time from the API.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of one source connection's counters since it was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Notifications written to the server (re-sends included).
+    pub sent: u64,
+    /// Notifications the server acknowledged.
+    pub acknowledged: u64,
+    /// Notifications the server acknowledged with an error status.
+    pub rejected: u64,
+    /// Notifications sent again after a connection was lost before their
+    /// acknowledgement (possible duplicates, at-least-once delivery).
+    pub resent: u64,
+    /// Notifications dropped by [`crate::OverflowPolicy::DropOldest`].
+    pub dropped: u64,
+    /// Notifications waiting in the buffer now.
+    pub buffered: u64,
+    /// Connections made (handshakes completed).
+    pub connections: u64,
+    /// Connections made after the first (reconnections).
+    pub reconnections: u64,
+    /// Queries given a final, successful answer (200 or 204).
+    pub queries_answered: u64,
+    /// Queries given an error answer, by the handler or by the SDK.
+    pub queries_failed: u64,
+    /// Server messages that could not be decoded and were skipped.
+    pub malformed: u64,
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    sent: AtomicU64,
+    acknowledged: AtomicU64,
+    rejected: AtomicU64,
+    resent: AtomicU64,
+    dropped: AtomicU64,
+    buffered: AtomicU64,
+    connections: AtomicU64,
+    queries_answered: AtomicU64,
+    queries_failed: AtomicU64,
+    malformed: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> Stats {
+        let connections = self.connections.load(Relaxed);
+        Stats {
+            sent: self.sent.load(Relaxed),
+            acknowledged: self.acknowledged.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            resent: self.resent.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            buffered: self.buffered.load(Relaxed),
+            connections,
+            reconnections: connections.saturating_sub(1),
+            queries_answered: self.queries_answered.load(Relaxed),
+            queries_failed: self.queries_failed.load(Relaxed),
+            malformed: self.malformed.load(Relaxed),
+        }
+    }
+    pub(crate) fn add_sent(&self, n: u64, resent: u64) {
+        self.sent.fetch_add(n, Relaxed);
+        if resent > 0 {
+            self.resent.fetch_add(resent, Relaxed);
+        }
+    }
+    pub(crate) fn add_acknowledged(&self, rejected: bool) {
+        self.acknowledged.fetch_add(1, Relaxed);
+        if rejected {
+            self.rejected.fetch_add(1, Relaxed);
+        }
+    }
+    /// Returns the total dropped so far.
+    pub(crate) fn add_dropped(&self) -> u64 {
+        self.dropped.fetch_add(1, Relaxed) + 1
+    }
+    pub(crate) fn set_buffered(&self, n: usize) {
+        self.buffered.store(n as u64, Relaxed);
+    }
+    /// Returns the number of connections so far, this one included.
+    pub(crate) fn add_connection(&self) -> u64 {
+        self.connections.fetch_add(1, Relaxed) + 1
+    }
+    pub(crate) fn add_query(&self, failed: bool) {
+        if failed {
+            self.queries_failed.fetch_add(1, Relaxed);
+        } else {
+            self.queries_answered.fetch_add(1, Relaxed);
+        }
+    }
+    pub(crate) fn add_malformed(&self) {
+        self.malformed.fetch_add(1, Relaxed);
+    }
+}

@@ -1,0 +1,383 @@
+//! The messages of the connector protocol: decoding what the server sends and
+//! encoding what the connector sends.
+//!
+//! Decoding is strict about the fields this SDK relies on and lenient about
+//! everything else: Vantiq servers send many more fields than a connector uses
+//! (see `PROTOCOL.md`), and those are skipped without being materialised.
+//! Encoding writes the frames as strings directly, because notifications are
+//! the hot path of a busy connector and their envelope never changes.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The resource name of sources on the wire.
+pub const RESOURCE_SOURCES: &str = "sources";
+/// The header of a query message that carries its reply address.
+pub const REPLY_ADDR_HEADER: &str = "REPLY_ADDR_HEADER";
+/// The header of a query response that carries the reply address back.
+pub const REPLY_ADDRESS_RESPONSE_HEADER: &str = "X-Reply-Address";
+
+/// A message from the server, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerMessage {
+    /// A response (`{"status": N, ...}`): the answer to `validate` or
+    /// `connectExtension`, or the acknowledgement of a notification.
+    Status {
+        /// The HTTP-like status code.
+        status: u16,
+        /// The body, if any (an error list for failures).
+        body: Option<Value>,
+    },
+    /// `configureExtension`: the source's configuration document has arrived.
+    ConfigureExtension {
+        /// The `object.config` document.
+        config: Value,
+    },
+    /// `publish`: the server sends an event to the source.
+    Publish {
+        /// The published object.
+        object: Value,
+    },
+    /// `query`: a VAIL `SELECT ... FROM SOURCE`, to be answered.
+    Query {
+        /// The `WITH` parameters (an object; `{}` when the server sent none).
+        params: Value,
+        /// Where the answers go (`messageHeaders.REPLY_ADDR_HEADER`).
+        reply_address: String,
+    },
+    /// `reconnectRequired`: connect again from `connectExtension`.
+    ReconnectRequired,
+}
+
+/// Why a server frame could not be decoded. The connection carries on: the
+/// frame is logged and skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The frame is not UTF-8.
+    #[error("frame is not UTF-8")]
+    NotUtf8,
+    /// The frame is not JSON at all.
+    #[error("frame is not JSON: {0}")]
+    NotJson(String),
+    /// The frame is JSON, but not an object.
+    #[error("frame is a JSON {0}, not an object")]
+    NotAnObject(&'static str),
+    /// The object has neither `op` nor `status`.
+    #[error("message has neither `op` nor `status`")]
+    NoOpOrStatus,
+    /// `status` is not a status code.
+    #[error("`status` is not a status code: {0}")]
+    BadStatus(String),
+    /// An `op` this SDK does not know.
+    #[error("unknown op `{0}`")]
+    UnknownOp(String),
+    /// A known `op` without a field it needs.
+    #[error("`{op}` message without `{field}`")]
+    MissingField {
+        /// The operation.
+        op: &'static str,
+        /// The missing field.
+        field: &'static str,
+    },
+}
+
+/// The fields of a server message that this SDK reads; the rest are skipped.
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(default)]
+    op: Option<String>,
+    #[serde(default)]
+    status: Option<Value>,
+    #[serde(default)]
+    object: Option<Value>,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default, rename = "messageHeaders")]
+    message_headers: Option<Value>,
+}
+
+/// Decodes one server frame (text, or binary carrying UTF-8 JSON as the Java
+/// SDK sends it).
+///
+/// # Errors
+///
+/// A [`DecodeError`] saying what is wrong with the frame.
+pub fn decode(frame: &[u8]) -> Result<ServerMessage, DecodeError> {
+    let wire: Wire = match serde_json::from_slice(frame) {
+        Ok(wire) => wire,
+        Err(e) => return Err(classify(frame, e)),
+    };
+    if let Some(op) = wire.op {
+        return decode_request(op, wire.object, wire.message_headers);
+    }
+    match wire.status {
+        Some(Value::Number(n)) => match n.as_u64().and_then(|s| u16::try_from(s).ok()) {
+            Some(status) => Ok(ServerMessage::Status {
+                status,
+                body: wire.body.filter(|b| !b.is_null()),
+            }),
+            None => Err(DecodeError::BadStatus(n.to_string())),
+        },
+        Some(other) => Err(DecodeError::BadStatus(other.to_string())),
+        None => Err(DecodeError::NoOpOrStatus),
+    }
+}
+
+fn decode_request(
+    op: String,
+    object: Option<Value>,
+    headers: Option<Value>,
+) -> Result<ServerMessage, DecodeError> {
+    match op.as_str() {
+        "publish" => match object {
+            Some(object) if !object.is_null() => Ok(ServerMessage::Publish { object }),
+            _ => Err(DecodeError::MissingField {
+                op: "publish",
+                field: "object",
+            }),
+        },
+        "query" => {
+            let reply_address = headers
+                .as_ref()
+                .and_then(|h| h.get(REPLY_ADDR_HEADER))
+                .and_then(Value::as_str)
+                .ok_or(DecodeError::MissingField {
+                    op: "query",
+                    field: "messageHeaders.REPLY_ADDR_HEADER",
+                })?
+                .to_owned();
+            let params = match object {
+                None | Some(Value::Null) => Value::Object(Default::default()),
+                Some(params) => params,
+            };
+            Ok(ServerMessage::Query {
+                params,
+                reply_address,
+            })
+        }
+        "configureExtension" => match object {
+            Some(Value::Object(mut object)) => match object.remove("config") {
+                Some(config) if !config.is_null() => {
+                    Ok(ServerMessage::ConfigureExtension { config })
+                }
+                _ => Err(DecodeError::MissingField {
+                    op: "configureExtension",
+                    field: "object.config",
+                }),
+            },
+            _ => Err(DecodeError::MissingField {
+                op: "configureExtension",
+                field: "object.config",
+            }),
+        },
+        "reconnectRequired" => Ok(ServerMessage::ReconnectRequired),
+        _ => Err(DecodeError::UnknownOp(op)),
+    }
+}
+
+/// Tells a frame that is not JSON from JSON that is not an object.
+fn classify(frame: &[u8], error: serde_json::Error) -> DecodeError {
+    if std::str::from_utf8(frame).is_err() {
+        return DecodeError::NotUtf8;
+    }
+    match serde_json::from_slice::<Value>(frame) {
+        Ok(Value::Array(_)) => DecodeError::NotAnObject("array"),
+        Ok(Value::String(_)) => DecodeError::NotAnObject("string"),
+        Ok(Value::Number(_)) => DecodeError::NotAnObject("number"),
+        Ok(Value::Bool(_)) => DecodeError::NotAnObject("boolean"),
+        Ok(Value::Null) => DecodeError::NotAnObject("null"),
+        Ok(Value::Object(_)) | Err(_) => DecodeError::NotJson(error.to_string()),
+    }
+}
+
+/// Writes `value` as a JSON string literal.
+fn json_string(value: &str) -> String {
+    serde_json::to_string(value).expect("a string always serialises")
+}
+
+/// The `validate` request that authenticates with an access token.
+pub fn validate(token: &str) -> String {
+    format!(
+        r#"{{"op":"validate","resourceName":"system.credentials","object":{}}}"#,
+        json_string(token)
+    )
+}
+
+/// The `authenticate` request that authenticates with a username and password.
+pub fn authenticate(username: &str, password: &str) -> String {
+    format!(
+        r#"{{"op":"authenticate","resourceName":"system.credentials","object":{{"username":{},"password":{}}}}}"#,
+        json_string(username),
+        json_string(password)
+    )
+}
+
+/// The `connectExtension` request that registers the connector for `source`.
+pub fn connect_extension(source: &str, reconnect_secret: &str) -> String {
+    format!(
+        r#"{{"op":"connectExtension","resourceName":"sources","resourceId":{},"parameters":{{"reconnectSecret":{}}}}}"#,
+        json_string(source),
+        json_string(reconnect_secret)
+    )
+}
+
+/// The fixed start of every notification frame of one source, computed once.
+#[derive(Debug, Clone)]
+pub struct NotificationEnvelope {
+    prefix: String,
+}
+
+impl NotificationEnvelope {
+    /// The envelope for `source`.
+    pub fn new(source: &str) -> Self {
+        NotificationEnvelope {
+            prefix: format!(
+                r#"{{"op":"notification","resourceName":"sources","resourceId":{},"object":"#,
+                json_string(source)
+            ),
+        }
+    }
+
+    /// Wraps an already serialised JSON object into a notification frame.
+    pub fn wrap(&self, object_json: &str) -> String {
+        let mut frame = String::with_capacity(self.prefix.len() + object_json.len() + 1);
+        frame.push_str(&self.prefix);
+        frame.push_str(object_json);
+        frame.push('}');
+        frame
+    }
+}
+
+/// A query response frame: `body_json` is already serialised JSON (`None` for
+/// a 204).
+pub fn query_response(reply_address: &str, status: u16, body_json: Option<&str>) -> String {
+    let mut frame = format!(
+        r#"{{"status":{status},"headers":{{"X-Reply-Address":{}}}"#,
+        json_string(reply_address)
+    );
+    if let Some(body) = body_json {
+        frame.push_str(r#","body":"#);
+        frame.push_str(body);
+    }
+    frame.push('}');
+    frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dec(s: &str) -> Result<ServerMessage, DecodeError> {
+        decode(s.as_bytes())
+    }
+
+    #[test]
+    fn decodes_every_server_message() {
+        assert_eq!(
+            dec(r#"{"status":200,"body":{"x":1},"contentType":"application/json"}"#),
+            Ok(ServerMessage::Status {
+                status: 200,
+                body: Some(json!({"x":1}))
+            })
+        );
+        assert_eq!(
+            dec(
+                r#"{"op":"configureExtension","resourceName":"sources","resourceId":"s","object":{"config":{"a":1}}}"#
+            ),
+            Ok(ServerMessage::ConfigureExtension {
+                config: json!({"a":1})
+            })
+        );
+        assert_eq!(
+            dec(r#"{"op":"publish","resourceId":"s","object":{"k":"v"},"locale":"en"}"#),
+            Ok(ServerMessage::Publish {
+                object: json!({"k":"v"})
+            })
+        );
+        assert_eq!(
+            dec(r#"{"op":"query","object":{"a":1},"messageHeaders":{"REPLY_ADDR_HEADER":"r1"}}"#),
+            Ok(ServerMessage::Query {
+                params: json!({"a":1}),
+                reply_address: "r1".into()
+            })
+        );
+        assert_eq!(
+            dec(r#"{"op":"query","messageHeaders":{"REPLY_ADDR_HEADER":"r1"}}"#),
+            Ok(ServerMessage::Query {
+                params: json!({}),
+                reply_address: "r1".into()
+            })
+        );
+        assert_eq!(
+            dec(r#"{"op":"reconnectRequired","resourceName":"sources","resourceId":"s"}"#),
+            Ok(ServerMessage::ReconnectRequired)
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_frames_with_a_reason() {
+        assert!(matches!(dec("not json"), Err(DecodeError::NotJson(_))));
+        assert_eq!(dec("[1,2]"), Err(DecodeError::NotAnObject("array")));
+        assert_eq!(dec("3"), Err(DecodeError::NotAnObject("number")));
+        assert_eq!(dec(r#"{"x":1}"#), Err(DecodeError::NoOpOrStatus));
+        assert_eq!(
+            dec(r#"{"op":"dance"}"#),
+            Err(DecodeError::UnknownOp("dance".into()))
+        );
+        assert!(matches!(
+            dec(r#"{"op":"publish"}"#),
+            Err(DecodeError::MissingField { op: "publish", .. })
+        ));
+        assert!(matches!(
+            dec(r#"{"op":"query","object":{}}"#),
+            Err(DecodeError::MissingField { op: "query", .. })
+        ));
+        assert!(matches!(
+            dec(r#"{"op":"configureExtension","object":{}}"#),
+            Err(DecodeError::MissingField {
+                op: "configureExtension",
+                ..
+            })
+        ));
+        assert!(matches!(
+            dec(r#"{"status":"ok"}"#),
+            Err(DecodeError::BadStatus(_))
+        ));
+        assert!(matches!(
+            dec(r#"{"status":70000}"#),
+            Err(DecodeError::BadStatus(_))
+        ));
+        assert_eq!(decode(&[0xff, 0xfe]), Err(DecodeError::NotUtf8));
+    }
+
+    #[test]
+    fn encodes_frames_as_valid_json() {
+        let v: Value = serde_json::from_str(&validate("t\"k")).unwrap();
+        assert_eq!(
+            v,
+            json!({"op":"validate","resourceName":"system.credentials","object":"t\"k"})
+        );
+        let v: Value = serde_json::from_str(&authenticate("u", "p")).unwrap();
+        assert_eq!(v["object"], json!({"username":"u","password":"p"}));
+        let v: Value = serde_json::from_str(&connect_extension("src", "sec")).unwrap();
+        assert_eq!(
+            v,
+            json!({"op":"connectExtension","resourceName":"sources","resourceId":"src","parameters":{"reconnectSecret":"sec"}})
+        );
+        let v: Value =
+            serde_json::from_str(&NotificationEnvelope::new("s\\1").wrap(r#"{"a":[1]}"#)).unwrap();
+        assert_eq!(
+            v,
+            json!({"op":"notification","resourceName":"sources","resourceId":"s\\1","object":{"a":[1]}})
+        );
+        let v: Value = serde_json::from_str(&query_response("r", 100, Some("[{}]"))).unwrap();
+        assert_eq!(
+            v,
+            json!({"status":100,"headers":{"X-Reply-Address":"r"},"body":[{}]})
+        );
+        let v: Value = serde_json::from_str(&query_response("r", 204, None)).unwrap();
+        assert_eq!(v, json!({"status":204,"headers":{"X-Reply-Address":"r"}}));
+    }
+}

@@ -1,0 +1,516 @@
+//! The protocol state machine of one source's connection.
+//!
+//! [`Session`] decides everything about the protocol and does no I/O: the
+//! connection task feeds it each decoded server message and carries out the
+//! [`Action`] it returns. This keeps the rules (what may come when, which query
+//! may still be answered) in one place that is tested without a network, the
+//! way `rumqttc` tests its `MqttState`.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::message::{self, ServerMessage};
+
+/// What the connector does when the server sends `reconnectRequired`.
+///
+/// `PROTOCOL.md` describes both and says both work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReconnectStyle {
+    /// Close the socket and redo the whole handshake on a new one, as the
+    /// Python SDK does. The default.
+    #[default]
+    NewSocket,
+    /// Send `connectExtension` again on the same socket, as the Java SDK does.
+    SameSocket,
+}
+
+/// Where the session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// `validate`/`authenticate` sent, waiting for its answer.
+    Authenticating,
+    /// `connectExtension` sent, waiting for `configureExtension`.
+    Connecting,
+    /// Configured: publishes, queries and acknowledgements flow.
+    Connected,
+}
+
+/// Why a handshake failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The server rejected the credentials. Retrying will not help.
+    AuthRejected {
+        /// The status the server answered with (typically 401).
+        status: u16,
+        /// The error body.
+        body: Option<Value>,
+    },
+    /// The server refused `connectExtension` (no such source, another
+    /// connector serves it, or the source is being restarted). Worth a retry.
+    ConnectRejected {
+        /// The status the server answered with.
+        status: u16,
+        /// The error body.
+        body: Option<Value>,
+    },
+}
+
+/// What the connection task must do after a server message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Write this frame.
+    Send(String),
+    /// The handshake is complete: hand `config` to the connect handler.
+    Connected {
+        /// The source's configuration document.
+        config: Value,
+    },
+    /// A new configuration arrived on a connected session without a
+    /// `reconnectRequired` first: close, then connect, with `config`.
+    Reconfigured {
+        /// The new configuration document.
+        config: Value,
+    },
+    /// Deliver a published object to the publish handler.
+    Publish {
+        /// The published object.
+        object: Value,
+    },
+    /// Deliver a query to the query handler.
+    Query {
+        /// The `WITH` parameters.
+        params: Value,
+        /// The reply address the answers must carry.
+        reply_address: String,
+    },
+    /// A status message on a connected session: the acknowledgement of a
+    /// notification (an error status when the server refused it).
+    Ack {
+        /// The status code.
+        status: u16,
+        /// The body, if any.
+        body: Option<Value>,
+    },
+    /// `reconnectRequired` ([`ReconnectStyle::NewSocket`]): close this socket
+    /// and connect again at once, without backoff.
+    Reconnect,
+    /// `reconnectRequired` ([`ReconnectStyle::SameSocket`]): the current
+    /// connection has ended (run the close handler), then write `resend`.
+    Reconfigure {
+        /// The `connectExtension` frame to write again.
+        resend: String,
+    },
+    /// The handshake failed.
+    Fail(Failure),
+    /// Nothing to do but log why.
+    Ignore(&'static str),
+}
+
+/// Why a query answer was refused by the state machine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// No open query has this reply address: it was already given its final
+    /// answer, or it came on an earlier connection.
+    #[error(
+        "no open query has reply address `{0}` (already answered, or from an earlier connection)"
+    )]
+    NotOpen(String),
+}
+
+/// Whether a query response code ends the query.
+pub fn is_final(status: u16) -> bool {
+    status != 100
+}
+
+/// The protocol state of one connection of one source.
+#[derive(Debug)]
+pub struct Session {
+    phase: Phase,
+    style: ReconnectStyle,
+    connect_frame: String,
+    open_queries: HashSet<String>,
+}
+
+impl Session {
+    /// Starts a session: returns it and the authentication frame to write
+    /// first (`auth_frame` is [`message::validate`] or
+    /// [`message::authenticate`]).
+    pub fn start(
+        source: &str,
+        reconnect_secret: &str,
+        auth_frame: String,
+        style: ReconnectStyle,
+    ) -> (Session, String) {
+        let session = Session {
+            phase: Phase::Authenticating,
+            style,
+            connect_frame: message::connect_extension(source, reconnect_secret),
+            open_queries: HashSet::new(),
+        };
+        (session, auth_frame)
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether notifications may be sent now.
+    pub fn is_connected(&self) -> bool {
+        self.phase == Phase::Connected
+    }
+
+    /// The number of queries waiting for their final answer.
+    pub fn open_queries(&self) -> usize {
+        self.open_queries.len()
+    }
+
+    /// Takes one server message and says what to do.
+    pub fn on_message(&mut self, msg: ServerMessage) -> Action {
+        match (self.phase, msg) {
+            (Phase::Authenticating, ServerMessage::Status { status, body }) => {
+                if status < 300 {
+                    self.phase = Phase::Connecting;
+                    Action::Send(self.connect_frame.clone())
+                } else {
+                    Action::Fail(Failure::AuthRejected { status, body })
+                }
+            }
+            (Phase::Connecting, ServerMessage::Status { status, body }) => {
+                if status < 300 {
+                    Action::Ignore("status before the configuration")
+                } else {
+                    Action::Fail(Failure::ConnectRejected { status, body })
+                }
+            }
+            (Phase::Connected, ServerMessage::Status { status, body }) => {
+                Action::Ack { status, body }
+            }
+            (Phase::Authenticating, ServerMessage::ConfigureExtension { .. }) => {
+                Action::Ignore("configureExtension before authentication")
+            }
+            (Phase::Connecting, ServerMessage::ConfigureExtension { config }) => {
+                self.phase = Phase::Connected;
+                Action::Connected { config }
+            }
+            (Phase::Connected, ServerMessage::ConfigureExtension { config }) => {
+                Action::Reconfigured { config }
+            }
+            (Phase::Connected, ServerMessage::Publish { object }) => Action::Publish { object },
+            (_, ServerMessage::Publish { .. }) => {
+                Action::Ignore("publish before the configuration")
+            }
+            (
+                Phase::Connected,
+                ServerMessage::Query {
+                    params,
+                    reply_address,
+                },
+            ) => {
+                if self.open_queries.insert(reply_address.clone()) {
+                    Action::Query {
+                        params,
+                        reply_address,
+                    }
+                } else {
+                    Action::Ignore("query with the reply address of a query still open")
+                }
+            }
+            (_, ServerMessage::Query { reply_address, .. }) => {
+                // Answer at once so that the VAIL SELECT does not hang.
+                Action::Send(not_ready_answer(&reply_address))
+            }
+            (Phase::Authenticating, ServerMessage::ReconnectRequired) => Action::Reconnect,
+            (_, ServerMessage::ReconnectRequired) => match self.style {
+                ReconnectStyle::NewSocket => Action::Reconnect,
+                ReconnectStyle::SameSocket => {
+                    self.phase = Phase::Connecting;
+                    Action::Reconfigure {
+                        resend: self.connect_frame.clone(),
+                    }
+                }
+            },
+        }
+    }
+
+    /// Encodes an answer to an open query, closing the query when `status` is
+    /// final. `body_json` is serialised JSON (`None` for 204).
+    ///
+    /// # Errors
+    ///
+    /// [`AnswerError::NotOpen`] if the query was already closed or never
+    /// came on this session: nothing must be sent then.
+    pub fn answer(
+        &mut self,
+        reply_address: &str,
+        status: u16,
+        body_json: Option<&str>,
+    ) -> Result<String, AnswerError> {
+        let open = if is_final(status) {
+            self.open_queries.remove(reply_address)
+        } else {
+            self.open_queries.contains(reply_address)
+        };
+        if !open {
+            return Err(AnswerError::NotOpen(reply_address.to_owned()));
+        }
+        Ok(message::query_response(reply_address, status, body_json))
+    }
+}
+
+/// The error answer for a query that arrived before the source was
+/// configured.
+fn not_ready_answer(reply_address: &str) -> String {
+    let body = serde_json::json!({
+        "messageCode": "io.vantiq.connector.notReady",
+        "messageTemplate": "The connector received the query before its configuration.",
+        "parameters": [],
+    });
+    message::query_response(reply_address, 400, Some(&body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn connected() -> Session {
+        let (mut s, _) = Session::start(
+            "src",
+            "sec",
+            message::validate("t"),
+            ReconnectStyle::NewSocket,
+        );
+        assert!(matches!(s.on_message(status(200)), Action::Send(_)));
+        assert_eq!(
+            s.on_message(ServerMessage::ConfigureExtension {
+                config: json!({"a":1})
+            }),
+            Action::Connected {
+                config: json!({"a":1})
+            }
+        );
+        s
+    }
+
+    fn status(status: u16) -> ServerMessage {
+        ServerMessage::Status { status, body: None }
+    }
+
+    fn query(addr: &str) -> ServerMessage {
+        ServerMessage::Query {
+            params: json!({}),
+            reply_address: addr.into(),
+        }
+    }
+
+    #[test]
+    fn handshake_sends_connect_extension_then_tolerates_statuses() {
+        let (mut s, first) = Session::start(
+            "src",
+            "sec",
+            message::validate("tok"),
+            ReconnectStyle::NewSocket,
+        );
+        assert!(first.contains(r#""op":"validate""#));
+        let Action::Send(frame) = s.on_message(status(200)) else {
+            panic!("expected connectExtension");
+        };
+        assert!(frame.contains(r#""reconnectSecret":"sec""#));
+        assert_eq!(s.phase(), Phase::Connecting);
+        assert!(matches!(s.on_message(status(200)), Action::Ignore(_)));
+        assert!(matches!(s.on_message(status(204)), Action::Ignore(_)));
+        assert!(matches!(
+            s.on_message(ServerMessage::ConfigureExtension { config: json!({}) }),
+            Action::Connected { .. }
+        ));
+        assert!(s.is_connected());
+    }
+
+    #[test]
+    fn auth_and_connect_rejections_are_failures() {
+        let (mut s, _) = Session::start(
+            "src",
+            "sec",
+            message::validate("t"),
+            ReconnectStyle::NewSocket,
+        );
+        assert!(matches!(
+            s.on_message(status(401)),
+            Action::Fail(Failure::AuthRejected { status: 401, .. })
+        ));
+        let (mut s, _) = Session::start(
+            "src",
+            "sec",
+            message::validate("t"),
+            ReconnectStyle::NewSocket,
+        );
+        s.on_message(status(200));
+        assert!(matches!(
+            s.on_message(status(404)),
+            Action::Fail(Failure::ConnectRejected { status: 404, .. })
+        ));
+    }
+
+    #[test]
+    fn messages_before_configuration_are_not_delivered() {
+        let (mut s, _) = Session::start(
+            "src",
+            "sec",
+            message::validate("t"),
+            ReconnectStyle::NewSocket,
+        );
+        assert!(matches!(
+            s.on_message(ServerMessage::Publish { object: json!({}) }),
+            Action::Ignore(_)
+        ));
+        let Action::Send(answer) = s.on_message(query("q0")) else {
+            panic!("an early query must be answered");
+        };
+        assert!(answer.contains(r#""status":400"#));
+    }
+
+    #[test]
+    fn a_query_is_answered_once() {
+        let mut s = connected();
+        assert!(matches!(s.on_message(query("q1")), Action::Query { .. }));
+        assert!(s.answer("q1", 100, Some("[]")).is_ok());
+        assert!(s.answer("q1", 100, Some("[]")).is_ok());
+        assert!(s.answer("q1", 200, Some("[]")).is_ok());
+        assert_eq!(
+            s.answer("q1", 200, Some("[]")),
+            Err(AnswerError::NotOpen("q1".into()))
+        );
+        assert!(s.answer("q1", 100, Some("[]")).is_err());
+        assert!(s.answer("other", 204, None).is_err());
+        assert_eq!(s.open_queries(), 0);
+    }
+
+    #[test]
+    fn duplicate_open_reply_address_is_ignored() {
+        let mut s = connected();
+        assert!(matches!(s.on_message(query("q")), Action::Query { .. }));
+        assert!(matches!(s.on_message(query("q")), Action::Ignore(_)));
+    }
+
+    #[test]
+    fn reconnect_required_in_both_styles() {
+        let mut s = connected();
+        assert_eq!(
+            s.on_message(ServerMessage::ReconnectRequired),
+            Action::Reconnect
+        );
+
+        let (mut s, _) = Session::start(
+            "src",
+            "sec",
+            message::validate("t"),
+            ReconnectStyle::SameSocket,
+        );
+        s.on_message(status(200));
+        s.on_message(ServerMessage::ConfigureExtension { config: json!({}) });
+        let Action::Reconfigure { resend } = s.on_message(ServerMessage::ReconnectRequired) else {
+            panic!("expected Reconfigure");
+        };
+        assert!(resend.contains("connectExtension"));
+        assert_eq!(s.phase(), Phase::Connecting);
+        assert!(matches!(s.on_message(status(200)), Action::Ignore(_)));
+        assert!(matches!(
+            s.on_message(ServerMessage::ConfigureExtension {
+                config: json!({"v":2})
+            }),
+            Action::Connected { .. }
+        ));
+    }
+
+    #[test]
+    fn statuses_after_configuration_are_acks() {
+        let mut s = connected();
+        assert_eq!(
+            s.on_message(status(200)),
+            Action::Ack {
+                status: 200,
+                body: None
+            }
+        );
+        assert!(matches!(
+            s.on_message(status(500)),
+            Action::Ack { status: 500, .. }
+        ));
+        assert!(matches!(
+            s.on_message(ServerMessage::ConfigureExtension {
+                config: json!({"b":2})
+            }),
+            Action::Reconfigured { .. }
+        ));
+    }
+
+    fn arb_message() -> impl Strategy<Value = ServerMessage> {
+        prop_oneof![
+            (0u16..600).prop_map(status),
+            Just(ServerMessage::ConfigureExtension {
+                config: json!({"c":1})
+            }),
+            Just(ServerMessage::Publish {
+                object: json!({"p":1})
+            }),
+            (0u8..4).prop_map(|i| query(&format!("q{i}"))),
+            Just(ServerMessage::ReconnectRequired),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Server(ServerMessage),
+        Answer(u8, u16),
+    }
+
+    fn arb_step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            arb_message().prop_map(Step::Server),
+            (
+                (0u8..4),
+                prop_oneof![Just(100u16), Just(200), Just(204), Just(400)]
+            )
+                .prop_map(|(q, s)| Step::Answer(q, s)),
+        ]
+    }
+
+    proptest! {
+        /// No sequence of server messages and answer attempts panics, and no
+        /// query delivered to a handler gets more than one final answer
+        /// frame, nor any answer after its final one.
+        #[test]
+        fn never_answers_a_query_twice(
+            steps in proptest::collection::vec(arb_step(), 0..200),
+            same_socket in any::<bool>(),
+        ) {
+            let style = if same_socket { ReconnectStyle::SameSocket } else { ReconnectStyle::NewSocket };
+            let (mut s, _) = Session::start("src", "sec", message::validate("t"), style);
+            // reply address -> whether it is open (delivered, no final answer yet)
+            let mut open: std::collections::HashMap<String, bool> = Default::default();
+            for step in steps {
+                match step {
+                    Step::Server(msg) => {
+                        if let Action::Query { reply_address, .. } = s.on_message(msg) {
+                            prop_assert!(!open.get(&reply_address).copied().unwrap_or(false));
+                            open.insert(reply_address, true);
+                        }
+                    }
+                    Step::Answer(q, status) => {
+                        let addr = format!("q{q}");
+                        let body = if status == 204 { None } else { Some("{}") };
+                        let was_open = open.get(&addr).copied().unwrap_or(false);
+                        let sent = s.answer(&addr, status, body).is_ok();
+                        prop_assert_eq!(sent, was_open);
+                        if sent && is_final(status) {
+                            open.insert(addr, false);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

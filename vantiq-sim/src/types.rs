@@ -1,0 +1,127 @@
+//! The public data types: what the emulator reports about sources, notifications, queries
+//! and protocol violations, and its error type.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Duration;
+
+/// A frame sent verbatim to a connector with [`crate::Sim::send_raw`], to see how the
+/// connector copes with messages a real server would never send (or sends rarely).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawFrame {
+    /// A WebSocket text frame.
+    Text(String),
+    /// A WebSocket binary frame.
+    Binary(Vec<u8>),
+}
+
+/// One notification a connector sent for a source, as the emulator recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Position of this notification among all the source's notifications, from 0. It keeps
+    /// counting across reconnections, so a gap or a repeat shows lost or doubled events.
+    pub seq: u64,
+    /// The notification's `object`, exactly as the connector sent it.
+    pub object: Value,
+}
+
+/// Everything a connector answered to one query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryOutcome {
+    /// The status of the final answer: 200, 204, or an error status (>= 300).
+    pub status: u16,
+    /// The rows of every 100 and 200 answer, in order: an object body is one row, a list
+    /// body contributes each of its elements.
+    pub rows: Vec<Value>,
+    /// Every answer frame as received (whole messages), for checks on the exact shape.
+    pub frames: Vec<Value>,
+    /// The body of an error answer (one object or a list, as sent); `None` otherwise.
+    pub error: Option<Value>,
+}
+
+/// What the emulator knows about one source and its connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    /// The source name.
+    pub name: String,
+    /// True while a live session has received this source's `configureExtension` (and no
+    /// `reconnectRequired` has been sent since).
+    pub connected: bool,
+    /// Handshakes completed so far (`configureExtension` sent), across all sessions.
+    pub connections: u64,
+    /// The source's current configuration document.
+    pub config: Value,
+    /// The distinct reconnect secrets connectors presented, in order of first use: a
+    /// connector that keeps its secret across reconnections shows exactly one.
+    pub reconnect_secrets: Vec<String>,
+}
+
+/// One protocol violation: something a connector sent that a Vantiq server would not
+/// accept or that breaks the protocol's rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Violation {
+    /// The source concerned, when known.
+    pub source: Option<String>,
+    /// A short stable name of the rule broken: one of the constants in [`kinds`].
+    pub kind: String,
+    /// A human-readable explanation, with an excerpt of the offending message.
+    pub detail: String,
+}
+
+/// The names of the violation kinds (the [`Violation::kind`] values), so tests can match
+/// them without repeating string literals.
+pub mod kinds {
+    /// A text frame (or a binary frame's payload) that is not JSON.
+    pub const INVALID_JSON: &str = "json.invalid";
+    /// A binary frame whose payload is not UTF-8.
+    pub const INVALID_UTF8: &str = "frame.invalidUtf8";
+    /// A message that is JSON but has the wrong shape (not an object, missing or
+    /// mistyped fields, neither `op` nor `status`).
+    pub const BAD_SHAPE: &str = "message.shape";
+    /// An `op` a connector never sends.
+    pub const UNKNOWN_OP: &str = "op.unknown";
+    /// A message other than `validate`/`authenticate` before authentication succeeded.
+    pub const NOT_AUTHENTICATED: &str = "handshake.notAuthenticated";
+    /// A notification or query answer before `connectExtension` succeeded.
+    pub const NOT_CONNECTED: &str = "handshake.notConnected";
+    /// A `connectExtension` for a second source on a socket that already serves one.
+    pub const SECOND_SOURCE: &str = "connect.secondSource";
+    /// A notification whose `object` is a list or a scalar instead of an object.
+    pub const NOTIFICATION_NOT_OBJECT: &str = "notification.notObject";
+    /// A notification naming another source than the one its socket serves.
+    pub const NOTIFICATION_WRONG_SOURCE: &str = "notification.wrongSource";
+    /// A query answer whose reply address was never issued.
+    pub const UNKNOWN_REPLY_ADDRESS: &str = "query.unknownReplyAddress";
+    /// A query answer after the query's final answer (answered twice).
+    pub const ANSWER_AFTER_FINAL: &str = "query.answerAfterFinal";
+    /// A query answer with a status that is not 100, 200, 204 or >= 300.
+    pub const BAD_STATUS: &str = "query.badStatus";
+    /// A query answer whose body does not fit its status (missing body, scalar rows,
+    /// malformed error).
+    pub const BAD_BODY: &str = "query.badBody";
+}
+
+/// Why an emulator operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The source is not configured in the emulator.
+    #[error("unknown source {0:?}")]
+    UnknownSource(String),
+    /// The source has no connected connector (or none at all, for operations that only
+    /// need a session).
+    #[error("source {0:?} has no connected connector")]
+    NotConnected(String),
+    /// The source's connection ended before the operation completed (a query lost its
+    /// connection before the final answer).
+    #[error("the connection of source {0:?} was lost before the operation completed")]
+    ConnectionLost(String),
+    /// A wait or query did not complete in time; the text says what was awaited.
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+impl SimError {
+    pub(crate) fn timeout(what: impl std::fmt::Display, after: Duration) -> Self {
+        SimError::Timeout(format!("{what} (after {} ms)", after.as_millis()))
+    }
+}
