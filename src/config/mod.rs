@@ -134,21 +134,21 @@ impl fmt::Debug for ServerConfig {
 
 /// Property keys, as Vantiq spells them.
 mod keys {
-    pub const TARGET_SERVER: &str = "targetServer";
-    pub const AUTH_TOKEN: &str = "authToken";
-    pub const USERNAME: &str = "username";
-    pub const PASSWORD: &str = "password";
-    pub const SOURCES: &str = "sources";
-    pub const SEND_PINGS: &str = "sendPings";
-    pub const FAIL_ON_CONNECTION_ERROR: &str = "failOnConnectionError";
-    pub const TCP_PROBE_PORT: &str = "tcpProbePort";
-    pub const TCP_PROBE_HOST: &str = "tcpProbeHost";
-    pub const RECONNECT_SECRET: &str = "reconnectSecret";
-    pub const CONNECT_KW_ARGS: &str = "connectKWArgs";
-    pub const CA_FILE: &str = "caFile";
-    pub const DISABLE_SSL_VERIFICATION: &str = "disableSslVerification";
+    pub(super) const TARGET_SERVER: &str = "targetServer";
+    pub(super) const AUTH_TOKEN: &str = "authToken";
+    pub(super) const USERNAME: &str = "username";
+    pub(super) const PASSWORD: &str = "password";
+    pub(super) const SOURCES: &str = "sources";
+    pub(super) const SEND_PINGS: &str = "sendPings";
+    pub(super) const FAIL_ON_CONNECTION_ERROR: &str = "failOnConnectionError";
+    pub(super) const TCP_PROBE_PORT: &str = "tcpProbePort";
+    pub(super) const TCP_PROBE_HOST: &str = "tcpProbeHost";
+    pub(super) const RECONNECT_SECRET: &str = "reconnectSecret";
+    pub(super) const CONNECT_KW_ARGS: &str = "connectKWArgs";
+    pub(super) const CA_FILE: &str = "caFile";
+    pub(super) const DISABLE_SSL_VERIFICATION: &str = "disableSslVerification";
 
-    pub const ALL: [&str; 12] = [
+    pub(super) const ALL: [&str; 12] = [
         TARGET_SERVER,
         AUTH_TOKEN,
         USERNAME,
@@ -423,6 +423,7 @@ impl ServerConfig {
     /// assert!(!format!("{config:?}").contains("secret-token"));
     /// # Ok::<(), vantiq_connector_sdk::config::ConfigError>(())
     /// ```
+    #[must_use]
     pub fn builder(target_server: impl Into<String>) -> ServerConfigBuilder {
         ServerConfigBuilder {
             target_server: target_server.into(),
@@ -555,12 +556,14 @@ impl fmt::Debug for ServerConfigBuilder {
 impl ServerConfigBuilder {
     /// Authenticates with an access token (wins over [`user_password`](Self::user_password);
     /// an empty token counts as none).
+    #[must_use]
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
     }
 
     /// Authenticates with a user name and password.
+    #[must_use]
     pub fn user_password(
         mut self,
         username: impl Into<String>,
@@ -571,12 +574,14 @@ impl ServerConfigBuilder {
     }
 
     /// Adds a source to serve; call once per source.
+    #[must_use]
     pub fn source(mut self, name: impl Into<String>) -> Self {
         self.sources.push(name.into());
         self
     }
 
     /// Adds several sources to serve.
+    #[must_use]
     pub fn sources<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -587,6 +592,7 @@ impl ServerConfigBuilder {
     }
 
     /// Whether to send WebSocket pings (default `false`).
+    #[must_use]
     pub fn send_pings(mut self, send_pings: bool) -> Self {
         self.send_pings = send_pings;
         self
@@ -594,36 +600,42 @@ impl ServerConfigBuilder {
 
     /// Whether to stop instead of retrying when a connection cannot be made (default
     /// `false`).
+    #[must_use]
     pub fn fail_on_connection_error(mut self, fail: bool) -> Self {
         self.fail_on_connection_error = fail;
         self
     }
 
     /// The port of the TCP health probe (default 8000).
+    #[must_use]
     pub fn tcp_probe_port(mut self, port: u16) -> Self {
         self.tcp_probe_port = Some(port);
         self
     }
 
     /// The address the TCP health probe listens on (default `0.0.0.0`).
+    #[must_use]
     pub fn tcp_probe_host(mut self, host: IpAddr) -> Self {
         self.tcp_probe_host = Some(host);
         self
     }
 
     /// A fixed part of the reconnect secret (an empty one counts as none).
+    #[must_use]
     pub fn reconnect_secret(mut self, secret: impl Into<String>) -> Self {
         self.reconnect_secret = Some(secret.into());
         self
     }
 
     /// Turns TLS certificate verification off (only for test servers).
+    #[must_use]
     pub fn disable_tls_verification(mut self, disable: bool) -> Self {
         self.tls.disable_verification = disable;
         self
     }
 
     /// A PEM file of extra certificate authorities to trust.
+    #[must_use]
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls.ca_file = Some(path.into());
         self

@@ -628,7 +628,7 @@ mod tests {
                authToken=abc123==\r\n\
                sources = one, two,\\\r\n          three\r\n\
                connectKWArgs={\"disableSslVerification\": true}\r\n";
-        let props = p(&text);
+        let props = p(text);
         assert_eq!(
             props[0],
             ("targetServer".into(), "https://dev.vantiq.com/".into())

@@ -251,6 +251,16 @@ impl SourceConnection {
         Ok(self.inner.envelope.wrap(&json))
     }
 
+    /// Waits until every notification accepted so far is settled:
+    /// acknowledged by the server, dropped by
+    /// [`crate::OverflowPolicy::DropOldest`], or written to a server that
+    /// does not acknowledge. Useful before a planned shutdown, and in tests.
+    pub async fn flush(&self) {
+        let target = self.inner.stats.accepted();
+        let mut settled = self.inner.stats.watch_settled();
+        let _ = settled.wait_for(|s| *s >= target).await;
+    }
+
     /// Answers a query with an explicit status code, Python's
     /// `send_query_response(ctx, code, message)`: `code` is
     /// [`crate::QUERY_PARTIAL`] or [`crate::QUERY_COMPLETE`] with a body (an

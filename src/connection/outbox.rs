@@ -103,6 +103,7 @@ impl Outbox {
                     });
                     st.notifications += 1;
                     self.stats.set_buffered(st.notifications);
+                    self.stats.add_accepted();
                     drop(st);
                     self.data.notify_one();
                     return Ok(());

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use tokio::sync::watch;
+
 /// A snapshot of one source connection's counters since it was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -44,9 +46,28 @@ pub(crate) struct Counters {
     queries_answered: AtomicU64,
     queries_failed: AtomicU64,
     malformed: AtomicU64,
+    /// Notifications accepted into the buffer.
+    accepted: AtomicU64,
+    /// Notifications settled: acknowledged, dropped, or sent to a server that
+    /// does not acknowledge. `flush` waits for it to reach `accepted`.
+    settled: watch::Sender<u64>,
 }
 
 impl Counters {
+    pub(crate) fn add_accepted(&self) -> u64 {
+        self.accepted.fetch_add(1, Relaxed) + 1
+    }
+    pub(crate) fn accepted(&self) -> u64 {
+        self.accepted.load(Relaxed)
+    }
+    pub(crate) fn add_settled(&self, n: u64) {
+        if n > 0 {
+            self.settled.send_modify(|s| *s += n);
+        }
+    }
+    pub(crate) fn watch_settled(&self) -> watch::Receiver<u64> {
+        self.settled.subscribe()
+    }
     pub(crate) fn snapshot(&self) -> Stats {
         let connections = self.connections.load(Relaxed);
         Stats {
@@ -71,12 +92,14 @@ impl Counters {
     }
     pub(crate) fn add_acknowledged(&self, rejected: bool) {
         self.acknowledged.fetch_add(1, Relaxed);
+        self.add_settled(1);
         if rejected {
             self.rejected.fetch_add(1, Relaxed);
         }
     }
     /// Returns the total dropped so far.
     pub(crate) fn add_dropped(&self) -> u64 {
+        self.add_settled(1);
         self.dropped.fetch_add(1, Relaxed) + 1
     }
     pub(crate) fn set_buffered(&self, n: usize) {

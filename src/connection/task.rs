@@ -345,7 +345,10 @@ async fn serve(
                 }
             }
             if sent > 0 {
-                if inflight.len() == sent as usize {
+                if !acks {
+                    inner.stats.add_settled(sent);
+                }
+                if acks && inflight.len() == sent as usize {
                     // The first notification in flight starts the ack clock.
                     last_ack = Instant::now();
                 }
@@ -462,6 +465,7 @@ async fn serve(
                 );
                 inner.acks_unsupported.store(true, Ordering::Release);
                 acks = false;
+                inner.stats.add_settled(inflight.len() as u64);
                 inflight.clear();
             }
             result = &mut writer => {
