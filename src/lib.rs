@@ -99,3 +99,8 @@ pub mod constants {
     pub const ERROR_PARAMETERS: &str = "parameters";
     pub use crate::query::{QUERY_COMPLETE, QUERY_EMPTY, QUERY_PARTIAL};
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -327,13 +327,14 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 /// use vantiq_connector_sdk::{HandlerResult, Query, QueryError};
 ///
 /// async fn on_query(mut query: Query) -> HandlerResult {
-///     match query.params()["op"].as_str() {
+///     let op = query.params()["op"].clone();
+///     match op.as_str() {
 ///         Some("count") => {
 ///             query.partial(&vec![json!({"i": 0}), json!({"i": 1})]).await?;
 ///             query.complete(&vec![json!({"i": 2})]).await?;
 ///         }
 ///         Some("nothing") => query.empty().await?,
-///         _ => query.error(QueryError::new("my.badOp", "Unknown op {0}", [query.params()["op"].clone()])).await?,
+///         _ => query.error(QueryError::new("my.badOp", "Unknown op {0}", [op])).await?,
 ///     }
 ///     Ok(())
 /// }

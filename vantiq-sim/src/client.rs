@@ -1,0 +1,312 @@
+//! A client of the control API, used by the CLI subcommands and by tests that drive an
+//! emulator running in another process.
+//!
+//! It speaks just enough HTTP/1.1 for this one server (one request per connection,
+//! `Connection: close`, fixed-length or chunked answers), which keeps the crate free of a
+//! general-purpose HTTP client.
+
+use crate::types::{Notification, QueryOutcome, SourceStatus, Violation};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Why a control request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server address is not of the form `http://host:port`.
+    #[error("invalid server URL {0:?} (expected http://host:port)")]
+    InvalidUrl(String),
+    /// The server could not be reached, or the connection failed.
+    #[error("cannot reach the emulator at {server}: {source}")]
+    Io {
+        /// The server address.
+        server: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The server answered with an error status; `message` is its `error` text.
+    #[error("{message} (HTTP {status})")]
+    Http {
+        /// The HTTP status.
+        status: u16,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The answer was not the HTTP or JSON expected.
+    #[error("unexpected answer from the emulator: {0}")]
+    Protocol(String),
+}
+
+/// A control API client for the emulator at one address.
+#[derive(Debug, Clone)]
+pub struct Client {
+    authority: String,
+    prefix: String,
+}
+
+impl Client {
+    /// A client for the emulator at `server` (e.g. `http://127.0.0.1:8088`).
+    pub fn new(server: &str) -> Result<Self, ClientError> {
+        let rest = server
+            .strip_prefix("http://")
+            .ok_or_else(|| ClientError::InvalidUrl(server.to_owned()))?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if authority.is_empty() {
+            return Err(ClientError::InvalidUrl(server.to_owned()));
+        }
+        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            && !authority.ends_with(']')
+        {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        let prefix = path.trim_end_matches('/');
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("/{prefix}")
+        };
+        Ok(Self { authority, prefix })
+    }
+
+    /// Every source's status.
+    pub async fn sources(&self) -> Result<Vec<SourceStatus>, ClientError> {
+        self.call("GET", "/sim/sources", None).await
+    }
+
+    /// One source's status.
+    pub async fn source(&self, name: &str) -> Result<SourceStatus, ClientError> {
+        self.call("GET", &format!("/sim/sources/{}", encode(name)), None)
+            .await
+    }
+
+    /// Sets a source's configuration (a connected source gets `reconnectRequired`).
+    pub async fn set_config(&self, name: &str, config: &Value) -> Result<SourceStatus, ClientError> {
+        let path = format!("/sim/sources/{}/config", encode(name));
+        self.call("PUT", &path, Some(config)).await
+    }
+
+    /// Publishes `object` to a source.
+    pub async fn publish(&self, name: &str, object: &Value) -> Result<(), ClientError> {
+        let path = format!("/sim/sources/{}/publish", encode(name));
+        self.expect_empty("POST", &path, Some(object)).await
+    }
+
+    /// Queries a source and waits for the final answer (server default timeout: 10 s).
+    pub async fn query(
+        &self,
+        name: &str,
+        params: &Value,
+        timeout_ms: Option<u64>,
+    ) -> Result<QueryOutcome, ClientError> {
+        let mut path = format!("/sim/sources/{}/query", encode(name));
+        if let Some(ms) = timeout_ms {
+            path.push_str(&format!("?timeout_ms={ms}"));
+        }
+        self.call("POST", &path, Some(params)).await
+    }
+
+    /// The source's notifications with `seq >= since`; with `wait_ms`, waits up to that
+    /// long for the first one (a long poll).
+    pub async fn notifications(
+        &self,
+        name: &str,
+        since: u64,
+        wait_ms: Option<u64>,
+    ) -> Result<Vec<Notification>, ClientError> {
+        let mut path = format!("/sim/sources/{}/notifications?since={since}", encode(name));
+        if let Some(ms) = wait_ms {
+            path.push_str(&format!("&wait_ms={ms}"));
+        }
+        self.call("GET", &path, None).await
+    }
+
+    /// Sends `reconnectRequired` to the source's connector.
+    pub async fn reconnect(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/sim/sources/{}/reconnect", encode(name));
+        self.expect_empty("POST", &path, None).await
+    }
+
+    /// Cuts the source's connection abruptly.
+    pub async fn drop_connection(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/sim/sources/{}/drop", encode(name));
+        self.expect_empty("POST", &path, None).await
+    }
+
+    /// The protocol violations recorded so far.
+    pub async fn violations(&self) -> Result<Vec<Violation>, ClientError> {
+        self.call("GET", "/sim/violations", None).await
+    }
+
+    /// Sends any request; returns the status and the body (JSON, or null when empty).
+    /// For checking error answers; the typed methods turn them into [`ClientError::Http`].
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), ClientError> {
+        let body = body.map(|b| b.to_string().into_bytes());
+        let (status, bytes) = self.roundtrip(method, path, body.as_deref()).await?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Protocol(format!("body is not JSON: {e}")))?
+        };
+        Ok((status, value))
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, ClientError> {
+        let (_, value) = self.checked(method, path, body).await?;
+        serde_json::from_value(value).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    async fn expect_empty(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(), ClientError> {
+        self.checked(method, path, body).await.map(|_| ())
+    }
+
+    async fn checked(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), ClientError> {
+        let (status, value) = self.request(method, path, body).await?;
+        if !(200..300).contains(&status) {
+            let message = value
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| value.to_string());
+            return Err(ClientError::Http { status, message });
+        }
+        Ok((status, value))
+    }
+
+    async fn roundtrip(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let io_err = |source| ClientError::Io {
+            server: self.authority.clone(),
+            source,
+        };
+        let mut tcp = TcpStream::connect(&self.authority).await.map_err(io_err)?;
+        let body = body.unwrap_or_default();
+        let head = format!(
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Accept: application/json\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            self.prefix,
+            self.authority,
+            body.len()
+        );
+        tcp.write_all(head.as_bytes()).await.map_err(io_err)?;
+        tcp.write_all(body).await.map_err(io_err)?;
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await.map_err(io_err)?;
+        parse_response(&answer)
+    }
+}
+
+/// Splits an HTTP/1.1 response into status and body.
+fn parse_response(buf: &[u8]) -> Result<(u16, Vec<u8>), ClientError> {
+    let bad = |what: &str| ClientError::Protocol(what.to_owned());
+    let end = find(buf, b"\r\n\r\n").ok_or_else(|| bad("incomplete HTTP header"))?;
+    let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad("non-UTF-8 HTTP header"))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad HTTP status line"))?;
+    let mut chunked = false;
+    let mut length = None;
+    for line in lines {
+        if let Some((key, value)) = line.split_once(':') {
+            let (key, value) = (key.trim(), value.trim());
+            if key.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.to_ascii_lowercase().contains("chunked");
+            } else if key.eq_ignore_ascii_case("content-length") {
+                length = value.parse::<usize>().ok();
+            }
+        }
+    }
+    let rest = &buf[end + 4..];
+    let body = if chunked {
+        dechunk(rest).ok_or_else(|| bad("bad chunked body"))?
+    } else if let Some(n) = length {
+        rest.get(..n).ok_or_else(|| bad("truncated body"))?.to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = find(data, b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..eol]).ok()?;
+        let size_text = size_text.split(';').next()?.trim();
+        let size = usize::from_str_radix(size_text, 16).ok()?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Percent-encodes a path segment.
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fixed_and_chunked_responses() {
+        let fixed = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n[]";
+        assert_eq!(parse_response(fixed).unwrap(), (200, b"[]".to_vec()));
+        let chunked =
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked).unwrap(), (404, b"{\"a\":1}".to_vec()));
+    }
+
+    #[test]
+    fn urls_and_segments() {
+        let c = Client::new("http://127.0.0.1:8088/").unwrap();
+        assert_eq!(c.authority, "127.0.0.1:8088");
+        assert_eq!(c.prefix, "");
+        let c = Client::new("http://localhost").unwrap();
+        assert_eq!(c.authority, "localhost:80");
+        assert!(Client::new("https://x").is_err());
+        assert_eq!(encode("a b/é"), "a%20b%2F%C3%A9");
+    }
+}

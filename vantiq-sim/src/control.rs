@@ -1,0 +1,177 @@
+//! The JSON control API under `/sim`, served on the WebSocket's listener: what the CLI
+//! subcommands and tests in other languages use to drive the emulator.
+//!
+//! | method | path | does |
+//! |---|---|---|
+//! | GET | `/sim/sources` | every source's status |
+//! | GET | `/sim/sources/{name}` | one source's status |
+//! | PUT | `/sim/sources/{name}/config` | sets the configuration; a connected source gets `reconnectRequired` |
+//! | POST | `/sim/sources/{name}/publish` | publishes the body (202) |
+//! | POST | `/sim/sources/{name}/query?timeout_ms=N` | queries with the body as parameters; 504 on timeout |
+//! | GET | `/sim/sources/{name}/notifications?since=K&wait_ms=N` | notifications with seq >= K; `wait_ms` waits for the first one |
+//! | POST | `/sim/sources/{name}/reconnect` | sends `reconnectRequired` (202) |
+//! | POST | `/sim/sources/{name}/drop` | cuts the connection abruptly (202) |
+//! | GET | `/sim/violations` | protocol violations |
+//!
+//! Errors are `{"error": ".."}`: 404 unknown source, 409 no connector, 504 timeout, 502 the
+//! connection was lost during a query, 400 a bad body or parameter.
+
+use crate::state::Core;
+use crate::types::SimError;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default query timeout of the control API.
+const DEFAULT_QUERY_TIMEOUT_MS: u64 = 10_000;
+
+/// The control API's routes.
+pub(crate) fn routes() -> Router<Arc<Core>> {
+    Router::new()
+        .route("/sim/sources", get(list_sources))
+        .route("/sim/sources/{name}", get(get_source))
+        .route("/sim/sources/{name}/config", put(set_config))
+        .route("/sim/sources/{name}/publish", post(publish))
+        .route("/sim/sources/{name}/query", post(query))
+        .route("/sim/sources/{name}/notifications", get(notifications))
+        .route("/sim/sources/{name}/reconnect", post(reconnect))
+        .route("/sim/sources/{name}/drop", post(drop_connection))
+        .route("/sim/violations", get(violations))
+}
+
+/// An error answer: `{"error": message}` with `status`.
+pub(crate) fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// A failed control request.
+struct ApiError(StatusCode, String);
+
+impl From<SimError> for ApiError {
+    fn from(e: SimError) -> Self {
+        let status = match e {
+            SimError::UnknownSource(_) => StatusCode::NOT_FOUND,
+            SimError::NotConnected(_) => StatusCode::CONFLICT,
+            SimError::ConnectionLost(_) => StatusCode::BAD_GATEWAY,
+            SimError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_error(self.0, self.1)
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("the request body must be JSON: {e}"),
+        )
+    })
+}
+
+/// The value of a numeric query-string parameter.
+fn param(query: &Option<String>, name: &str) -> Result<Option<u64>, ApiError> {
+    let Some(query) = query else { return Ok(None) };
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == name {
+            return value.parse().map(Some).map_err(|_| {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("{name} must be a non-negative integer, not {value:?}"),
+                )
+            });
+        }
+    }
+    Ok(None)
+}
+
+async fn list_sources(State(core): State<Arc<Core>>) -> Response {
+    Json(core.sources()).into_response()
+}
+
+async fn get_source(State(core): State<Arc<Core>>, Path(name): Path<String>) -> ApiResult {
+    let status = core
+        .status(&name)
+        .ok_or(SimError::UnknownSource(name))?;
+    Ok(Json(status).into_response())
+}
+
+async fn set_config(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    core.entry(&name)?;
+    let config = parse_body(&body)?;
+    Ok(Json(core.set_config(&name, config)?).into_response())
+}
+
+async fn publish(State(core): State<Arc<Core>>, Path(name): Path<String>, body: Bytes) -> ApiResult {
+    core.entry(&name)?;
+    let object = parse_body(&body)?;
+    core.publish_many(&name, [object]).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn query(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult {
+    core.entry(&name)?;
+    let timeout = param(&query, "timeout_ms")?.unwrap_or(DEFAULT_QUERY_TIMEOUT_MS);
+    let params = if body.is_empty() {
+        json!({})
+    } else {
+        parse_body(&body)?
+    };
+    let outcome = core
+        .query(&name, &params, Duration::from_millis(timeout))
+        .await?;
+    Ok(Json(outcome).into_response())
+}
+
+async fn notifications(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    core.entry(&name)?;
+    let since = param(&query, "since")?.unwrap_or(0);
+    if let Some(wait) = param(&query, "wait_ms")? {
+        // Long poll: until a notification with seq >= since exists, or the wait is over.
+        let _ = core
+            .wait_notification_count(&name, since + 1, Duration::from_millis(wait))
+            .await;
+    }
+    Ok(Json(core.notifications(&name, since)).into_response())
+}
+
+async fn reconnect(State(core): State<Arc<Core>>, Path(name): Path<String>) -> ApiResult {
+    core.reconnect(&name)?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn drop_connection(State(core): State<Arc<Core>>, Path(name): Path<String>) -> ApiResult {
+    core.drop_connection(&name)?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn violations(State(core): State<Arc<Core>>) -> Response {
+    Json(core.violations()).into_response()
+}
