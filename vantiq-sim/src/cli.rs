@@ -152,33 +152,63 @@ pub(crate) async fn run() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Publish { name, json, server } => {
-            with_client(&server, |c| async move { c.publish(&name, &parse_json(&json)?).await.map_err(fail) }).await
+            with_client(&server, |c| async move {
+                c.publish(&name, &parse_json(&json)?).await.map_err(fail)
+            })
+            .await
         }
-        Command::Query { name, json, timeout_ms, server } => {
-            with_client(&server, |c| async move { query(&c, &name, &json, timeout_ms).await }).await
+        Command::Query {
+            name,
+            json,
+            timeout_ms,
+            server,
+        } => {
+            with_client(&server, |c| async move {
+                query(&c, &name, &json, timeout_ms).await
+            })
+            .await
         }
-        Command::Notifications { name, since, follow, server } => {
-            with_client(&server, |c| async move { notifications(&c, &name, since, follow).await })
-                .await
+        Command::Notifications {
+            name,
+            since,
+            follow,
+            server,
+        } => {
+            with_client(&server, |c| async move {
+                notifications(&c, &name, since, follow).await
+            })
+            .await
         }
         Command::Sources { server } => {
-            with_client(&server, |c| async move { print_lines(c.sources().await.map_err(fail)?) })
-                .await
+            with_client(&server, |c| async move {
+                print_lines(c.sources().await.map_err(fail)?)
+            })
+            .await
         }
         Command::Reconnect { name, server } => {
-            with_client(&server, |c| async move { c.reconnect(&name).await.map_err(fail) }).await
+            with_client(&server, |c| async move {
+                c.reconnect(&name).await.map_err(fail)
+            })
+            .await
         }
         Command::Drop { name, server } => {
-            with_client(&server, |c| async move { c.drop_connection(&name).await.map_err(fail) })
-                .await
+            with_client(&server, |c| async move {
+                c.drop_connection(&name).await.map_err(fail)
+            })
+            .await
         }
         Command::Violations { server } => {
-            with_client(&server, |c| async move { print_lines(c.violations().await.map_err(fail)?) })
-                .await
+            with_client(&server, |c| async move {
+                print_lines(c.violations().await.map_err(fail)?)
+            })
+            .await
         }
         Command::SetConfig { name, json, server } => {
             with_client(&server, |c| async move {
-                let status = c.set_config(&name, &parse_json(&json)?).await.map_err(fail)?;
+                let status = c
+                    .set_config(&name, &parse_json(&json)?)
+                    .await
+                    .map_err(fail)?;
                 print_lines([status])
             })
             .await
@@ -237,10 +267,16 @@ fn print_lines<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> Resul
 }
 
 async fn query(c: &Client, name: &str, json: &str, timeout_ms: Option<u64>) -> Result<(), String> {
-    let outcome = c.query(name, &parse_json(json)?, timeout_ms).await.map_err(fail)?;
+    let outcome = c
+        .query(name, &parse_json(json)?, timeout_ms)
+        .await
+        .map_err(fail)?;
     if outcome.status >= 300 {
         let error = outcome.error.unwrap_or(Value::Null);
-        return Err(format!("query failed with status {}: {error}", outcome.status));
+        return Err(format!(
+            "query failed with status {}: {error}",
+            outcome.status
+        ));
     }
     print_lines(outcome.rows)
 }

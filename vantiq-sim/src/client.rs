@@ -55,7 +55,9 @@ impl Client {
         if authority.is_empty() {
             return Err(ClientError::InvalidUrl(server.to_owned()));
         }
-        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        let authority = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
             && !authority.ends_with(']')
         {
             authority.to_owned()
@@ -83,7 +85,11 @@ impl Client {
     }
 
     /// Sets a source's configuration (a connected source gets `reconnectRequired`).
-    pub async fn set_config(&self, name: &str, config: &Value) -> Result<SourceStatus, ClientError> {
+    pub async fn set_config(
+        &self,
+        name: &str,
+        config: &Value,
+    ) -> Result<SourceStatus, ClientError> {
         let path = format!("/sim/sources/{}/config", encode(name));
         self.call("PUT", &path, Some(config)).await
     }
@@ -169,7 +175,12 @@ impl Client {
         serde_json::from_value(value).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    async fn expect_empty(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(), ClientError> {
+    async fn expect_empty(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(), ClientError> {
         self.checked(method, path, body).await.map(|_| ())
     }
 
@@ -296,7 +307,10 @@ mod tests {
         assert_eq!(parse_response(fixed).unwrap(), (200, b"[]".to_vec()));
         let chunked =
             b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked).unwrap(), (404, b"{\"a\":1}".to_vec()));
+        assert_eq!(
+            parse_response(chunked).unwrap(),
+            (404, b"{\"a\":1}".to_vec())
+        );
     }
 
     #[test]

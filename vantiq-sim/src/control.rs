@@ -104,9 +104,7 @@ async fn list_sources(State(core): State<Arc<Core>>) -> Response {
 }
 
 async fn get_source(State(core): State<Arc<Core>>, Path(name): Path<String>) -> ApiResult {
-    let status = core
-        .status(&name)
-        .ok_or(SimError::UnknownSource(name))?;
+    let status = core.status(&name).ok_or(SimError::UnknownSource(name))?;
     Ok(Json(status).into_response())
 }
 
@@ -120,7 +118,11 @@ async fn set_config(
     Ok(Json(core.set_config(&name, config)?).into_response())
 }
 
-async fn publish(State(core): State<Arc<Core>>, Path(name): Path<String>, body: Bytes) -> ApiResult {
+async fn publish(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     core.entry(&name)?;
     let object = parse_body(&body)?;
     core.publish_many(&name, [object]).await?;

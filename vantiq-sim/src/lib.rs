@@ -44,9 +44,7 @@ mod state;
 mod types;
 mod wire;
 
-pub use types::{
-    kinds, Notification, QueryOutcome, RawFrame, SimError, SourceStatus, Violation,
-};
+pub use types::{kinds, Notification, QueryOutcome, RawFrame, SimError, SourceStatus, Violation};
 
 use serde_json::Value;
 use state::Core;
@@ -351,7 +349,9 @@ impl Sim {
     ) -> Result<SourceStatus, SimError> {
         let what = format!("did not reach {n} connections");
         self.core()
-            .wait_status(source, timeout, &what, |s| s.connected && s.connections >= n)
+            .wait_status(source, timeout, &what, |s| {
+                s.connected && s.connections >= n
+            })
             .await
     }
 

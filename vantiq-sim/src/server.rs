@@ -162,7 +162,9 @@ fn router(core: Arc<Core>) -> Router {
     Router::new()
         .route("/api/{version}/wsock/websocket", any(websocket))
         .merge(crate::control::routes())
-        .fallback(|| async { crate::control::json_error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .fallback(|| async {
+            crate::control::json_error(StatusCode::NOT_FOUND, "no such endpoint")
+        })
         .with_state(core)
 }
 

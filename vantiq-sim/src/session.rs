@@ -141,10 +141,7 @@ impl Session {
     }
 
     /// Handles one item of the stream; returns why the session ends, if it does.
-    fn take(
-        &mut self,
-        next: Option<Result<Message, tungstenite::Error>>,
-    ) -> Option<&'static str> {
+    fn take(&mut self, next: Option<Result<Message, tungstenite::Error>>) -> Option<&'static str> {
         match next {
             None => Some("closed by the connector"),
             Some(Err(e)) => {
@@ -263,9 +260,15 @@ impl Session {
         let Some(token) = map.get("object").and_then(Value::as_str) else {
             self.violation(
                 kinds::BAD_SHAPE,
-                format!("validate needs the token as object: {}", wire::excerpt(text)),
+                format!(
+                    "validate needs the token as object: {}",
+                    wire::excerpt(text)
+                ),
             );
-            return self.reject_credentials("io.vantiq.authentication.malformed", "Malformed validate request.");
+            return self.reject_credentials(
+                "io.vantiq.authentication.malformed",
+                "Malformed validate request.",
+            );
         };
         if self.core.token_ok(token) {
             tracing::info!(session = self.link.id, "authenticated with a token");
@@ -281,8 +284,12 @@ impl Session {
 
     fn on_authenticate(&mut self, map: &Map<String, Value>, text: &str) {
         let object = map.get("object");
-        let user = object.and_then(|o| o.get("username")).and_then(Value::as_str);
-        let password = object.and_then(|o| o.get("password")).and_then(Value::as_str);
+        let user = object
+            .and_then(|o| o.get("username"))
+            .and_then(Value::as_str);
+        let password = object
+            .and_then(|o| o.get("password"))
+            .and_then(Value::as_str);
         let (Some(user), Some(password)) = (user, password) else {
             self.violation(
                 kinds::BAD_SHAPE,
@@ -297,7 +304,11 @@ impl Session {
             );
         };
         if self.core.user_ok(user, password) {
-            tracing::info!(session = self.link.id, user, "authenticated with a password");
+            tracing::info!(
+                session = self.link.id,
+                user,
+                "authenticated with a password"
+            );
             self.user = Some(user.to_owned());
             self.reply(wire::auth_ok(self.link.id, user));
         } else {
@@ -318,7 +329,10 @@ impl Session {
         if self.user.is_none() {
             self.violation(
                 kinds::NOT_AUTHENTICATED,
-                format!("connectExtension before authentication: {}", wire::excerpt(text)),
+                format!(
+                    "connectExtension before authentication: {}",
+                    wire::excerpt(text)
+                ),
             );
             return self.reply(wire::error_status(
                 401,
@@ -350,7 +364,9 @@ impl Session {
             return self.reply(wire::error_status(
                 400,
                 "io.vantiq.sim.secondSource",
-                &format!("This connection already serves source {bound}; use one WebSocket per source."),
+                &format!(
+                    "This connection already serves source {bound}; use one WebSocket per source."
+                ),
             ));
         }
         let secret = map
@@ -362,7 +378,12 @@ impl Session {
         match self.core.connect_extension(&self.link, source, secret) {
             Ok(entry) => self.bound = Some(entry),
             Err((status, code, message)) => {
-                tracing::info!(session = self.link.id, source, status, "connectExtension refused: {message}");
+                tracing::info!(
+                    session = self.link.id,
+                    source,
+                    status,
+                    "connectExtension refused: {message}"
+                );
                 self.reply(wire::error_status(status, code, &message));
             }
         }
@@ -377,7 +398,10 @@ impl Session {
             };
             self.violation(
                 kind,
-                format!("notification before the handshake finished: {}", wire::excerpt(text)),
+                format!(
+                    "notification before the handshake finished: {}",
+                    wire::excerpt(text)
+                ),
             );
             return self.reject_notification("The handshake has not finished.");
         };
@@ -426,7 +450,11 @@ impl Session {
 
     fn reject_notification(&self, message: &str) {
         if self.core.acks() {
-            self.reply(wire::error_status(400, "io.vantiq.sim.invalidNotification", message));
+            self.reply(wire::error_status(
+                400,
+                "io.vantiq.sim.invalidNotification",
+                message,
+            ));
         }
     }
 
@@ -434,7 +462,10 @@ impl Session {
         let Some(entry) = self.bound.clone() else {
             return self.violation(
                 kinds::NOT_CONNECTED,
-                format!("a status message before the handshake finished: {}", wire::excerpt(text)),
+                format!(
+                    "a status message before the handshake finished: {}",
+                    wire::excerpt(text)
+                ),
             );
         };
         self.core.answer_query(&entry, self.link.id, frame, text);
@@ -498,7 +529,10 @@ async fn write_loop<S>(
 }
 
 /// Feeds one queued item to the sink; returns the publish credit it held.
-async fn feed<S>(sink: &mut SplitSink<Ws<S>, Message>, out: Out) -> Result<usize, tungstenite::Error>
+async fn feed<S>(
+    sink: &mut SplitSink<Ws<S>, Message>,
+    out: Out,
+) -> Result<usize, tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

@@ -358,7 +358,11 @@ impl Core {
         };
         let link = detach(&mut lock(&entry.state), name, None);
         if let Some(link) = link {
-            tracing::info!(source = name, session = link.id, "source removed: connection cut");
+            tracing::info!(
+                source = name,
+                session = link.id,
+                "source removed: connection cut"
+            );
             link.kill();
         }
         self.bump();
@@ -394,7 +398,10 @@ impl Core {
             if st.connected {
                 if let Some(owner) = &st.owner {
                     owner.link.send(wire::reconnect_required(name));
-                    tracing::info!(source = name, "configuration changed: reconnectRequired sent");
+                    tracing::info!(
+                        source = name,
+                        "configuration changed: reconnectRequired sent"
+                    );
                 }
                 st.connected = false;
             }
@@ -751,7 +758,11 @@ impl Core {
                 if is_final {
                     st.expired.remove(&id);
                 }
-                tracing::debug!(source = name, addr, "late answer to a timed-out query ignored");
+                tracing::debug!(
+                    source = name,
+                    addr,
+                    "late answer to a timed-out query ignored"
+                );
                 return;
             }
             drop(st);
@@ -762,7 +773,10 @@ impl Core {
                     "an answer to a query that already had its final answer (or belongs to another source)",
                 )
             } else {
-                (kinds::UNKNOWN_REPLY_ADDRESS, "an answer with a reply address never issued")
+                (
+                    kinds::UNKNOWN_REPLY_ADDRESS,
+                    "an answer with a reply address never issued",
+                )
             };
             return self.violation(
                 Some(name),
@@ -785,12 +799,18 @@ impl Core {
                 }
                 Some(Value::Null) | None => problems.push((
                     kinds::BAD_BODY,
-                    format!("status {status} needs a body (use 204 for no data): {}", wire::excerpt(raw)),
+                    format!(
+                        "status {status} needs a body (use 204 for no data): {}",
+                        wire::excerpt(raw)
+                    ),
                 )),
                 Some(other) => {
                     problems.push((
                         kinds::BAD_BODY,
-                        format!("a body must be an object or a list of objects: {}", wire::excerpt(raw)),
+                        format!(
+                            "a body must be an object or a list of objects: {}",
+                            wire::excerpt(raw)
+                        ),
                     ));
                     pending.rows.push(other.clone());
                 }
@@ -814,7 +834,10 @@ impl Core {
             }
             _ => problems.push((
                 kinds::BAD_STATUS,
-                format!("status {status} is not a query answer status (100, 200, 204, >= 300): {}", wire::excerpt(raw)),
+                format!(
+                    "status {status} is not a query answer status (100, 200, 204, >= 300): {}",
+                    wire::excerpt(raw)
+                ),
             )),
         }
         if is_final {
@@ -834,7 +857,11 @@ impl Core {
             pending.frames.push(frame);
         }
         if session != st.owner.as_ref().map_or(0, |o| o.link.id) {
-            tracing::debug!(source = name, session, "query answered by a session that no longer owns the source");
+            tracing::debug!(
+                source = name,
+                session,
+                "query answered by a session that no longer owns the source"
+            );
         }
         drop(st);
         for (kind, detail) in problems {
