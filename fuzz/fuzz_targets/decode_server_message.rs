@@ -1,0 +1,9 @@
+//! Decoding of server frames, and the session state machine fed with what decodes.
+//! The checks are in `src/checks.rs`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    vantiq_connector_sdk_fuzz::check_decode(data);
+});

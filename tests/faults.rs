@@ -1,0 +1,351 @@
+//! Fault tests: the connector against a misbehaving server and network, all on
+//! the emulator. Each asserts that nothing is lost and nothing hangs.
+
+mod common;
+
+#[path = "../examples/common/echo_handler.rs"]
+#[allow(dead_code)]
+mod echo_handler;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use vantiq_connector_sdk::{ConnectorSet, Context, Handler, HandlerResult, OverflowPolicy, Query, ServerConfig};
+
+fn echo_set(sim: &vantiq_sim::Sim, settings: vantiq_connector_sdk::Settings) -> Running {
+    let set = ConnectorSet::new(config_for(sim, &["echo"]), settings).unwrap();
+    set.set_handler_for_all(echo_handler::Echo::default());
+    start(set)
+}
+
+/// The server restarts while the echo `stream` query is sending: every
+/// notification arrives, in order; duplicates only from re-sending, counted.
+#[tokio::test]
+async fn server_restart_in_the_middle_of_a_stream_loses_nothing() {
+    let sim = sim(&["echo"]).await;
+    let running = echo_set(&sim, fast_settings());
+    sim.wait_connected("echo", WAIT).await.unwrap();
+    let n = 400;
+    let out = sim.query("echo", json!({"op": "stream", "count": n, "every_ms": 2}), WAIT).await.unwrap();
+    assert_eq!(out.rows, vec![json!({"streaming": n})]);
+    sim.wait_notifications("echo", 50, WAIT).await.unwrap();
+    sim.stop().await;
+    sim.restart().await.unwrap();
+    sim.wait_connections("echo", 2, WAIT).await.unwrap();
+    let conn = running.set.connection("echo").unwrap().clone();
+    // Delivery is in order, so once the last one is in, every earlier one is too.
+    let mut all = sim.wait_notifications("echo", n as usize, WAIT).await.unwrap();
+    while all.last().map(|x| x.object["stream"].clone()) != Some(json!(n - 1)) {
+        all = sim.wait_notifications("echo", all.len() + 1, WAIT).await.unwrap();
+    }
+    let seq: Vec<u64> = all.iter().map(|n| n.object["stream"].as_u64().unwrap()).collect();
+    // In order (a re-sent run may repeat a tail, never go back further)...
+    let mut expected = 0;
+    let mut duplicates = 0;
+    for s in &seq {
+        if *s == expected {
+            expected += 1;
+        } else {
+            assert!(*s < expected, "out of order: {s} before {expected}: {seq:?}");
+            duplicates += 1;
+        }
+    }
+    // ...and none lost.
+    assert_eq!(expected, n, "lost notifications: {seq:?}");
+    let stats = conn.stats();
+    assert!(duplicates as u64 <= stats.resent, "{duplicates} duplicates but {} re-sent", stats.resent);
+    running.stop().await.unwrap();
+}
+
+/// Abrupt drops (no close frame), many times: reconnects each time, connect
+/// and close strictly alternate.
+#[tokio::test]
+async fn abrupt_drops_reconnect_every_time() {
+    let sim = sim(&["echo"]).await;
+    let running = echo_set(&sim, fast_settings());
+    for n in 1..=20 {
+        sim.wait_connections("echo", n, WAIT).await.unwrap();
+        sim.drop_connection("echo").await.unwrap();
+    }
+    sim.wait_connections("echo", 21, WAIT).await.unwrap();
+    let out = sim.query("echo", json!({"op": "rows", "count": 2}), WAIT).await.unwrap();
+    assert_eq!(out.rows.len(), 2);
+    running.stop().await.unwrap();
+}
+
+#[derive(Clone)]
+struct Alternation(Recorder);
+
+impl Handler for Alternation {
+    async fn on_connect(&self, _ctx: Context, config: Value) -> HandlerResult {
+        self.0.record(format!("connect {config}"));
+        Ok(())
+    }
+    async fn on_close(&self, _ctx: Context) -> HandlerResult {
+        self.0.record("close");
+        Ok(())
+    }
+}
+
+/// A storm of 100 reconfigurations in a row: it ends connected with the last
+/// configuration, and connect/close alternate strictly.
+#[tokio::test]
+async fn a_storm_of_reconnect_required_ends_on_the_last_configuration() {
+    let sim = sim(&["c"]).await;
+    let rec = Recorder::new();
+    let set = ConnectorSet::new(config_for(&sim, &["c"]), fast_settings()).unwrap();
+    set.set_handler_for_all(Alternation(rec.clone()));
+    let running = start(set);
+    sim.wait_connected("c", WAIT).await.unwrap();
+    for v in 0..100 {
+        sim.set_config("c", json!({"v": v})).await.ok();
+    }
+    // Converges on the last configuration.
+    loop {
+        let entry = rec.expect("connect").await;
+        if entry == r#"connect {"v":99}"# {
+            break;
+        }
+    }
+    sim.wait_connected("c", WAIT).await.unwrap();
+    let conn = running.set.connection("c").unwrap().clone();
+    assert!(conn.wait_connected().await);
+    running.stop().await.unwrap();
+    let entries = rec.entries();
+    for (i, e) in entries.iter().enumerate() {
+        let want_connect = i % 2 == 0;
+        assert_eq!(e.starts_with("connect"), want_connect, "not alternating at {i}: {entries:?}");
+    }
+    assert_eq!(entries.last().unwrap(), "close");
+    assert_eq!(sim.source_status("c").unwrap().config, json!({"v": 99}));
+}
+
+/// The source disappears for a while and comes back: the connector keeps
+/// retrying and reconnects.
+#[tokio::test]
+async fn a_source_that_disappears_and_comes_back_is_reconnected() {
+    let sim = sim(&["gone"]).await;
+    let rec = Recorder::new();
+    let set = ConnectorSet::new(config_for(&sim, &["gone"]), fast_settings()).unwrap();
+    set.set_handler_for_all(Alternation(rec.clone()));
+    let running = start(set);
+    rec.expect("connect").await;
+    sim.remove_source("gone");
+    rec.expect("close").await;
+    // Wait until it has been refused a few times.
+    let conn = running.set.connection("gone").unwrap().clone();
+    let mut state = conn.watch_state();
+    for _ in 0..3 {
+        state
+            .wait_for(|s| *s == vantiq_connector_sdk::ConnectionState::Connecting)
+            .await
+            .unwrap();
+        state
+            .wait_for(|s| *s == vantiq_connector_sdk::ConnectionState::Disconnected)
+            .await
+            .unwrap();
+    }
+    sim.add_source("gone", json!({"back": true}));
+    assert_eq!(rec.expect("connect").await, r#"connect {"back":true}"#);
+    running.stop().await.unwrap();
+}
+
+/// An oversized server message is skipped; the connection stays up.
+#[tokio::test]
+async fn oversized_messages_are_skipped() {
+    let sim = sim(&["big"]).await;
+    let mut settings = fast_settings();
+    settings.max_message_size = 64 * 1024;
+    let rec = Recorder::new();
+    let set = ConnectorSet::new(config_for(&sim, &["big"]), settings).unwrap();
+    let r = rec.clone();
+    set.set_handler_for_all(vantiq_connector_sdk::Handlers::new().on_publish(move |_c: Context, m: Value| {
+        let r = r.clone();
+        async move { r.record(format!("publish {}", m.to_string().len())) }
+    }));
+    let running = start(set);
+    sim.wait_connected("big", WAIT).await.unwrap();
+    sim.publish("big", json!({"blob": "x".repeat(100 * 1024)})).await.unwrap();
+    sim.publish("big", json!({"small": 1})).await.unwrap();
+    assert_eq!(rec.expect("publish").await, "publish 11");
+    let conn = running.set.connection("big").unwrap();
+    assert_eq!(conn.stats().malformed, 1);
+    assert_eq!(conn.stats().connections, 1);
+    // Large messages under the limit are fine (the Python SDK stops at 1 MiB).
+    running.stop().await.unwrap();
+}
+
+/// Messages of several MiB pass with the default limit.
+#[tokio::test]
+async fn large_messages_pass() {
+    let sim = sim(&["echo"]).await;
+    let running = echo_set(&sim, fast_settings());
+    sim.wait_connected("echo", WAIT).await.unwrap();
+    let blob = "y".repeat(3 << 20);
+    sim.publish("echo", json!({"blob": blob})).await.unwrap();
+    let got = sim.wait_notifications("echo", 1, WAIT).await.unwrap();
+    assert_eq!(got[0].object["blob"].as_str().unwrap().len(), 3 << 20);
+    let out = sim.query("echo", json!({"op": "rows", "count": 20000}), WAIT).await.unwrap();
+    assert_eq!(out.rows.len(), 20000);
+    running.stop().await.unwrap();
+}
+
+/// Against a server that never acknowledges, nothing waits forever: the SDK
+/// notices, says so, and delivers at-most-once.
+#[tokio::test]
+async fn a_server_without_acks_does_not_stall_delivery() {
+    let sim = vantiq_sim::Sim::builder()
+        .token(TOKEN)
+        .source("na", json!({}))
+        .acks(false)
+        .start()
+        .await
+        .unwrap();
+    let mut settings = fast_settings();
+    settings.window = 8;
+    settings.ack_timeout = Duration::from_millis(200);
+    let set = ConnectorSet::new(config_for(&sim, &["na"]), settings).unwrap();
+    let conn = set.connection("na").unwrap().clone();
+    let running = start(set);
+    for i in 0..100 {
+        conn.send_notification(&json!({"i": i})).await.unwrap();
+    }
+    conn.flush().await;
+    let got = sim.wait_notifications("na", 100, WAIT).await.unwrap();
+    assert_eq!(objects(&got), (0..100).map(|i| json!({"i": i})).collect::<Vec<_>>());
+    assert_eq!(conn.stats().acknowledged, 0);
+    running.stop().await.unwrap();
+}
+
+/// DropOldest: every dropped notification is counted, the newest survive.
+#[tokio::test]
+async fn drop_oldest_keeps_the_newest_and_counts_drops() {
+    let sim = sim(&["d"]).await;
+    let mut settings = fast_settings();
+    settings.buffer_capacity = 10;
+    settings.overflow = OverflowPolicy::DropOldest;
+    let set = ConnectorSet::new(config_for(&sim, &["d"]), settings).unwrap();
+    let conn = set.connection("d").unwrap().clone();
+    // Not running yet: everything waits in the buffer.
+    for i in 0..25 {
+        conn.try_send_notification(&json!({"i": i})).unwrap();
+    }
+    assert_eq!(conn.stats().dropped, 15);
+    assert_eq!(conn.stats().buffered, 10);
+    let running = start(set);
+    let got = sim.wait_notifications("d", 10, WAIT).await.unwrap();
+    assert_eq!(objects(&got), (15..25).map(|i| json!({"i": i})).collect::<Vec<_>>());
+    running.stop().await.unwrap();
+}
+
+/// Panics in publish, connect and close handlers take neither the
+/// connection nor the process down.
+#[tokio::test]
+async fn panicking_handlers_do_not_take_the_connection_down() {
+    struct Panicky(Recorder);
+    impl Handler for Panicky {
+        async fn on_connect(&self, _ctx: Context, _config: Value) -> HandlerResult {
+            self.0.record("connect");
+            panic!("connect handler panics");
+        }
+        async fn on_publish(&self, _ctx: Context, message: Value) -> HandlerResult {
+            self.0.record(format!("publish {message}"));
+            if message["panic"] == json!(true) {
+                panic!("publish handler panics");
+            }
+            Err("publish handler fails".into())
+        }
+        async fn on_query(&self, query: Query) -> HandlerResult {
+            query.complete(&json!({"alive": true})).await?;
+            Ok(())
+        }
+        async fn on_close(&self, _ctx: Context) -> HandlerResult {
+            self.0.record("close");
+            panic!("close handler panics");
+        }
+    }
+    let sim = sim(&["p"]).await;
+    let rec = Recorder::new();
+    let set = ConnectorSet::new(config_for(&sim, &["p"]), fast_settings()).unwrap();
+    set.set_handler_for_all(Panicky(rec.clone()));
+    let running = start(set);
+    rec.expect("connect").await;
+    sim.publish("p", json!({"panic": true})).await.unwrap();
+    sim.publish("p", json!({"panic": false})).await.unwrap();
+    rec.expect("publish").await;
+    rec.expect("publish").await;
+    let out = sim.query("p", json!({}), WAIT).await.unwrap();
+    assert_eq!(out.rows, vec![json!({"alive": true})]);
+    sim.drop_connection("p").await.unwrap();
+    rec.expect("close").await;
+    rec.expect("connect").await;
+    sim.wait_connections("p", 2, WAIT).await.unwrap();
+    let out = sim.query("p", json!({}), WAIT).await.unwrap();
+    assert_eq!(out.status, 200);
+    running.stop().await.unwrap();
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// 1,000 connect/drop cycles: file descriptors and memory stay flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_connect_drop_cycles_leak_nothing() {
+    let sim = sim(&["cyc"]).await;
+    let mut settings = fast_settings();
+    settings.initial_backoff = Duration::from_millis(1);
+    settings.max_backoff = Duration::from_millis(5);
+    let set = ConnectorSet::new(config_for(&sim, &["cyc"]), settings).unwrap();
+    set.set_handler_for_all(echo_handler::Echo::default());
+    let running = start(set);
+    // Warm up, then measure.
+    for n in 1..=100 {
+        sim.wait_connections("cyc", n, WAIT).await.unwrap();
+        sim.drop_connection("cyc").await.unwrap();
+    }
+    sim.wait_connections("cyc", 101, WAIT).await.unwrap();
+    let (fds0, rss0) = (open_fds(), rss_kib());
+    for n in 101..=1100 {
+        sim.wait_connections("cyc", n, WAIT).await.unwrap();
+        sim.drop_connection("cyc").await.unwrap();
+    }
+    sim.wait_connections("cyc", 1101, WAIT).await.unwrap();
+    let (fds1, rss1) = (open_fds(), rss_kib());
+    eprintln!("1000 cycles: fds {fds0} -> {fds1}, RSS {rss0} KiB -> {rss1} KiB");
+    assert!(fds1 <= fds0 + 4, "file descriptors grew: {fds0} -> {fds1}");
+    assert!(rss1 <= rss0 + 8 * 1024, "memory grew: {rss0} KiB -> {rss1} KiB");
+    let out = sim.query("cyc", json!({"op": "rows", "count": 1}), WAIT).await.unwrap();
+    assert_eq!(out.status, 200);
+    running.stop().await.unwrap();
+}
+
+/// With TLS checks left on, a server with a certificate no root vouches
+/// for is refused (here: a plain-TCP server spoken to over wss, which fails
+/// the TLS handshake); the connector keeps retrying rather than crashing.
+#[tokio::test]
+async fn tls_failures_are_connection_failures() {
+    let sim = sim(&["t"]).await;
+    let url = sim.http_url().replace("http://", "https://");
+    let config = ServerConfig::builder(url)
+        .token(TOKEN)
+        .source("t")
+        .fail_on_connection_error(true)
+        .build()
+        .unwrap();
+    assert!(config.websocket_url().starts_with("wss://"));
+    let set = ConnectorSet::new(config, fast_settings()).unwrap();
+    let err = tokio::time::timeout(WAIT, set.run()).await.unwrap().unwrap_err();
+    assert!(matches!(err, vantiq_connector_sdk::Error::ConnectFailed { .. }), "{err}");
+}

@@ -1,0 +1,102 @@
+//! Secrets never appear in logs, errors or Debug output: every log event at
+//! TRACE level is captured through a full session (reconnections, a
+//! reconfiguration, a rejected token, a password login) and searched.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use serde_json::json;
+use vantiq_connector_sdk::{ConnectorSet, Handlers, ServerConfig};
+
+const PASSWORD: &str = "wonder-pass-77";
+const WRONG_TOKEN: &str = "rejected-token-secret-9981";
+
+/// A writer that appends to a shared buffer.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_in_trace_logs_errors_or_debug() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    let sim = sim(&["s"]).await;
+    // A full session with a token: publishes, queries, notifications, a drop,
+    // a reconfiguration.
+    let config = ServerConfig::builder(sim.http_url()).token(TOKEN).source("s").send_pings(true).build().unwrap();
+    let mut texts = vec![format!("{config:?}"), format!("{:?}", config.credentials())];
+    let set = ConnectorSet::new(config, fast_settings()).unwrap();
+    texts.push(format!("{set:?}"));
+    set.set_handler_for_all(
+        Handlers::new()
+            .on_publish(|ctx: vantiq_connector_sdk::Context, m: serde_json::Value| async move {
+                ctx.connection().send_notification(&m).await
+            })
+            .on_query(|q: vantiq_connector_sdk::Query| async move { q.complete(&json!({"ok": 1})).await }),
+    );
+    let running = start(set);
+    sim.wait_connected("s", WAIT).await.unwrap();
+    sim.publish("s", json!({"a": 1})).await.unwrap();
+    sim.wait_notifications("s", 1, WAIT).await.unwrap();
+    sim.query("s", json!({}), WAIT).await.unwrap();
+    sim.drop_connection("s").await.unwrap();
+    sim.wait_connections("s", 2, WAIT).await.unwrap();
+    sim.set_config("s", json!({"v": 2})).await.unwrap();
+    sim.wait_connections("s", 3, WAIT).await.unwrap();
+    running.stop().await.unwrap();
+
+    // A rejected token.
+    let config = ServerConfig::builder(sim.http_url()).token(WRONG_TOKEN).source("s").build().unwrap();
+    let err = ConnectorSet::new(config, fast_settings()).unwrap().run().await.unwrap_err();
+    texts.push(err.to_string());
+    texts.push(format!("{err:?}"));
+
+    // A user and password.
+    let config = ServerConfig::builder(sim.http_url())
+        .user_password("alice", PASSWORD)
+        .source("s")
+        .build()
+        .unwrap();
+    texts.push(format!("{config:?}"));
+    let running = start(ConnectorSet::new(config, fast_settings()).unwrap());
+    sim.wait_connections("s", 4, WAIT).await.unwrap();
+    running.stop().await.unwrap();
+
+    // A configuration error from a file.
+    let err = ServerConfig::from_properties_str(
+        &format!("authToken={TOKEN}\nsources=s\ntargetServer=ftp://nowhere\n"),
+        None,
+        None,
+    )
+    .unwrap_err();
+    texts.push(err.to_string());
+    texts.push(format!("{err:?}"));
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "the capture saw no low-level events");
+    assert!(logs.contains("connected"), "the capture missed the session");
+    for secret in [TOKEN, WRONG_TOKEN, PASSWORD] {
+        assert!(!logs.contains(secret), "`{secret}` appears in the logs");
+        for t in &texts {
+            assert!(!t.contains(secret), "`{secret}` appears in: {t}");
+        }
+    }
+}
