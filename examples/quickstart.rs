@@ -30,22 +30,41 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
     // Connector logs go to stderr; only warnings, to keep the session readable.
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
 
-    step(1, "Starting the vantiq-sim emulator with one source, `echo`");
+    step(
+        1,
+        "Starting the vantiq-sim emulator with one source, `echo`",
+    );
     let token = "quickstart-token";
     let sim = Sim::builder()
         .token(token)
         .source("echo", json!({"greeting": "hello from the server"}))
         .start()
         .await?;
-    println!("    emulator listening at {} (websocket {})", sim.http_url(), sim.ws_url());
+    println!(
+        "    emulator listening at {} (websocket {})",
+        sim.http_url(),
+        sim.ws_url()
+    );
 
-    step(2, "Starting the echo connector (what server.config would say, built in code)");
-    let config = ServerConfig::builder(sim.http_url()).token(token).source("echo").build()?;
-    println!("    targetServer={} -> {}", config.target_server(), config.websocket_url());
+    step(
+        2,
+        "Starting the echo connector (what server.config would say, built in code)",
+    );
+    let config = ServerConfig::builder(sim.http_url())
+        .token(token)
+        .source("echo")
+        .build()?;
+    println!(
+        "    targetServer={} -> {}",
+        config.target_server(),
+        config.websocket_url()
+    );
     let set = ConnectorSet::new(config, Settings::default())?;
     set.set_handler_for_all(echo_handler::Echo::default());
     let runner = {
@@ -53,11 +72,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
         tokio::spawn(async move { set.run().await })
     };
     let status = sim.wait_connected("echo", WAIT).await?;
-    println!("    connected; the server sent the configuration {}", status.config);
+    println!(
+        "    connected; the server sent the configuration {}",
+        status.config
+    );
     let out = sim.query("echo", json!({"op": "config"}), WAIT).await?;
-    println!("    the connector holds it: {}", serde_json::to_string(&out.rows)?);
+    println!(
+        "    the connector holds it: {}",
+        serde_json::to_string(&out.rows)?
+    );
 
-    step(3, "Publishing three messages; the connector echoes each as a notification");
+    step(
+        3,
+        "Publishing three messages; the connector echoes each as a notification",
+    );
     for i in 1..=3 {
         let msg = json!({"reading": i, "unit": "celsius"});
         sim.publish("echo", msg.clone()).await?;
@@ -67,37 +95,82 @@ async fn main() -> Result<(), Box<dyn Error>> {
         println!("    notification #{} <- {}", n.seq, n.object);
     }
 
-    step(4, "SELECT * FROM SOURCE echo WITH op: \"rows\", count: 7, chunk: 3");
-    let out = sim.query("echo", json!({"op": "rows", "count": 7, "chunk": 3}), WAIT).await?;
+    step(
+        4,
+        "SELECT * FROM SOURCE echo WITH op: \"rows\", count: 7, chunk: 3",
+    );
+    let out = sim
+        .query("echo", json!({"op": "rows", "count": 7, "chunk": 3}), WAIT)
+        .await?;
     for frame in &out.frames {
         println!("    status {} body {}", frame["status"], frame["body"]);
     }
-    println!("    final status {}, {} rows in all", out.status, out.rows.len());
+    println!(
+        "    final status {}, {} rows in all",
+        out.status,
+        out.rows.len()
+    );
 
-    step(5, "SELECT * FROM SOURCE echo WITH op: \"fail\", reason: \"disk on fire\"");
-    let out = sim.query("echo", json!({"op": "fail", "reason": "disk on fire"}), WAIT).await?;
-    println!("    status {} error {}", out.status, out.error.unwrap_or_default());
+    step(
+        5,
+        "SELECT * FROM SOURCE echo WITH op: \"fail\", reason: \"disk on fire\"",
+    );
+    let out = sim
+        .query(
+            "echo",
+            json!({"op": "fail", "reason": "disk on fire"}),
+            WAIT,
+        )
+        .await?;
+    println!(
+        "    status {} error {}",
+        out.status,
+        out.error.unwrap_or_default()
+    );
 
-    step(6, "A handler that panics: the SDK still answers the query, and the connector goes on");
+    step(
+        6,
+        "A handler that panics: the SDK still answers the query, and the connector goes on",
+    );
     let out = sim.query("echo", json!({"op": "panic"}), WAIT).await?;
-    println!("    status {} error {}", out.status, out.error.unwrap_or_default());
+    println!(
+        "    status {} error {}",
+        out.status,
+        out.error.unwrap_or_default()
+    );
 
-    step(7, "Changing the source's configuration on the server (reconnectRequired)");
-    sim.set_config("echo", json!({"greeting": "a new configuration"})).await?;
+    step(
+        7,
+        "Changing the source's configuration on the server (reconnectRequired)",
+    );
+    sim.set_config("echo", json!({"greeting": "a new configuration"}))
+        .await?;
     sim.wait_connections("echo", 2, WAIT).await?;
     let out = sim.query("echo", json!({"op": "config"}), WAIT).await?;
-    println!("    reconnected; the connector now holds {}", serde_json::to_string(&out.rows)?);
+    println!(
+        "    reconnected; the connector now holds {}",
+        serde_json::to_string(&out.rows)?
+    );
 
     step(8, "Closing the connector");
     set.close().await;
     runner.await??;
-    let stats = set.connection("echo").map(|c| c.stats()).unwrap_or_default();
+    let stats = set
+        .connection("echo")
+        .map(|c| c.stats())
+        .unwrap_or_default();
     let violations = sim.violations();
 
     println!("\nSummary");
     println!("    connections made:          {}", stats.connections);
-    println!("    notifications sent/acked:  {}/{}", stats.sent, stats.acknowledged);
-    println!("    queries answered/failed:   {}/{}", stats.queries_answered, stats.queries_failed);
+    println!(
+        "    notifications sent/acked:  {}/{}",
+        stats.sent, stats.acknowledged
+    );
+    println!(
+        "    queries answered/failed:   {}/{}",
+        stats.queries_answered, stats.queries_failed
+    );
     println!("    protocol violations:       {}", violations.len());
     println!("    time:                      {:.2?}", started.elapsed());
     if !violations.is_empty() {

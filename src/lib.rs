@@ -73,6 +73,7 @@ pub use error::{Error, NotifyError, QueryAnswerError};
 pub use handler::{Context, Handler, HandlerError, HandlerResult, Handlers, IntoHandlerResult};
 pub use health::HealthProbe;
 pub use logging::setup_logging;
+pub use protocol::ReconnectStyle;
 pub use query::{
     Query, QueryContext, QueryError, QUERY_COMPLETE, QUERY_EMPTY, QUERY_ERROR, QUERY_PARTIAL,
 };

@@ -19,7 +19,11 @@ fn echo_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let bin = dir.join("examples").join("echo");
-    assert!(bin.exists(), "{} is missing: build it with `cargo build --example echo`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --example echo`",
+        bin.display()
+    );
     bin
 }
 
@@ -57,7 +61,11 @@ async fn exit_of(mut child: Child) -> (std::process::ExitStatus, String) {
 
 fn signal(child: &Child, sig: &str) {
     let pid = child.id().expect("running").to_string();
-    let ok = std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success();
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "kill {sig} {pid}");
 }
 
@@ -67,19 +75,32 @@ async fn q(sim: &Sim, params: Value) -> vantiq_sim::QueryOutcome {
 
 #[tokio::test]
 async fn echo_follows_the_contract() {
-    let sim = Sim::builder().token(TOKEN).source("echo", json!({"greeting": "hi"})).start().await.unwrap();
+    let sim = Sim::builder()
+        .token(TOKEN)
+        .source("echo", json!({"greeting": "hi"}))
+        .start()
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     // The token comes from the environment here, as in Kubernetes.
-    write_config(dir.path(), &format!("targetServer={}\nsources=echo\n", sim.http_url()));
+    write_config(
+        dir.path(),
+        &format!("targetServer={}\nsources=echo\n", sim.http_url()),
+    );
     let child = spawn_echo(dir.path(), Some(TOKEN));
     sim.wait_connected("echo", WAIT).await.unwrap();
 
     // Connect: it keeps the configuration.
     let out = q(&sim, json!({"op": "config"})).await;
-    assert_eq!((out.status, out.rows.clone()), (200, vec![json!({"greeting": "hi"})]));
+    assert_eq!(
+        (out.status, out.rows.clone()),
+        (200, vec![json!({"greeting": "hi"})])
+    );
 
     // Publish: echoed as notifications, exactly and in order.
-    let published: Vec<Value> = (0..50).map(|i| json!({"n": i, "nested": {"list": [i, "x"]}})).collect();
+    let published: Vec<Value> = (0..50)
+        .map(|i| json!({"n": i, "nested": {"list": [i, "x"]}}))
+        .collect();
     for p in &published {
         sim.publish("echo", p.clone()).await.unwrap();
     }
@@ -94,13 +115,27 @@ async fn echo_follows_the_contract() {
     let out = q(&sim, json!({"op": "rows", "count": 5})).await;
     assert_eq!(out.status, 200);
     assert_eq!(out.frames.len(), 1);
-    assert_eq!(out.rows, (0..5).map(|i| json!({"i": i})).collect::<Vec<_>>());
+    assert_eq!(
+        out.rows,
+        (0..5).map(|i| json!({"i": i})).collect::<Vec<_>>()
+    );
     let out = q(&sim, json!({"op": "rows", "count": 10, "chunk": 3})).await;
-    let statuses: Vec<_> = out.frames.iter().map(|f| f["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<_> = out
+        .frames
+        .iter()
+        .map(|f| f["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, [100, 100, 100, 200]);
-    let sizes: Vec<_> = out.frames.iter().map(|f| f["body"].as_array().unwrap().len()).collect();
+    let sizes: Vec<_> = out
+        .frames
+        .iter()
+        .map(|f| f["body"].as_array().unwrap().len())
+        .collect();
     assert_eq!(sizes, [3, 3, 3, 1]);
-    assert_eq!(out.rows, (0..10).map(|i| json!({"i": i})).collect::<Vec<_>>());
+    assert_eq!(
+        out.rows,
+        (0..10).map(|i| json!({"i": i})).collect::<Vec<_>>()
+    );
     let out = q(&sim, json!({"op": "rows", "count": 0, "chunk": 4})).await;
     assert_eq!(out.status, 204);
 
@@ -115,11 +150,17 @@ async fn echo_follows_the_contract() {
     // sleep: other queries and publishes are served meanwhile.
     let sleeper = {
         let sim = sim.clone();
-        tokio::spawn(async move { sim.query("echo", json!({"op": "sleep", "ms": 400}), WAIT).await })
+        tokio::spawn(async move {
+            sim.query("echo", json!({"op": "sleep", "ms": 400}), WAIT)
+                .await
+        })
     };
     let out = q(&sim, json!({"op": "rows", "count": 1})).await;
     assert_eq!(out.rows, vec![json!({"i": 0})]);
-    assert!(!sleeper.is_finished(), "a fast query was held up by a sleeping one");
+    assert!(
+        !sleeper.is_finished(),
+        "a fast query was held up by a sleeping one"
+    );
     let out = sleeper.await.unwrap().unwrap();
     assert_eq!(out.rows, vec![json!({"slept": 400})]);
 
@@ -127,13 +168,20 @@ async fn echo_follows_the_contract() {
     let out = q(&sim, json!({"op": "notify", "count": 20})).await;
     assert_eq!(out.rows, vec![json!({"sent": 20})]);
     let got = sim.notifications("echo", seen);
-    assert_eq!(objects(&got), (0..20).map(|i| json!({"seq": i})).collect::<Vec<_>>(), "notifications before the answer");
+    assert_eq!(
+        objects(&got),
+        (0..20).map(|i| json!({"seq": i})).collect::<Vec<_>>(),
+        "notifications before the answer"
+    );
     seen += 20;
 
     // stream: answered at once, notifications follow on schedule.
     let out = q(&sim, json!({"op": "stream", "count": 10, "every_ms": 5})).await;
     assert_eq!(out.rows, vec![json!({"streaming": 10})]);
-    let got = sim.wait_notifications("echo", (seen + 10) as usize, WAIT).await.unwrap();
+    let got = sim
+        .wait_notifications("echo", (seen + 10) as usize, WAIT)
+        .await
+        .unwrap();
     assert_eq!(
         objects(&got[seen as usize..]),
         (0..10).map(|i| json!({"stream": i})).collect::<Vec<_>>()
@@ -147,17 +195,25 @@ async fn echo_follows_the_contract() {
     // unknown op, or none
     let out = q(&sim, json!({"op": "teleport"})).await;
     assert_eq!(out.error.as_ref().unwrap()["messageCode"], "echo.unknownOp");
-    assert_eq!(out.error.as_ref().unwrap()["parameters"], json!(["teleport"]));
+    assert_eq!(
+        out.error.as_ref().unwrap()["parameters"],
+        json!(["teleport"])
+    );
     let out = q(&sim, json!({})).await;
     assert_eq!(out.error.as_ref().unwrap()["messageCode"], "echo.unknownOp");
     assert_eq!(out.error.as_ref().unwrap()["parameters"], json!([null]));
 
     // A reconnect replaces the configuration; same reconnect secret.
-    sim.set_config("echo", json!({"greeting": "hello again"})).await.unwrap();
+    sim.set_config("echo", json!({"greeting": "hello again"}))
+        .await
+        .unwrap();
     sim.wait_connections("echo", 2, WAIT).await.unwrap();
     let out = q(&sim, json!({"op": "config"})).await;
     assert_eq!(out.rows, vec![json!({"greeting": "hello again"})]);
-    assert_eq!(sim.source_status("echo").unwrap().reconnect_secrets.len(), 1);
+    assert_eq!(
+        sim.source_status("echo").unwrap().reconnect_secrets.len(),
+        1
+    );
     assert_eq!(sim.source_status("echo").unwrap().connections, 2);
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 
@@ -166,16 +222,31 @@ async fn echo_follows_the_contract() {
     signal(&child, "-TERM");
     let (status, stderr) = exit_of(child).await;
     assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     sim.wait_disconnected("echo", WAIT).await.unwrap();
     assert!(!stderr.contains(TOKEN), "the token leaked into the log");
 }
 
 #[tokio::test]
 async fn echo_exits_0_on_sigint() {
-    let sim = Sim::builder().token(TOKEN).source("echo", json!({})).start().await.unwrap();
+    let sim = Sim::builder()
+        .token(TOKEN)
+        .source("echo", json!({}))
+        .start()
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), &format!("targetServer = {}\nauthToken : {TOKEN}\nsources = echo\n", sim.http_url()));
+    write_config(
+        dir.path(),
+        &format!(
+            "targetServer = {}\nauthToken : {TOKEN}\nsources = echo\n",
+            sim.http_url()
+        ),
+    );
     let child = spawn_echo(dir.path(), None);
     sim.wait_connected("echo", WAIT).await.unwrap();
     signal(&child, "-INT");
@@ -196,7 +267,10 @@ async fn echo_serves_every_source_listed() {
     // server.config in the working directory itself is the second place looked at.
     std::fs::write(
         dir.path().join("server.config"),
-        format!("targetServer={}\nauthToken={TOKEN}\nsources= a , b\n", sim.http_url()),
+        format!(
+            "targetServer={}\nauthToken={TOKEN}\nsources= a , b\n",
+            sim.http_url()
+        ),
     )
     .unwrap();
     let child = spawn_echo(dir.path(), None);
@@ -230,14 +304,39 @@ async fn echo_exits_2_on_a_bad_configuration() {
 
 #[tokio::test]
 async fn echo_stops_on_a_rejected_token() {
-    let sim = Sim::builder().token(TOKEN).source("echo", json!({})).start().await.unwrap();
+    let sim = Sim::builder()
+        .token(TOKEN)
+        .source("echo", json!({}))
+        .start()
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), &format!("targetServer={}\nauthToken=not-the-token-4455\nsources=echo\n", sim.http_url()));
+    write_config(
+        dir.path(),
+        &format!(
+            "targetServer={}\nauthToken=not-the-token-4455\nsources=echo\n",
+            sim.http_url()
+        ),
+    );
     let started = Instant::now();
     let (status, stderr) = exit_of(spawn_echo(dir.path(), None)).await;
     assert!(!status.success());
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
-    assert!(stderr.to_lowercase().contains("authentication failed"), "{stderr}");
-    assert!(!stderr.contains("not-the-token-4455"), "the token leaked: {stderr}");
-    assert_eq!(sim.auth_failures(), 1, "a rejected token must not be retried");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.to_lowercase().contains("authentication failed"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("not-the-token-4455"),
+        "the token leaked: {stderr}"
+    );
+    assert_eq!(
+        sim.auth_failures(),
+        1,
+        "a rejected token must not be retried"
+    );
 }

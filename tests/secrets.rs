@@ -41,16 +41,25 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
     let sim = sim(&["s"]).await;
     // A full session with a token: publishes, queries, notifications, a drop,
     // a reconfiguration.
-    let config = ServerConfig::builder(sim.http_url()).token(TOKEN).source("s").send_pings(true).build().unwrap();
+    let config = ServerConfig::builder(sim.http_url())
+        .token(TOKEN)
+        .source("s")
+        .send_pings(true)
+        .build()
+        .unwrap();
     let mut texts = vec![format!("{config:?}"), format!("{:?}", config.credentials())];
     let set = ConnectorSet::new(config, fast_settings()).unwrap();
     texts.push(format!("{set:?}"));
     set.set_handler_for_all(
         Handlers::new()
-            .on_publish(|ctx: vantiq_connector_sdk::Context, m: serde_json::Value| async move {
-                ctx.connection().send_notification(&m).await
-            })
-            .on_query(|q: vantiq_connector_sdk::Query| async move { q.complete(&json!({"ok": 1})).await }),
+            .on_publish(
+                |ctx: vantiq_connector_sdk::Context, m: serde_json::Value| async move {
+                    ctx.connection().send_notification(&m).await
+                },
+            )
+            .on_query(|q: vantiq_connector_sdk::Query| async move {
+                q.complete(&json!({"ok": 1})).await
+            }),
     );
     let running = start(set);
     sim.wait_connected("s", WAIT).await.unwrap();
@@ -64,8 +73,16 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
     running.stop().await.unwrap();
 
     // A rejected token.
-    let config = ServerConfig::builder(sim.http_url()).token(WRONG_TOKEN).source("s").build().unwrap();
-    let err = ConnectorSet::new(config, fast_settings()).unwrap().run().await.unwrap_err();
+    let config = ServerConfig::builder(sim.http_url())
+        .token(WRONG_TOKEN)
+        .source("s")
+        .build()
+        .unwrap();
+    let err = ConnectorSet::new(config, fast_settings())
+        .unwrap()
+        .run()
+        .await
+        .unwrap_err();
     texts.push(err.to_string());
     texts.push(format!("{err:?}"));
 
@@ -91,7 +108,10 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
     texts.push(format!("{err:?}"));
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "the capture saw no low-level events");
+    assert!(
+        logs.contains("TRACE") || logs.contains("DEBUG"),
+        "the capture saw no low-level events"
+    );
     assert!(logs.contains("connected"), "the capture missed the session");
     for secret in [TOKEN, WRONG_TOKEN, PASSWORD] {
         assert!(!logs.contains(secret), "`{secret}` appears in the logs");

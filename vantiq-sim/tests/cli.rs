@@ -1,0 +1,262 @@
+//! The `vantiq-sim` binary: `serve`, and the client subcommands against it.
+
+mod common;
+
+use common::{Conn, WAIT};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vantiq-sim");
+
+/// A running `vantiq-sim serve`, killed when dropped.
+struct Server {
+    child: Child,
+    http: String,
+    ws: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve` with these arguments on a free port; waits for its "listening" line.
+fn serve(args: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn vantiq-sim serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("read the listening line");
+    // "vantiq-sim listening on http://127.0.0.1:PORT (websocket ws://...)"
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&words[..3], ["vantiq-sim", "listening", "on"], "{line}");
+    let http = words[3].to_owned();
+    let ws = words[5].trim_end_matches(')').to_owned();
+    assert!(ws.ends_with("/api/v1/wsock/websocket"), "{line}");
+    Server { child, http, ws }
+}
+
+/// Runs a client subcommand against `server` (off the async runtime: it blocks).
+async fn cli(server: &Server, args: &[&str]) -> Output {
+    let mut command = Command::new(BIN);
+    command.args(args).args(["--server", &server.http]);
+    tokio::task::spawn_blocking(move || command.output().expect("run vantiq-sim"))
+        .await
+        .unwrap()
+}
+
+fn lines(out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON per line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn client_subcommands_drive_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let src_config = dir.path().join("src.json");
+    std::fs::write(&src_config, r#"{"from": "file"}"#).unwrap();
+    let config_file = dir.path().join("sim.json");
+    std::fs::write(
+        &config_file,
+        r#"{"tokens":["ft"],"users":[{"username":"u","password":"p"}],"sources":{"cfg":{"c":1}},"acks":true}"#,
+    )
+    .unwrap();
+    let src_arg = format!("src={}", src_config.display());
+    let server = serve(&[
+        "--token",
+        "t",
+        "--source",
+        &src_arg,
+        "--source",
+        "plain",
+        "--config",
+        config_file.to_str().unwrap(),
+    ]);
+
+    let sources = lines(&cli(&server, &["sources"]).await);
+    let names: Vec<&str> = sources
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cfg", "plain", "src"]);
+    assert_eq!(sources[1]["config"], json!({}));
+
+    // Tokens from the flag and from the file both work.
+    let (_cfg, config) = Conn::handshake(&server.ws, "ft", "cfg", "s").await;
+    assert_eq!(config, json!({"c": 1}));
+    let (mut c, config) = Conn::handshake(&server.ws, "t", "src", "s").await;
+    assert_eq!(config, json!({"from": "file"}));
+
+    let out = cli(&server, &["publish", "src", r#"{"p":1}"#]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(c.recv().await["object"], json!({"p": 1}));
+
+    c.notify("src", json!({"n": 0})).await;
+    c.notify("src", json!({"n": 1})).await;
+    assert_eq!(c.recv().await, json!({"status": 200}));
+    assert_eq!(c.recv().await, json!({"status": 200}));
+    let notes = lines(&cli(&server, &["notifications", "src", "--since", "1"]).await);
+    assert_eq!(notes, vec![json!({"seq": 1, "object": {"n": 1}})]);
+
+    // query: rows one per line.
+    let query = {
+        let args = ["query", "src", r#"{"op":"rows"}"#, "--timeout-ms", "10000"];
+        let mut command = Command::new(BIN);
+        command.args(args).args(["--server", &server.http]);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let q = c.recv().await;
+    let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(q["object"], json!({"op": "rows"}));
+    c.answer(&addr, 100, Some(json!([{"i": 0}]))).await;
+    c.answer(&addr, 200, Some(json!([{"i": 1}]))).await;
+    assert_eq!(
+        lines(&query.await.unwrap()),
+        vec![json!({"i": 0}), json!({"i": 1})]
+    );
+
+    // An error answer: printed, exit 1.
+    let query = {
+        let mut command = Command::new(BIN);
+        command
+            .args(["query", "src", r#"{"op":"fail"}"#])
+            .args(["--server", &server.http]);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let q = c.recv().await;
+    let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.answer(&addr, 400, Some(json!({"messageCode": "echo.failed"})))
+        .await;
+    let out = query.await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("echo.failed"));
+
+    // set-config: reconnectRequired, and the new config on reconnection.
+    let out = lines(&cli(&server, &["set-config", "src", r#"{"v":2}"#]).await);
+    assert_eq!(out[0]["config"], json!({"v": 2}));
+    assert_eq!(c.recv().await["op"], "reconnectRequired");
+    assert_eq!(c.connect_ok("src", "s").await, json!({"v": 2}));
+
+    let out = cli(&server, &["reconnect", "src"]).await;
+    assert!(out.status.success());
+    assert_eq!(c.recv().await["op"], "reconnectRequired");
+
+    c.send_text("not json").await;
+    let v = lines(&cli(&server, &["violations"]).await);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0]["kind"], "json.invalid");
+
+    let out = cli(&server, &["drop", "src"]).await;
+    assert!(out.status.success());
+    assert_eq!(c.ending().await, common::Ending::Abrupt);
+
+    // Errors: unknown source, no connector.
+    let out = cli(&server, &["publish", "nope", "{}"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+    let out = cli(&server, &["publish", "plain", "{}"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("409"));
+    let out = cli(&server, &["publish", "plain", "{not json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn notifications_follow_prints_as_they_arrive() {
+    let server = serve(&["--source", "src", "--no-acks"]);
+    let (mut c, _) = Conn::handshake(&server.ws, "any", "src", "s").await;
+    let mut follower = Command::new(BIN)
+        .args(["notifications", "src", "--follow", "--server", &server.http])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            got.push(lines.next().unwrap().unwrap());
+        }
+        got
+    });
+    c.notify("src", json!({"n": 0})).await;
+    c.notify("src", json!({"n": 1})).await;
+    let got = tokio::time::timeout(WAIT, reader).await.unwrap().unwrap();
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let got: Vec<Value> = got
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got[0], json!({"seq": 0, "object": {"n": 0}}));
+    assert_eq!(got[1], json!({"seq": 1, "object": {"n": 1}}));
+    // --no-acks: the next thing the connector gets is a publish, not an acknowledgement.
+    let out = cli(&server, &["publish", "src", "{}"]).await;
+    assert!(out.status.success());
+    assert_eq!(c.recv().await["op"], "publish");
+}
+
+#[tokio::test]
+async fn serve_exits_cleanly_on_sigterm() {
+    let mut server = serve(&[]);
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait().unwrap();
+        drop(server);
+        status
+    })
+    .await
+    .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn serve_reports_a_bad_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"tokens": 3}"#).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json"));
+}
