@@ -73,8 +73,9 @@ pub struct Settings {
     /// configuration. Default [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
     /// Interval of WebSocket pings when `sendPings=true`. A connection whose
-    /// pong has not come back one interval after its ping is declared dead
-    /// and re-made, so a half-open link is noticed within two intervals.
+    /// pong has not come back half an interval after its ping is declared
+    /// dead and re-made, so a half-open link is noticed within one and a half
+    /// intervals.
     /// Default [`DEFAULT_PING_INTERVAL`].
     pub ping_interval: Duration,
     /// Notifications buffered while the source is disconnected (or the

@@ -241,6 +241,30 @@ async fn no_rows_is_204() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_read_only_statements_are_allowed() {
+    let h = Harness::start(memory_config()).await;
+    let out = h.query(json!({"sql": "VALUES (1, 'a'), (2, 'b')"})).await;
+    assert_eq!(out.status, 200, "{:?}", out.error);
+    assert_eq!(out.rows.len(), 2);
+    let out = h
+        .query(json!({"sql": "WITH t(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM t WHERE x < 3) SELECT x FROM t"}))
+        .await;
+    assert_eq!(
+        out.rows,
+        vec![json!({"x": 1}), json!({"x": 2}), json!({"x": 3})]
+    );
+    let out = h.query(json!({"sql": "PRAGMA table_info(events)"})).await;
+    assert_eq!(out.status, 200, "{:?}", out.error);
+    let names: Vec<&str> = out
+        .rows
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["id", "name", "value", "tags", "flag"]);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statements_that_are_not_read_only_are_refused() {
     let h = Harness::start(memory_config()).await;
     h.insert(&[row(1)], 0).await;

@@ -541,7 +541,13 @@ impl Handler for SqliteConnector {
                         query.partial(&previous).await?;
                     }
                 }
-                Err(e) => return Ok(query.error(e).await?),
+                Err(e) => {
+                    // The rows read before the error go out first.
+                    if let Some(previous) = pending.take() {
+                        query.partial(&previous).await?;
+                    }
+                    return Ok(query.error(e).await?);
+                }
             }
         }
         if let Err(e) = worker.await {

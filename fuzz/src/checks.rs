@@ -48,14 +48,24 @@ pub fn check_decode(data: &[u8]) {
 
 /// Checks one decoding result against an independent reading of the frame as JSON.
 fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
+    if std::str::from_utf8(frame).is_err() {
+        assert_eq!(
+            *decoded,
+            Err(DecodeError::NotUtf8),
+            "a frame that is not UTF-8"
+        );
+        return;
+    }
     let msg = match decoded {
         Ok(msg) => msg,
         Err(e) => {
             // Errors render without panicking.
             let _ = e.to_string();
-            if std::str::from_utf8(frame).is_ok() {
-                assert_ne!(*e, DecodeError::NotUtf8, "UTF-8 frame reported as not UTF-8");
-            }
+            assert_ne!(
+                *e,
+                DecodeError::NotUtf8,
+                "UTF-8 frame reported as not UTF-8"
+            );
             return;
         }
     };
@@ -71,7 +81,9 @@ fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
                 ServerMessage::Query { .. } => "query",
                 ServerMessage::ConfigureExtension { .. } => "configureExtension",
                 ServerMessage::ReconnectRequired => "reconnectRequired",
-                ServerMessage::Status { .. } => panic!("a message with `op` {op:?} became a status"),
+                ServerMessage::Status { .. } => {
+                    panic!("a message with `op` {op:?} became a status")
+                }
             };
             assert_eq!(op, expected, "op and decoded message disagree");
         }
@@ -92,7 +104,10 @@ fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
         }
         ServerMessage::ConfigureExtension { config } => {
             assert!(!config.is_null(), "configureExtension with a null config");
-            assert_eq!(Some(config), object.get("object").and_then(|o| o.get("config")));
+            assert_eq!(
+                Some(config),
+                object.get("object").and_then(|o| o.get("config"))
+            );
         }
         ServerMessage::Publish { object: published } => {
             assert!(!published.is_null(), "publish with a null object");
@@ -120,14 +135,19 @@ fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
 fn sent_json(frame: &str) -> serde_json::Map<String, Value> {
     match serde_json::from_str(frame) {
         Ok(Value::Object(map)) => map,
-        other => panic!("the session produced a frame that is not a JSON object: {frame:?} ({other:?})"),
+        other => {
+            panic!("the session produced a frame that is not a JSON object: {frame:?} ({other:?})")
+        }
     }
 }
 
 /// Checks a query response frame: its status, reply address and body.
 fn check_query_response(frame: &str, reply_address: &str, status: u16, body: Option<&Value>) {
     let map = sent_json(frame);
-    assert_eq!(map.get("status").and_then(Value::as_u64), Some(u64::from(status)));
+    assert_eq!(
+        map.get("status").and_then(Value::as_u64),
+        Some(u64::from(status))
+    );
     assert_eq!(
         map.get("headers")
             .and_then(|h| h.get(message::REPLY_ADDRESS_RESPONSE_HEADER))
@@ -341,7 +361,10 @@ fn check_websocket_url(input: &str) {
             url.starts_with("ws://") || url.starts_with("wss://"),
             "{input:?} -> {url:?}"
         );
-        assert!(!url.chars().any(char::is_whitespace), "{input:?} -> {url:?}");
+        assert!(
+            !url.chars().any(char::is_whitespace),
+            "{input:?} -> {url:?}"
+        );
         assert_eq!(
             websocket_url(&url).ok().as_deref(),
             Some(url.as_str()),
@@ -378,7 +401,10 @@ fn check_config_parsed(text: &str, config: &ServerConfig) {
             !name.chars().any(char::is_whitespace),
             "a source name with whitespace in {sources:?}"
         );
-        assert!(!sources[..i].contains(name), "a duplicate source in {sources:?}");
+        assert!(
+            !sources[..i].contains(name),
+            "a duplicate source in {sources:?}"
+        );
     }
 
     // `Debug` must not show the token, password or reconnect secret. Rather than

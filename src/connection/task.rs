@@ -302,6 +302,8 @@ async fn serve(
         Instant::now() + settings.ping_interval,
         settings.ping_interval,
     );
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When a ping is unanswered: the deadline for its pong.
     let mut ping_outstanding: Option<Instant> = None;
     let mut closing: Option<Instant> = None;
 
@@ -440,17 +442,15 @@ async fn serve(
             },
             _ = inner.outbox.wait_for_data(), if pending.is_empty() => {}
             _ = sleep_until(closing.unwrap_or_else(Instant::now)), if closing.is_some() => {}
-            _ = ping.tick(), if pings => {
-                match ping_outstanding {
-                    Some(sent) if sent.elapsed() >= settings.ping_interval => {
-                        break End::Lost(format!("no pong within the ping interval of {:?}", settings.ping_interval));
-                    }
-                    Some(_) => {}
-                    None => {
-                        ping_outstanding = Some(Instant::now());
-                        pending.push(Message::Ping(Default::default()));
-                    }
-                }
+            _ = ping.tick(), if pings && ping_outstanding.is_none() => {
+                ping_outstanding = Some(Instant::now() + settings.ping_interval / 2);
+                pending.push(Message::Ping(Default::default()));
+            }
+            _ = sleep_until(ping_outstanding.unwrap_or_else(Instant::now)), if ping_outstanding.is_some() => {
+                break End::Lost(format!(
+                    "no pong within {:?} of a ping (half the ping interval)",
+                    settings.ping_interval / 2
+                ));
             }
             _ = sleep_until(ack_deadline.unwrap_or_else(Instant::now)), if ack_deadline.is_some() => {
                 if inner.acks_seen.load(Ordering::Acquire) {

@@ -104,7 +104,9 @@ struct Wire {
 ///
 /// A [`DecodeError`] saying what is wrong with the frame.
 pub fn decode(frame: &[u8]) -> Result<ServerMessage, DecodeError> {
-    let wire: Wire = match serde_json::from_slice(frame) {
+    // serde_json does not check the UTF-8 of the fields it skips: check it first.
+    let text = std::str::from_utf8(frame).map_err(|_| DecodeError::NotUtf8)?;
+    let wire: Wire = match serde_json::from_str(text) {
         Ok(wire) => wire,
         Err(e) => return Err(classify(frame, e)),
     };
@@ -350,6 +352,11 @@ mod tests {
             Err(DecodeError::BadStatus(_))
         ));
         assert_eq!(decode(&[0xff, 0xfe]), Err(DecodeError::NotUtf8));
+        // Found by fuzzing: invalid UTF-8 in a field that decoding skips.
+        assert_eq!(
+            decode(b"{\"status\":4,\"x\":\"\xff\"}"),
+            Err(DecodeError::NotUtf8)
+        );
     }
 
     #[test]

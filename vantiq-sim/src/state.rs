@@ -878,13 +878,12 @@ impl Core {
         }
     }
 
-    /// Releases every source's session (the server stopped).
+    /// Releases every source's session (the server stopped; the sessions themselves end
+    /// on the generation change).
     pub(crate) fn detach_all(&self) {
         let entries: Vec<Arc<SourceEntry>> = lock(&self.sources).values().cloned().collect();
         for entry in entries {
-            if let Some(link) = detach(&mut lock(&entry.state), &entry.name, None) {
-                link.kill();
-            }
+            detach(&mut lock(&entry.state), &entry.name, None);
         }
         self.bump();
     }

@@ -32,7 +32,7 @@ fn python() -> PathBuf {
 
 /// The connector process, killed when dropped.
 struct Connector {
-    child: Child,
+    child: Option<Child>,
     dir: tempfile::TempDir,
 }
 
@@ -42,11 +42,7 @@ impl Connector {
         let python = python();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("serverConfig")).unwrap();
-        std::fs::write(
-            dir.path().join("serverConfig/server.config"),
-            server_config,
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("serverConfig/server.config"), server_config).unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/echo_connector.py");
         let log = std::fs::File::create(dir.path().join("connector.log")).unwrap();
         let child = Command::new(python)
@@ -58,7 +54,10 @@ impl Connector {
             .stderr(log)
             .spawn()
             .expect("start the Python connector");
-        Connector { child, dir }
+        Connector {
+            child: Some(child),
+            dir,
+        }
     }
 
     fn log(&self) -> String {
@@ -68,8 +67,10 @@ impl Connector {
 
 impl Drop for Connector {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -101,7 +102,10 @@ async fn the_official_python_sdk_works_against_the_emulator() {
         sim.wait_connected("py1", WAIT).await.unwrap();
         sim.wait_connected("py2", WAIT).await.unwrap();
         let sources = client.sources().await.unwrap();
-        assert!(sources.iter().all(|s| s.connected && s.connections == 1), "{sources:?}");
+        assert!(
+            sources.iter().all(|s| s.connected && s.connections == 1),
+            "{sources:?}"
+        );
         let config = client
             .query("py1", &json!({"op": "config"}), Some(10_000))
             .await
@@ -110,26 +114,43 @@ async fn the_official_python_sdk_works_against_the_emulator() {
 
         // Publishes come back as notifications, in order.
         for i in 0..3 {
-            client.publish("py1", &json!({"i": i, "text": "é"})).await.unwrap();
+            client
+                .publish("py1", &json!({"i": i, "text": "é"}))
+                .await
+                .unwrap();
         }
         let mut echoed = Vec::new();
         while echoed.len() < 3 {
             let since = echoed.len() as u64;
-            echoed.extend(client.notifications("py1", since, Some(10_000)).await.unwrap());
+            echoed.extend(
+                client
+                    .notifications("py1", since, Some(10_000))
+                    .await
+                    .unwrap(),
+            );
         }
         let objects: Vec<Value> = echoed.iter().map(|n| n.object.clone()).collect();
         assert_eq!(
             objects,
-            (0..3).map(|i| json!({"i": i, "text": "é"})).collect::<Vec<_>>()
+            (0..3)
+                .map(|i| json!({"i": i, "text": "é"}))
+                .collect::<Vec<_>>()
         );
 
         // A query answered in partial chunks, then the final one.
         let rows = client
-            .query("py1", &json!({"op": "rows", "count": 5, "chunk": 2}), Some(10_000))
+            .query(
+                "py1",
+                &json!({"op": "rows", "count": 5, "chunk": 2}),
+                Some(10_000),
+            )
             .await
             .unwrap();
         assert_eq!(rows.status, 200);
-        assert_eq!(rows.rows, (0..5).map(|i| json!({"i": i})).collect::<Vec<_>>());
+        assert_eq!(
+            rows.rows,
+            (0..5).map(|i| json!({"i": i})).collect::<Vec<_>>()
+        );
         let statuses: Vec<&Value> = rows.frames.iter().map(|f| &f["status"]).collect();
         assert_eq!(statuses, [&json!(100), &json!(100), &json!(200)]);
         let empty = client
@@ -140,7 +161,11 @@ async fn the_official_python_sdk_works_against_the_emulator() {
 
         // A query error.
         let failed = client
-            .query("py1", &json!({"op": "fail", "reason": "asked"}), Some(10_000))
+            .query(
+                "py1",
+                &json!({"op": "fail", "reason": "asked"}),
+                Some(10_000),
+            )
             .await
             .unwrap();
         assert!(failed.status >= 400, "{failed:?}");
@@ -162,13 +187,19 @@ async fn the_official_python_sdk_works_against_the_emulator() {
         assert_eq!(config.rows, vec![json!({"greeting": "bonjour"})]);
         let status = sim.source_status("py1").unwrap();
         assert_eq!(status.reconnect_secrets.len(), 1, "{status:?}");
-        assert!(status.reconnect_secrets[0].starts_with("py1_"), "{status:?}");
+        assert!(
+            status.reconnect_secrets[0].starts_with("py1_"),
+            "{status:?}"
+        );
 
         // After an abrupt drop it comes back too, still with the same secret.
         client.drop_connection("py1").await.unwrap();
         sim.wait_connections("py1", 3, WAIT).await.unwrap();
         assert_eq!(sim.source_status("py1").unwrap().reconnect_secrets.len(), 1);
-        client.publish("py1", &json!({"after": "drop"})).await.unwrap();
+        client
+            .publish("py1", &json!({"after": "drop"}))
+            .await
+            .unwrap();
         sim.wait_notifications("py1", 4, WAIT).await.unwrap();
 
         assert_eq!(sim.source_status("py2").unwrap().connections, 1);
@@ -190,19 +221,19 @@ async fn the_python_sdk_stops_on_a_rejected_token() {
         "targetServer = {}\nauthToken = wrong\nsources = py1\n",
         sim.http_url()
     ));
-    let mut child = std::mem::replace(
-        &mut connector.child,
-        Command::new("true").spawn().unwrap(),
-    );
+    let mut child = connector.child.take().unwrap();
+    let pid = child.id().to_string();
     let exit = tokio::time::timeout(
         WAIT,
         tokio::task::spawn_blocking(move || child.wait().unwrap()),
     )
     .await;
     let log = connector.log();
-    let exit = exit
-        .unwrap_or_else(|_| panic!("the connector did not stop on a rejected token:\n{log}"))
-        .unwrap();
+    let Ok(exit) = exit else {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("the connector did not stop on a rejected token:\n{log}");
+    };
+    let exit = exit.unwrap();
     assert!(!exit.success(), "{log}");
     assert!(sim.auth_failures() >= 1);
     assert!(!sim.source_status("py1").unwrap().connected);
