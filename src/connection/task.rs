@@ -425,6 +425,11 @@ async fn serve(
                     Action::Reconfigure { resend } => {
                         tracing::info!("reconnecting on the same socket at the server's request");
                         inner.state.send_replace(ConnectionState::Connecting);
+                        // Statuses now answer the handshake, not notifications:
+                        // whatever is unacknowledged goes out again afterwards.
+                        if !inflight.is_empty() {
+                            inner.outbox.requeue_front(std::mem::take(&mut inflight).into_iter());
+                        }
                         let _ = events.send(Event::Closed).await;
                         pending.push(Message::text(resend));
                     }

@@ -334,6 +334,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         builder = builder.source(name, config);
     }
+    let shutdown = Shutdown::register()?;
     let sim: Sim = builder
         .start()
         .await
@@ -344,7 +345,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         sim.ws_url()
     );
     let _ = std::io::stdout().flush();
-    shutdown_signal().await;
+    shutdown.wait().await;
     tracing::info!("shutting down");
     sim.stop().await;
     Ok(())
@@ -360,24 +361,39 @@ fn read_config(path: &Path) -> Result<ConfigFile, String> {
     serde_json::from_value(value).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Resolves on Ctrl-C or (on Unix) SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, registered before the server announces itself, so a signal sent
+/// as soon as the "listening" line appears is never missed (and never kills the process
+/// by its default action).
+struct Shutdown {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    signals: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Shutdown {
+    fn register() -> Result<Self, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = [SignalKind::interrupt(), SignalKind::terminate()]
+                .into_iter()
+                .map(|kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}")))
+                .collect::<Result<_, _>>()?;
+            Ok(Self { signals })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Resolves on the first signal.
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            let waits = self.signals.iter_mut().map(|s| Box::pin(s.recv()));
+            futures_util::future::select_all(waits).await;
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

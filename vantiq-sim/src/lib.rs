@@ -29,8 +29,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The same listener serves a JSON control API under `/sim` (see the `control` module's
-//! table in the README), which the `vantiq-sim` binary's subcommands use via [`client`].
+//! The same listener serves a JSON control API under `/sim` (its endpoints are listed in
+//! the README), which the `vantiq-sim` binary's subcommands use through [`client`].
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
