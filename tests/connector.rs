@@ -652,3 +652,53 @@ async fn closing_ends_run_cleanly() {
         Err(NotifyError::Closed)
     ));
 }
+
+#[tokio::test]
+async fn typed_configuration_and_query_parameters() {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        name: String,
+        version: u32,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        a: i64,
+        b: Option<String>,
+    }
+    let sim = sim(&["typed"]).await;
+    let rec = Recorder::new();
+    let r = rec.clone();
+    let set = ConnectorSet::new(config_for(&sim, &["typed"]), fast_settings()).unwrap();
+    set.set_handler_for_all(
+        Handlers::new()
+            .on_connect_typed(move |_ctx: Context, config: Config| {
+                let r = r.clone();
+                async move { r.record(format!("connect {} v{}", config.name, config.version)) }
+            })
+            .on_query_typed(|query: Query, p: Params| async move {
+                query.complete(&json!({"a": p.a, "b": p.b})).await
+            }),
+    );
+    let running = start(set);
+    assert_eq!(rec.expect("connect").await, "connect typed v1");
+    let out = sim.query("typed", json!({"a": 5}), WAIT).await.unwrap();
+    assert_eq!(out.rows, vec![json!({"a": 5, "b": null})]);
+    let out = sim
+        .query("typed", json!({"a": "five"}), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(out.status, 400);
+    let error = out.error.unwrap();
+    assert_eq!(
+        error["messageCode"],
+        "io.vantiq.connector.invalidParameters"
+    );
+    assert!(
+        error["parameters"][0]
+            .as_str()
+            .unwrap()
+            .contains("invalid type"),
+        "{error}"
+    );
+    running.stop().await.unwrap();
+}
