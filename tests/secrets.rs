@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use common::*;
 use serde_json::json;
@@ -14,19 +12,6 @@ use vantiq_connector_sdk::{ConnectorSet, Handlers, ServerConfig};
 const PASSWORD: &str = "wonder-pass-77";
 const WRONG_TOKEN: &str = "rejected-token-secret-9981";
 
-/// A writer that appends to a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_trace_logs_errors_or_debug() {
@@ -107,7 +92,7 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
     texts.push(err.to_string());
     texts.push(format!("{err:?}"));
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.contents();
     assert!(
         logs.contains("TRACE") || logs.contains("DEBUG"),
         "the capture saw no low-level events"

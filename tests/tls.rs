@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::*;
 use rustls::pki_types::pem::PemObject;
@@ -112,18 +111,6 @@ async fn an_unknown_certificate_is_refused_by_default() {
     assert_eq!(sim.source_status("tls").unwrap().connections, 0);
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn turning_checks_off_works_and_warns_on_every_connection() {
@@ -152,7 +139,7 @@ async fn turning_checks_off_works_and_warns_on_every_connection() {
     sim.drop_connection("tls").await.unwrap();
     sim.wait_connections("tls", 2, WAIT).await.unwrap();
     running.stop().await.unwrap();
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.contents();
     let warnings = logs
         .matches("TLS certificate verification is turned off")
         .count();

@@ -106,3 +106,23 @@ impl Recorder {
 pub fn objects(n: &[vantiq_sim::Notification]) -> Vec<Value> {
     n.iter().map(|n| n.object.clone()).collect()
 }
+
+/// A log writer that keeps everything written, for tests that read the logs.
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
