@@ -40,6 +40,11 @@ async fn main() -> ExitCode {
         }
     };
     set.set_handler_for_all(echo_handler::Echo::default());
+    // The Kubernetes TCP probe (tcpProbePort, default 8000): healthy while the
+    // process runs. A port already taken is not fatal for echo.
+    if let Err(e) = set.declare_healthy() {
+        tracing::warn!(error = %e, port = set.server_config().tcp_probe_port(), "health probe not started");
+    }
     match set.run_until(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ Error::AuthenticationFailed { .. }) => {
