@@ -4,14 +4,12 @@
 
 mod common;
 
-
 use common::*;
 use serde_json::json;
 use vantiq_connector_sdk::{ConnectorSet, Handlers, ServerConfig};
 
 const PASSWORD: &str = "wonder-pass-77";
 const WRONG_TOKEN: &str = "rejected-token-secret-9981";
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_trace_logs_errors_or_debug() {

@@ -111,7 +111,6 @@ async fn an_unknown_certificate_is_refused_by_default() {
     assert_eq!(sim.source_status("tls").unwrap().connections, 0);
 }
 
-
 #[tokio::test]
 async fn turning_checks_off_works_and_warns_on_every_connection() {
     let capture = Capture::default();

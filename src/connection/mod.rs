@@ -120,7 +120,12 @@ impl SourceConnection {
             inner: Arc::new(Inner {
                 name: name.into(),
                 envelope: NotificationEnvelope::new(name),
-                outbox: Outbox::new(settings.buffer_capacity, settings.overflow, stats.clone()),
+                outbox: Outbox::new(
+                    settings.buffer_capacity,
+                    settings.overflow,
+                    stats.clone(),
+                    name.into(),
+                ),
                 stats,
                 config,
                 settings,

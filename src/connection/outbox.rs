@@ -59,10 +59,17 @@ pub(crate) struct Outbox {
     capacity: usize,
     policy: OverflowPolicy,
     stats: Arc<Stats>,
+    /// The source, for log lines written from the producer's task.
+    source: Arc<str>,
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize, policy: OverflowPolicy, stats: Arc<Stats>) -> Self {
+    pub(crate) fn new(
+        capacity: usize,
+        policy: OverflowPolicy,
+        stats: Arc<Stats>,
+        source: Arc<str>,
+    ) -> Self {
         Outbox {
             state: Mutex::new(State::default()),
             data: Notify::new(),
@@ -70,6 +77,7 @@ impl Outbox {
             capacity: capacity.max(1),
             policy,
             stats,
+            source,
         }
     }
 
@@ -221,7 +229,7 @@ mod tests {
     use super::*;
 
     fn outbox(cap: usize, policy: OverflowPolicy) -> Outbox {
-        Outbox::new(cap, policy, Arc::new(Stats::default()))
+        Outbox::new(cap, policy, Arc::new(Stats::default()), "test".into())
     }
 
     fn frames(items: &[Outgoing]) -> Vec<String> {
