@@ -377,3 +377,32 @@ async fn tls_failures_are_connection_failures() {
         "{err}"
     );
 }
+
+/// A burst of publishes echoed by a handler that waits for room in a small
+/// buffer: the connection task must keep writing (and so freeing room) even
+/// while the handlers are behind, or every part waits on another forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_burst_echoed_through_a_full_buffer_does_not_deadlock() {
+    let sim = sim(&["echo"]).await;
+    let mut settings = fast_settings();
+    settings.buffer_capacity = 50;
+    settings.window = 8;
+    let running = echo_set(&sim, settings);
+    sim.wait_connected("echo", WAIT).await.unwrap();
+    let n = 30_000;
+    let sent = sim
+        .publish_many("echo", (0..n).map(|i| json!({"i": i})))
+        .await
+        .unwrap();
+    assert_eq!(sent, n);
+    let got = sim.wait_notifications("echo", n, WAIT).await.unwrap();
+    assert_eq!(
+        objects(&got),
+        (0..n).map(|i| json!({"i": i})).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        running.set.connection("echo").unwrap().stats().connections,
+        1
+    );
+    running.stop().await.unwrap();
+}

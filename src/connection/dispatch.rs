@@ -10,11 +10,12 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures_util::FutureExt;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tracing::Instrument;
 
 use super::SourceConnection;
@@ -38,52 +39,117 @@ pub(crate) enum Event {
     Closed,
 }
 
-/// Runs until the connection task drops its sender.
+/// Events handed to the dispatch task and not yet handled, at which the
+/// connection task stops reading the socket (TCP then slows the server).
+pub(crate) const BACKLOG_LIMIT: usize = 1024;
+
+/// The queue from the connection task to the dispatch task.
+///
+/// Sending never waits: a connection task that waited for a slow handler
+/// would stop reading acknowledgements, and a handler waiting for room in the
+/// outbox (which only acknowledgements free) would then wait forever.
+/// Instead the connection task stops reading new frames while the backlog is
+/// at [`BACKLOG_LIMIT`] (and meanwhile writes without waiting for
+/// acknowledgements), so the queue stays bounded.
+pub(crate) struct EventQueue {
+    tx: mpsc::UnboundedSender<Event>,
+    backlog: Arc<Backlog>,
+}
+
+/// The count of queued events, and the wake-up of a paused reader.
+#[derive(Default)]
+pub(crate) struct Backlog {
+    count: AtomicUsize,
+    below_limit: Notify,
+}
+
+impl EventQueue {
+    /// The queue, its receiving end, and the backlog the dispatch task
+    /// counts down.
+    pub(crate) fn new() -> (EventQueue, mpsc::UnboundedReceiver<Event>, Arc<Backlog>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let backlog = Arc::new(Backlog::default());
+        let queue = EventQueue {
+            tx,
+            backlog: backlog.clone(),
+        };
+        (queue, rx, backlog)
+    }
+
+    /// Queues an event for the dispatch task.
+    pub(crate) fn send(&self, event: Event) {
+        self.backlog.count.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(event).is_err() {
+            self.backlog.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether the connection task should stop reading for now.
+    pub(crate) fn is_full(&self) -> bool {
+        self.backlog.count.load(Ordering::Acquire) >= BACKLOG_LIMIT
+    }
+
+    /// Completes when the backlog has gone below the limit (at once if it
+    /// did since the last call).
+    pub(crate) async fn below_limit(&self) {
+        self.backlog.below_limit.notified().await;
+    }
+}
+
+impl Backlog {
+    /// One event handled.
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == BACKLOG_LIMIT {
+            self.below_limit.notify_one();
+        }
+    }
+}
+
+/// Runs until the connection task drops its queue.
 pub(crate) async fn run(
     conn: SourceConnection,
     handler: Option<SharedHandler>,
-    mut events: mpsc::Receiver<Event>,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    backlog: Arc<Backlog>,
 ) {
     while let Some(event) = events.recv().await {
-        match event {
-            Event::Connected { config } => {
-                if let Some(h) = &handler {
-                    guarded(
-                        "connect",
-                        h.clone().connect(Context::new(conn.clone()), config),
-                    )
-                    .await;
-                }
+        handle(&conn, &handler, event).await;
+        backlog.done();
+    }
+}
+
+/// Handles one event.
+async fn handle(conn: &SourceConnection, handler: &Option<SharedHandler>, event: Event) {
+    match event {
+        Event::Connected { config } => {
+            if let Some(h) = handler {
+                let ctx = Context::new(conn.clone());
+                guarded("connect", h.clone().connect(ctx, config)).await;
             }
-            Event::Publish { object } => {
-                if let Some(h) = &handler {
-                    guarded(
-                        "publish",
-                        h.clone().publish(Context::new(conn.clone()), object),
-                    )
-                    .await;
-                } else {
-                    tracing::debug!("publish ignored: no handlers");
-                }
+        }
+        Event::Publish { object } => match handler {
+            Some(h) => {
+                let ctx = Context::new(conn.clone());
+                guarded("publish", h.clone().publish(ctx, object)).await;
             }
-            Event::Query {
-                params,
-                reply_address,
+            None => tracing::debug!("publish ignored: no handlers"),
+        },
+        Event::Query {
+            params,
+            reply_address,
+            epoch,
+        } => {
+            let sink = AnswerSink {
+                conn: conn.inner().clone(),
                 epoch,
-            } => {
-                let sink = AnswerSink {
-                    conn: conn.inner().clone(),
-                    epoch,
-                    reply_address,
-                };
-                tokio::spawn(
-                    run_query(conn.clone(), handler.clone(), params, sink).in_current_span(),
-                );
-            }
-            Event::Closed => {
-                if let Some(h) = &handler {
-                    guarded("close", h.clone().close(Context::new(conn.clone()))).await;
-                }
+                reply_address,
+            };
+            let query = run_query(conn.clone(), handler.clone(), params, sink);
+            tokio::spawn(query.in_current_span());
+        }
+        Event::Closed => {
+            if let Some(h) = handler {
+                guarded("close", h.clone().close(Context::new(conn.clone()))).await;
             }
         }
     }

@@ -127,6 +127,7 @@ impl Outbox {
                             st.notifications -= 1;
                             let dropped = self.stats.add_dropped();
                             tracing::warn!(
+                                source = %self.source,
                                 dropped_total = dropped,
                                 "notification buffer full: dropped the oldest notification"
                             );

@@ -11,13 +11,13 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::Instrument;
 
-use super::dispatch::{self, Event};
+use super::dispatch::{self, Event, EventQueue};
 use super::outbox::Outgoing;
 use super::{ConnectionState, Inner, SourceConnection};
 use crate::config::Credentials;
@@ -59,9 +59,9 @@ pub(super) async fn run(conn: SourceConnection) -> Result<(), Error> {
     if handler.is_none() {
         tracing::warn!(source = %conn.source(), "no handlers set: publishes are ignored and queries answered with an error");
     }
-    let (events, events_rx) = mpsc::channel(1024);
-    let worker =
-        tokio::spawn(dispatch::run(conn.clone(), handler, events_rx).instrument(span.clone()));
+    let (events, events_rx, backlog) = EventQueue::new();
+    let dispatcher = dispatch::run(conn.clone(), handler, events_rx, backlog);
+    let worker = tokio::spawn(dispatcher.instrument(span.clone()));
     let result = supervise(&inner, &events).instrument(span).await;
     drop(events);
     // The dispatch task ends after the close handler of the last connection.
@@ -73,7 +73,7 @@ pub(super) async fn run(conn: SourceConnection) -> Result<(), Error> {
 }
 
 /// The reconnection loop.
-async fn supervise(inner: &Inner, events: &mpsc::Sender<Event>) -> Result<(), Error> {
+async fn supervise(inner: &Inner, events: &EventQueue) -> Result<(), Error> {
     let settings = inner.settings.clone();
     let mut shutdown = inner.shutdown.subscribe();
     let mut backoff = Backoff::new(settings.initial_backoff, settings.max_backoff);
@@ -99,11 +99,11 @@ async fn supervise(inner: &Inner, events: &mpsc::Sender<Event>) -> Result<(), Er
                 inner.connected.store(true, Ordering::Release);
                 inner.state.send_replace(ConnectionState::Connected);
                 tracing::info!(connection = n, "connected");
-                let _ = events.send(Event::Connected { config }).await;
+                events.send(Event::Connected { config });
                 let end = serve(inner, ws, session, epoch, events, &mut shutdown).await;
                 inner.connected.store(false, Ordering::Release);
                 inner.state.send_replace(ConnectionState::Disconnected);
-                let _ = events.send(Event::Closed).await;
+                events.send(Event::Closed);
                 match end {
                     End::Shutdown => return Ok(()),
                     End::Reconnect => {
@@ -278,200 +278,307 @@ fn decode_frame(inner: &Inner, frame: &Message) -> Option<Result<ServerMessage, 
     }))
 }
 
+/// Frames read in one turn of the serving loop, at most, before the loop
+/// looks at the outbox and the writer again.
+const READ_BURST: usize = 64;
+
+/// The state of one served connection: what the connection task keeps
+/// between frames.
+struct Link<'a> {
+    inner: &'a Inner,
+    session: Session,
+    epoch: u64,
+    events: &'a EventQueue,
+    /// Whether the server acknowledges notifications (as far as we know).
+    acks: bool,
+    /// Notifications written and not yet acknowledged, oldest first.
+    inflight: VecDeque<Utf8Bytes>,
+    /// When the oldest unacknowledged notification last saw progress.
+    last_ack: Instant,
+    /// Frames to hand to the writer.
+    pending: Vec<Message>,
+    drained: Vec<Outgoing>,
+    /// The deadline of the pong of the last ping, while it is outstanding.
+    pong_deadline: Option<Instant>,
+}
+
+impl Link<'_> {
+    /// Moves what may be written now from the outbox to `pending`. Past the
+    /// window only while reading is paused (then no acknowledgement can be
+    /// read, and waiting for one would deadlock a handler that waits for
+    /// room in the outbox).
+    fn fill_pending(&mut self, reading_paused: bool) {
+        if self.pending.len() >= BATCH || !self.session.is_connected() {
+            return;
+        }
+        let room = if self.acks && !reading_paused {
+            self.inner
+                .settings
+                .window
+                .saturating_sub(self.inflight.len())
+        } else {
+            usize::MAX
+        };
+        let mut drained = std::mem::take(&mut self.drained);
+        self.inner
+            .outbox
+            .drain(room, BATCH - self.pending.len(), &mut drained);
+        let (mut sent, mut resent) = (0, 0);
+        for item in drained.drain(..) {
+            match item {
+                Outgoing::Notification { frame, resend } => {
+                    if self.acks {
+                        if self.inflight.is_empty() {
+                            // The first notification in flight starts the ack clock.
+                            self.last_ack = Instant::now();
+                        }
+                        self.inflight.push_back(frame.clone());
+                    }
+                    sent += 1;
+                    resent += u64::from(resend);
+                    self.pending.push(Message::Text(frame));
+                }
+                Outgoing::Answer {
+                    epoch,
+                    reply_address,
+                    status,
+                    body,
+                } => {
+                    if epoch != self.epoch {
+                        tracing::debug!(%reply_address, "dropping an answer to a query of an earlier connection");
+                        continue;
+                    }
+                    match self.session.answer(&reply_address, status, body.as_deref()) {
+                        Ok(frame) => self.pending.push(Message::text(frame)),
+                        Err(e) => tracing::error!(error = %e, "refused to send a query answer"),
+                    }
+                }
+            }
+        }
+        self.drained = drained;
+        if sent > 0 {
+            if !self.acks {
+                self.inner.stats.add_settled(sent);
+            }
+            self.inner.stats.add_sent(sent, resent);
+        }
+    }
+
+    /// Takes one frame from the server; `Some` when the connection ends.
+    fn on_frame(&mut self, frame: Message) -> Option<End> {
+        match &frame {
+            Message::Pong(_) => self.pong_deadline = None,
+            Message::Close(reason) => {
+                return Some(End::Lost(format!(
+                    "the server closed the connection ({reason:?})"
+                )))
+            }
+            _ => {}
+        }
+        let Some(Ok(msg)) = decode_frame(self.inner, &frame) else {
+            return None;
+        };
+        let inner = self.inner;
+        match self.session.on_message(msg) {
+            Action::Send(frame) => self.pending.push(Message::text(frame)),
+            Action::Publish { object } => self.events.send(Event::Publish { object }),
+            Action::Query {
+                params,
+                reply_address,
+            } => self.events.send(Event::Query {
+                params,
+                reply_address: reply_address.into(),
+                epoch: self.epoch,
+            }),
+            Action::Ack { status, body } => {
+                inner.acks_seen.store(true, Ordering::Release);
+                self.last_ack = Instant::now();
+                if status >= 300 {
+                    tracing::warn!(status, body = %body.unwrap_or_default(), "the server reported an error for a message");
+                }
+                if self.inflight.pop_front().is_some() {
+                    inner.stats.add_acknowledged(status >= 300);
+                }
+            }
+            Action::Connected { config } => {
+                // Same-socket reconnection completed.
+                inner.stats.add_connection();
+                inner.connected.store(true, Ordering::Release);
+                inner.state.send_replace(ConnectionState::Connected);
+                self.events.send(Event::Connected { config });
+            }
+            Action::Reconfigured { config } => {
+                self.events.send(Event::Closed);
+                inner.stats.add_connection();
+                self.events.send(Event::Connected { config });
+            }
+            Action::Reconfigure { resend } => {
+                tracing::info!("reconnecting on the same socket at the server's request");
+                inner.state.send_replace(ConnectionState::Connecting);
+                // Statuses now answer the handshake, not notifications:
+                // whatever is unacknowledged goes out again afterwards.
+                self.requeue_inflight();
+                self.events.send(Event::Closed);
+                self.pending.push(Message::text(resend));
+            }
+            Action::Reconnect => {
+                self.pending.push(Message::Close(None));
+                return Some(End::Reconnect);
+            }
+            Action::Fail(failure) => {
+                return Some(End::Lost(format!(
+                    "the server refused the reconnection: {failure:?}"
+                )))
+            }
+            Action::Ignore(why) => tracing::debug!(why, "ignored a server message"),
+        }
+        None
+    }
+
+    /// No acknowledgement within the ack timeout.
+    fn on_ack_timeout(&mut self) -> Option<End> {
+        let settings = &self.inner.settings;
+        if self.inner.acks_seen.load(Ordering::Acquire) {
+            return Some(End::Lost(format!(
+                "no acknowledgement for {:?} while {} notifications are in flight",
+                settings.ack_timeout,
+                self.inflight.len()
+            )));
+        }
+        tracing::warn!(
+            "the server has not acknowledged any notification: delivery is at-most-once from now on for this source"
+        );
+        self.inner.acks_unsupported.store(true, Ordering::Release);
+        self.acks = false;
+        self.inner.stats.add_settled(self.inflight.len() as u64);
+        self.inflight.clear();
+        None
+    }
+
+    /// Puts the unacknowledged notifications back at the front of the
+    /// outbox, to be sent again.
+    fn requeue_inflight(&mut self) {
+        if !self.inflight.is_empty() {
+            tracing::info!(
+                count = self.inflight.len(),
+                "re-queueing unacknowledged notifications to send again"
+            );
+            self.inner
+                .outbox
+                .requeue_front(std::mem::take(&mut self.inflight).into_iter());
+        }
+    }
+}
+
 /// Serves one connected session until it ends.
 async fn serve(
     inner: &Inner,
     ws: WsStream,
-    mut session: Session,
+    session: Session,
     epoch: u64,
-    events: &mpsc::Sender<Event>,
+    events: &EventQueue,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
     let settings = &inner.settings;
     let (sink, mut stream) = ws.split();
     let (writer_tx, writer_rx) = mpsc::channel::<Vec<Message>>(4);
     let mut writer = tokio::spawn(write_loop(sink, writer_rx).in_current_span());
-
-    let mut acks = !inner.acks_unsupported.load(Ordering::Acquire);
-    let mut inflight: VecDeque<Utf8Bytes> = VecDeque::new();
-    let mut last_ack = Instant::now();
-    let mut pending: Vec<Message> = Vec::new();
-    let mut drained: Vec<Outgoing> = Vec::new();
+    let mut link = Link {
+        inner,
+        session,
+        epoch,
+        events,
+        acks: !inner.acks_unsupported.load(Ordering::Acquire),
+        inflight: VecDeque::new(),
+        last_ack: Instant::now(),
+        pending: Vec::new(),
+        drained: Vec::new(),
+        pong_deadline: None,
+    };
     let pings = inner.config.send_pings();
     let mut ping = tokio::time::interval_at(
         Instant::now() + settings.ping_interval,
         settings.ping_interval,
     );
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // When a ping is unanswered: the deadline for its pong.
-    let mut ping_outstanding: Option<Instant> = None;
     let mut closing: Option<Instant> = None;
+    let mut was_paused = false;
 
     let end = loop {
-        // Move what may be written now from the outbox to `pending`.
-        if pending.len() < BATCH && session.is_connected() {
-            let room = if acks {
-                settings.window.saturating_sub(inflight.len())
-            } else {
-                usize::MAX
-            };
-            inner
-                .outbox
-                .drain(room, BATCH - pending.len(), &mut drained);
-            let (mut sent, mut resent) = (0, 0);
-            for item in drained.drain(..) {
-                match item {
-                    Outgoing::Notification { frame, resend } => {
-                        if acks {
-                            inflight.push_back(frame.clone());
-                        }
-                        sent += 1;
-                        resent += u64::from(resend);
-                        pending.push(Message::Text(frame));
-                    }
-                    Outgoing::Answer {
-                        epoch: query_epoch,
-                        reply_address,
-                        status,
-                        body,
-                    } => {
-                        if query_epoch != epoch {
-                            tracing::debug!(%reply_address, "dropping an answer to a query of an earlier connection");
-                            continue;
-                        }
-                        match session.answer(&reply_address, status, body.as_deref()) {
-                            Ok(frame) => pending.push(Message::text(frame)),
-                            Err(e) => tracing::error!(error = %e, "refused to send a query answer"),
-                        }
-                    }
-                }
-            }
-            if sent > 0 {
-                if !acks {
-                    inner.stats.add_settled(sent);
-                }
-                if acks && inflight.len() == sent as usize {
-                    // The first notification in flight starts the ack clock.
-                    last_ack = Instant::now();
-                }
-                inner.stats.add_sent(sent, resent);
-            }
+        let paused = events.is_full();
+        if was_paused && !paused {
+            // No acknowledgement could be read while paused.
+            link.last_ack = Instant::now();
         }
+        was_paused = paused;
+        link.fill_pending(paused);
         if let Some(deadline) = closing {
-            let delivered =
-                pending.is_empty() && inner.outbox.is_empty() && (!acks || inflight.is_empty());
+            let delivered = link.pending.is_empty()
+                && inner.outbox.is_empty()
+                && (!link.acks || link.inflight.is_empty());
             if delivered || Instant::now() >= deadline {
                 if !delivered {
                     tracing::warn!(
-                        unacknowledged = inflight.len(),
+                        unacknowledged = link.inflight.len(),
                         "closing before every notification was acknowledged"
                     );
                 }
-                pending.push(Message::Close(None));
+                link.pending.push(Message::Close(None));
                 break End::Shutdown;
             }
         }
-        let ack_deadline = (acks && !inflight.is_empty()).then(|| last_ack + settings.ack_timeout);
+        let ack_deadline = (link.acks && !paused && !link.inflight.is_empty())
+            .then(|| link.last_ack + settings.ack_timeout);
 
+        // Writes first, so that a stream of incoming frames cannot starve
+        // them; reads whenever the writer is busy or has nothing to do.
         tokio::select! {
             biased;
             _ = shutdown.changed(), if closing.is_none() => {
                 closing = Some(Instant::now() + settings.close_timeout);
             }
-            frame = stream.next() => {
-                let frame = match frame {
-                    None => break End::Lost("the server closed the connection".into()),
-                    Some(Err(e)) => break End::Lost(e.to_string()),
-                    Some(Ok(frame)) => frame,
-                };
-                match frame {
-                    Message::Pong(_) => ping_outstanding = None,
-                    Message::Close(reason) => {
-                        break End::Lost(format!("the server closed the connection ({reason:?})"))
-                    }
-                    _ => {}
-                }
-                let Some(Ok(msg)) = decode_frame(inner, &frame) else { continue };
-                match session.on_message(msg) {
-                    Action::Send(frame) => pending.push(Message::text(frame)),
-                    Action::Publish { object } => {
-                        let _ = events.send(Event::Publish { object }).await;
-                    }
-                    Action::Query { params, reply_address } => {
-                        let _ = events.send(Event::Query { params, reply_address: reply_address.into(), epoch }).await;
-                    }
-                    Action::Ack { status, body } => {
-                        inner.acks_seen.store(true, Ordering::Release);
-                        last_ack = Instant::now();
-                        if status >= 300 {
-                            tracing::warn!(status, body = %body.unwrap_or_default(), "the server reported an error for a message");
-                        }
-                        if inflight.pop_front().is_some() {
-                            inner.stats.add_acknowledged(status >= 300);
-                        }
-                    }
-                    Action::Connected { config } => {
-                        // Same-socket reconnection completed.
-                        inner.stats.add_connection();
-                        inner.connected.store(true, Ordering::Release);
-                        inner.state.send_replace(ConnectionState::Connected);
-                        let _ = events.send(Event::Connected { config }).await;
-                    }
-                    Action::Reconfigured { config } => {
-                        let _ = events.send(Event::Closed).await;
-                        inner.stats.add_connection();
-                        let _ = events.send(Event::Connected { config }).await;
-                    }
-                    Action::Reconfigure { resend } => {
-                        tracing::info!("reconnecting on the same socket at the server's request");
-                        inner.state.send_replace(ConnectionState::Connecting);
-                        // Statuses now answer the handshake, not notifications:
-                        // whatever is unacknowledged goes out again afterwards.
-                        if !inflight.is_empty() {
-                            inner.outbox.requeue_front(std::mem::take(&mut inflight).into_iter());
-                        }
-                        let _ = events.send(Event::Closed).await;
-                        pending.push(Message::text(resend));
-                    }
-                    Action::Reconnect => {
-                        pending.push(Message::Close(None));
-                        break End::Reconnect;
-                    }
-                    Action::Fail(failure) => break End::Lost(format!("the server refused the reconnection: {failure:?}")),
-                    Action::Ignore(why) => tracing::debug!(why, "ignored a server message"),
-                }
-            }
-            permit = writer_tx.reserve(), if !pending.is_empty() => match permit {
-                Ok(permit) => permit.send(std::mem::take(&mut pending)),
+            permit = writer_tx.reserve(), if !link.pending.is_empty() => match permit {
+                Ok(permit) => permit.send(std::mem::take(&mut link.pending)),
                 Err(_) => break End::Lost("the writer stopped".into()),
             },
-            _ = inner.outbox.wait_for_data(), if pending.is_empty() => {}
-            _ = sleep_until(closing.unwrap_or_else(Instant::now)), if closing.is_some() => {}
-            _ = ping.tick(), if pings && ping_outstanding.is_none() => {
-                ping_outstanding = Some(Instant::now() + settings.ping_interval / 2);
-                pending.push(Message::Ping(Default::default()));
+            frame = stream.next(), if !paused => {
+                // This frame, and those already read behind it, up to a burst.
+                let mut next = Some(frame);
+                let mut ended = None;
+                let mut taken = 0;
+                while let Some(item) = next.take() {
+                    match item {
+                        None => ended = Some(End::Lost("the server closed the connection".into())),
+                        Some(Err(e)) => ended = Some(End::Lost(e.to_string())),
+                        Some(Ok(frame)) => ended = link.on_frame(frame),
+                    }
+                    taken += 1;
+                    if ended.is_some() || taken >= READ_BURST || events.is_full() {
+                        break;
+                    }
+                    next = stream.next().now_or_never();
+                }
+                if let Some(end) = ended {
+                    break end;
+                }
             }
-            _ = sleep_until(ping_outstanding.unwrap_or_else(Instant::now)), if ping_outstanding.is_some() => {
+            _ = events.below_limit(), if paused => {}
+            _ = inner.outbox.wait_for_data(), if link.pending.is_empty() => {}
+            _ = sleep_until(closing.unwrap_or_else(Instant::now)), if closing.is_some() => {}
+            _ = ping.tick(), if pings && link.pong_deadline.is_none() => {
+                link.pong_deadline = Some(Instant::now() + settings.ping_interval / 2);
+                link.pending.push(Message::Ping(Default::default()));
+            }
+            _ = sleep_until(link.pong_deadline.unwrap_or_else(Instant::now)), if link.pong_deadline.is_some() => {
                 break End::Lost(format!(
                     "no pong within {:?} of a ping (half the ping interval)",
                     settings.ping_interval / 2
                 ));
             }
             _ = sleep_until(ack_deadline.unwrap_or_else(Instant::now)), if ack_deadline.is_some() => {
-                if inner.acks_seen.load(Ordering::Acquire) {
-                    break End::Lost(format!(
-                        "no acknowledgement for {:?} while {} notifications are in flight",
-                        settings.ack_timeout,
-                        inflight.len()
-                    ));
+                if let Some(end) = link.on_ack_timeout() {
+                    break end;
                 }
-                tracing::warn!(
-                    "the server has not acknowledged any notification: delivery is at-most-once from now on for this source"
-                );
-                inner.acks_unsupported.store(true, Ordering::Release);
-                acks = false;
-                inner.stats.add_settled(inflight.len() as u64);
-                inflight.clear();
             }
             result = &mut writer => {
                 let reason = match result {
@@ -485,8 +592,8 @@ async fn serve(
     };
 
     // Flush what is left (a close frame, if any) and let the writer finish.
-    if !pending.is_empty() && !writer.is_finished() {
-        let _ = writer_tx.send(std::mem::take(&mut pending)).await;
+    if !link.pending.is_empty() && !writer.is_finished() {
+        let _ = writer_tx.send(std::mem::take(&mut link.pending)).await;
     }
     drop(writer_tx);
     match end {
@@ -497,13 +604,7 @@ async fn serve(
             }
         }
     }
-    if !inflight.is_empty() {
-        tracing::info!(
-            count = inflight.len(),
-            "re-queueing unacknowledged notifications to send again"
-        );
-        inner.outbox.requeue_front(inflight.into_iter());
-    }
+    link.requeue_inflight();
     end
 }
 

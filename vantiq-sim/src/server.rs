@@ -43,7 +43,7 @@ pub(crate) async fn start(core: &Arc<Core>, addr: SocketAddr, retry: bool) -> io
     let listener = if retry {
         bind_with_retry(addr).await?
     } else {
-        TcpListener::bind(addr).await?
+        bind(addr)?
     };
     let local = listener.local_addr()?;
     let router = router(core.clone());
@@ -58,10 +58,29 @@ pub(crate) async fn start(core: &Arc<Core>, addr: SocketAddr, retry: bool) -> io
     Ok(())
 }
 
+/// How many connections may wait to be accepted (the kernel caps it at `somaxconn`).
+/// `TcpListener::bind` uses 1024: when thousands of connectors dial at once (a restart,
+/// a ten-thousand-source process starting) the excess SYNs are dropped and retried by the
+/// client a second later, which would show up as a one-second connect time.
+const BACKLOG: u32 = 16 * 1024;
+
+/// Binds `addr` with SO_REUSEADDR (as `TcpListener::bind` does) and a deep backlog.
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 async fn bind_with_retry(addr: SocketAddr) -> io::Result<TcpListener> {
     let mut attempts = 0;
     loop {
-        match TcpListener::bind(addr).await {
+        match bind(addr) {
             Ok(listener) => return Ok(listener),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempts < 60 => {
                 attempts += 1;

@@ -1,0 +1,344 @@
+//! The floor: a bare tokio-tungstenite client that does the connector handshake and the
+//! echo behaviour with no SDK logic at all — no outbox, no acknowledgement tracking, no
+//! handler dispatch, no reconnect backoff (a fixed short retry). It parses only what it
+//! must: a publish is echoed by slicing its `object` out of the frame text (the emulator
+//! always writes `object` last), a query is parsed with `serde_json` to read its `op`,
+//! `count`, `chunk` and reply address. Acknowledgements are read and ignored.
+//!
+//! What it answers: publish (echo), `rows` (count, chunk), `notify` (count), `config`;
+//! any other op gets a query error. That is the part of the echo contract the benchmark
+//! drives.
+//!
+//! The same code serves the driver's ceiling: [`Session::count_frames`] and
+//! [`Session::blast_notifications`] drive the emulator one way only.
+
+use crate::config::ServerConfig;
+use futures_util::stream::StreamExt;
+use futures_util::{FutureExt, SinkExt};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Frames handled per wake-up before the answers are flushed.
+const MAX_BATCH: usize = 256;
+
+/// Why a session ended.
+#[derive(Debug)]
+pub enum FloorError {
+    /// The WebSocket failed or closed.
+    Ws(tungstenite::Error),
+    /// The server refused the handshake or said something unexpected.
+    Handshake(String),
+}
+
+impl std::fmt::Display for FloorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FloorError::Ws(e) => write!(f, "websocket: {e}"),
+            FloorError::Handshake(s) => write!(f, "handshake: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for FloorError {}
+
+impl From<tungstenite::Error> for FloorError {
+    fn from(e: tungstenite::Error) -> Self {
+        FloorError::Ws(e)
+    }
+}
+
+/// Small buffers: ten thousand idle sockets must stay cheap; they grow when needed.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+}
+
+/// A connected, handshaken socket serving one source.
+pub struct Session {
+    ws: Ws,
+    /// `{"op":"notification","resourceName":"sources","resourceId":"<src>","object":`
+    prefix: String,
+    /// The `config` object of `configureExtension`, as JSON text.
+    config: String,
+}
+
+async fn next_text(ws: &mut Ws) -> Result<String, FloorError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
+            Some(Ok(Message::Binary(b))) => {
+                return String::from_utf8(b.to_vec())
+                    .map_err(|_| FloorError::Handshake("binary frame not UTF-8".into()))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(tungstenite::Error::ConnectionClosed.into()),
+        }
+    }
+}
+
+/// Connects to `url`, authenticates with `token` and connects `source`.
+pub async fn connect(url: &str, token: &str, source: &str) -> Result<Session, FloorError> {
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true).await?;
+    let validate = json!({"op":"validate","resourceName":"system.credentials","object":token});
+    ws.send(Message::text(validate.to_string())).await?;
+    let answer = next_text(&mut ws).await?;
+    let status = serde_json::from_str::<Value>(&answer)
+        .ok()
+        .and_then(|v| v.get("status").and_then(Value::as_u64));
+    if status != Some(200) {
+        return Err(FloorError::Handshake(format!("validate refused: {answer}")));
+    }
+    let secret = format!("floor-{}", std::process::id());
+    let connect = json!({"op":"connectExtension","resourceName":"sources","resourceId":source,
+                         "parameters":{"reconnectSecret":secret}});
+    ws.send(Message::text(connect.to_string())).await?;
+    let config = loop {
+        let text = next_text(&mut ws).await?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| FloorError::Handshake(format!("not JSON: {e}")))?;
+        if v.get("op").and_then(Value::as_str) == Some("configureExtension") {
+            let config = v.pointer("/object/config").cloned().unwrap_or(Value::Null);
+            break config.to_string();
+        }
+        match v.get("status").and_then(Value::as_u64) {
+            Some(s) if s < 300 => continue,
+            _ => return Err(FloorError::Handshake(format!("connect refused: {text}"))),
+        }
+    };
+    let prefix = format!(
+        r#"{{"op":"notification","resourceName":"sources","resourceId":{},"object":"#,
+        Value::from(source)
+    );
+    Ok(Session { ws, prefix, config })
+}
+
+/// What a session does after handling a frame.
+enum Next {
+    Go,
+    Reconnect,
+}
+
+impl Session {
+    /// Serves the echo behaviour until the connection ends (`Ok` on `reconnectRequired`).
+    pub async fn serve(mut self) -> Result<(), FloorError> {
+        loop {
+            let first = self.ws.next().await;
+            if let Next::Reconnect = self.take(first).await? {
+                return Ok(());
+            }
+            for _ in 0..MAX_BATCH {
+                match self.ws.next().now_or_never() {
+                    None => break,
+                    Some(item) => {
+                        if let Next::Reconnect = self.take(item).await? {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            self.ws.flush().await?;
+        }
+    }
+
+    async fn take(
+        &mut self,
+        item: Option<Result<Message, tungstenite::Error>>,
+    ) -> Result<Next, FloorError> {
+        let msg = match item {
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(tungstenite::Error::ConnectionClosed.into()),
+        };
+        let text = match &msg {
+            Message::Text(t) => t.as_str(),
+            Message::Binary(b) => std::str::from_utf8(b).unwrap_or(""),
+            _ => return Ok(Next::Go),
+        };
+        if text.starts_with(r#"{"status""#) {
+            return Ok(Next::Go); // an acknowledgement
+        }
+        if text.starts_with(r#"{"op":"publish""#) {
+            if let Some(at) = text.find(r#""object":"#) {
+                let object = &text[at + 9..text.len() - 1];
+                let frame = self.notification(object);
+                self.ws.feed(Message::text(frame)).await?;
+            }
+            return Ok(Next::Go);
+        }
+        let Ok(v) = serde_json::from_str::<Value>(text) else {
+            return Ok(Next::Go);
+        };
+        match v.get("op").and_then(Value::as_str) {
+            Some("query") => {
+                self.query(&v).await?;
+                Ok(Next::Go)
+            }
+            Some("reconnectRequired") => Ok(Next::Reconnect),
+            _ => Ok(Next::Go),
+        }
+    }
+
+    fn notification(&self, object: &str) -> String {
+        let mut frame = String::with_capacity(self.prefix.len() + object.len() + 1);
+        frame.push_str(&self.prefix);
+        frame.push_str(object);
+        frame.push('}');
+        frame
+    }
+
+    async fn answer(
+        &mut self,
+        addr: &str,
+        status: u16,
+        body: Option<&str>,
+    ) -> Result<(), FloorError> {
+        let mut frame = format!(
+            r#"{{"status":{status},"headers":{{"X-Reply-Address":{}}}"#,
+            Value::from(addr)
+        );
+        if let Some(body) = body {
+            frame.push_str(r#","body":"#);
+            frame.push_str(body);
+        }
+        frame.push('}');
+        self.ws.feed(Message::text(frame)).await?;
+        Ok(())
+    }
+
+    async fn query(&mut self, q: &Value) -> Result<(), FloorError> {
+        let Some(addr) = q
+            .pointer("/messageHeaders/REPLY_ADDR_HEADER")
+            .and_then(Value::as_str)
+        else {
+            return Ok(());
+        };
+        let params = q.get("object").cloned().unwrap_or(Value::Null);
+        let count = params.get("count").and_then(Value::as_u64).unwrap_or(0);
+        match params.get("op").and_then(Value::as_str) {
+            Some("rows") => {
+                if count == 0 {
+                    return self.answer(addr, 204, None).await;
+                }
+                let chunk = params
+                    .get("chunk")
+                    .and_then(Value::as_u64)
+                    .filter(|k| *k > 0)
+                    .unwrap_or(count);
+                let mut i = 0;
+                while i < count {
+                    let end = (i + chunk).min(count);
+                    let mut body = String::from("[");
+                    for r in i..end {
+                        if r > i {
+                            body.push(',');
+                        }
+                        let _ = write!(body, r#"{{"i":{r}}}"#);
+                    }
+                    body.push(']');
+                    let status = if end == count { 200 } else { 100 };
+                    self.answer(addr, status, Some(&body)).await?;
+                    i = end;
+                }
+                Ok(())
+            }
+            Some("notify") => {
+                for seq in 0..count {
+                    let frame = self.notification(&format!(r#"{{"seq":{seq}}}"#));
+                    self.ws.feed(Message::text(frame)).await?;
+                }
+                self.answer(addr, 200, Some(&format!(r#"{{"sent":{count}}}"#)))
+                    .await
+            }
+            Some("config") => {
+                let body = self.config.clone();
+                self.answer(addr, 200, Some(&body)).await
+            }
+            op => {
+                let body = json!({"messageCode":"echo.unknownOp","messageTemplate":"Unknown op {0}",
+                                  "parameters":[op]});
+                self.answer(addr, 400, Some(&body.to_string())).await
+            }
+        }
+    }
+
+    /// Ceiling: reads `n` text frames (publishes) without answering; returns how many
+    /// arrived before the connection ended.
+    pub async fn count_frames(mut self, n: usize) -> usize {
+        let mut got = 0;
+        while got < n {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(_))) => got += 1,
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+        got
+    }
+
+    /// Ceiling: sends `n` ready-made notifications as fast as the socket takes them,
+    /// reading (and discarding) the acknowledgements meanwhile, then keeps the socket
+    /// open: it never returns `Ok`, the caller aborts the task once it has counted.
+    pub async fn blast_notifications(self, n: usize) -> Result<(), FloorError> {
+        let (mut write, mut read) = self.ws.split();
+        let drain = tokio::spawn(async move { while let Some(Ok(_)) = read.next().await {} });
+        let frame = {
+            let mut f = self.prefix.clone();
+            f.push_str(r#"{"i":0,"payload":"0123456789"}}"#);
+            f
+        };
+        for i in 0..n {
+            write.feed(Message::text(frame.clone())).await?;
+            if i % MAX_BATCH == MAX_BATCH - 1 {
+                write.flush().await?;
+            }
+        }
+        write.flush().await?;
+        // Keep the socket open until the caller is done counting (and aborts us).
+        let _ = drain.await;
+        std::future::pending().await
+    }
+}
+
+/// Serves `source` forever: connect, serve, and on any failure retry after `retry`.
+pub async fn serve_forever(url: Arc<str>, token: Arc<str>, source: String, retry: Duration) {
+    loop {
+        match connect(&url, &token, &source).await {
+            Ok(session) => {
+                if let Err(e) = session.serve().await {
+                    if std::env::var_os("FLOOR_DEBUG").is_some() {
+                        eprintln!("floor: {source}: {e}");
+                    }
+                }
+            }
+            Err(e) => {
+                if std::env::var_os("FLOOR_DEBUG").is_some() {
+                    eprintln!("floor: {source}: {e}");
+                }
+                tokio::time::sleep(retry).await;
+            }
+        }
+    }
+}
+
+/// Serves every source of `config` (one socket each) until the returned tasks are
+/// aborted.
+pub fn spawn_all(config: &ServerConfig, retry: Duration) -> Vec<tokio::task::JoinHandle<()>> {
+    let url: Arc<str> = config.ws_url().into();
+    let token: Arc<str> = config.auth_token.as_str().into();
+    config
+        .sources
+        .iter()
+        .map(|s| tokio::spawn(serve_forever(url.clone(), token.clone(), s.clone(), retry)))
+        .collect()
+}

@@ -1,0 +1,19 @@
+//! `vantiq-bench`: the benchmark of the Rust connector SDK against the official Python SDK
+//! and a bare WebSocket floor, all driven through one in-process `vantiq-sim` emulator.
+//!
+//! The library holds what the driver (`src/main.rs`) and the floor client
+//! (`src/bin/floor.rs`) share:
+//!
+//! * [`config`]: writing and reading the connectors' `server.config`;
+//! * [`floor`]: the bare WebSocket client (handshake and JSON echo, no SDK logic), run as
+//!   its own process by the `floor` binary and in the driver's process for the driver's
+//!   ceiling;
+//! * [`stats`]: medians, spreads and percentiles;
+//! * [`report`]: the printed table, `latest.json` and the hand-written SVG chart;
+//! * [`sys`]: resident memory of a process, the machine's description.
+
+pub mod config;
+pub mod floor;
+pub mod report;
+pub mod stats;
+pub mod sys;
