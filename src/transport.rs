@@ -21,6 +21,9 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use crate::config::ServerConfig;
 use crate::settings::Settings;
 
+/// The initial read buffer of each WebSocket.
+const READ_BUFFER_SIZE: usize = 4 * 1024;
+
 /// A connected WebSocket.
 pub(crate) type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -63,7 +66,10 @@ impl Transport {
         // skipped by the connection task; beyond that the WebSocket library
         // refuses them and the connection is re-made.
         let hard_limit = settings.max_message_size.saturating_mul(2);
+        // A small read buffer keeps idle sources cheap (tungstenite's default
+        // is 128 KiB each); it grows for large messages as needed.
         let ws_config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_SIZE)
             .max_message_size(Some(hard_limit))
             .max_frame_size(Some(hard_limit));
         Ok(Transport {

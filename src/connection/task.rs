@@ -82,8 +82,10 @@ async fn supervise(inner: &Inner, events: &EventQueue) -> Result<(), Error> {
             return Ok(());
         }
         inner.state.send_replace(ConnectionState::Connecting);
+        // The handshake's future is large (the TLS and WebSocket handshakes):
+        // boxed, it takes no room in an idle connection's task.
         let attempt = tokio::select! {
-            attempt = timeout(settings.connect_timeout, connect(inner)) => match attempt {
+            attempt = timeout(settings.connect_timeout, Box::pin(connect(inner))) => match attempt {
                 Ok(result) => result,
                 Err(_) => Err(AttemptError::Failed(format!(
                     "no configuration within the connect timeout of {:?}", settings.connect_timeout
