@@ -22,6 +22,8 @@ pub const DEFAULT_WINDOW: usize = 256;
 pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default for [`Settings::max_message_size`]: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+/// Default for [`Settings::max_concurrent_handshakes`].
+pub const DEFAULT_MAX_CONCURRENT_HANDSHAKES: usize = 128;
 /// Default for [`Settings::close_timeout`].
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -109,6 +111,11 @@ pub struct Settings {
     /// How long closing waits for the close frame to be written. Default
     /// [`DEFAULT_CLOSE_TIMEOUT`].
     pub close_timeout: Duration,
+    /// Connection handshakes in progress at once, at most, across the
+    /// sources of a set: a restarted server is not stormed by thousands of
+    /// sources at once, and their short-lived handshake state is never all
+    /// allocated together. Default [`DEFAULT_MAX_CONCURRENT_HANDSHAKES`].
+    pub max_concurrent_handshakes: usize,
 }
 
 impl Default for Settings {
@@ -127,6 +134,7 @@ impl Default for Settings {
             query_deadline: None,
             reconnect_style: ReconnectStyle::NewSocket,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            max_concurrent_handshakes: DEFAULT_MAX_CONCURRENT_HANDSHAKES,
         }
     }
 }

@@ -50,6 +50,8 @@ pub(crate) struct Transport {
     tls: Option<Arc<ClientConfig>>,
     insecure: bool,
     ws_config: WebSocketConfig,
+    /// Bounds the handshakes in progress across the set.
+    handshakes: tokio::sync::Semaphore,
 }
 
 impl Transport {
@@ -77,7 +79,18 @@ impl Transport {
             tls,
             insecure,
             ws_config,
+            handshakes: tokio::sync::Semaphore::new(settings.max_concurrent_handshakes.max(1)),
         })
+    }
+
+    /// Waits for a turn to hand-shake (see
+    /// [`Settings::max_concurrent_handshakes`]); the turn ends when the
+    /// permit is dropped.
+    pub(crate) async fn handshake_permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.handshakes
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     /// The WebSocket URL.

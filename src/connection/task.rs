@@ -4,17 +4,23 @@
 //! the connect timeout), serve until the connection ends, then reconnect after
 //! a backoff delay (none after `reconnectRequired`). Serving reads frames and
 //! feeds them to the protocol [`Session`], drains the outbox within the
-//! flow-control window, and hands frames to a writer sub-task, so that a slow
+//! flow-control window, and writes through a cancel-safe writer polled in
+//! the same `select!`, so that a slow write never stops the reading of
+//! acknowledgements and pongs (and a stream of reads never starves writes).
 //! write never stops the reading of acknowledgements and pongs. Handlers run
 //! on the dispatch task, never here.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
+use std::future::poll_fn;
+use std::task::{ready, Context, Poll};
+
+use futures_util::stream::SplitSink;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tracing::Instrument;
 
 use super::dispatch::{self, Event, EventQueue};
@@ -26,7 +32,7 @@ use crate::error::Error;
 use crate::protocol::{self, message, Action, Failure, ServerMessage, Session};
 use crate::transport::WsStream;
 
-/// Frames handed to the writer in one batch, at most.
+/// Frames queued for writing at most, before the outbox is left alone.
 const BATCH: usize = 256;
 
 /// Why a connection attempt failed.
@@ -82,6 +88,14 @@ async fn supervise(inner: &Inner, events: &EventQueue) -> Result<(), Error> {
             return Ok(());
         }
         inner.state.send_replace(ConnectionState::Connecting);
+        // At most `max_concurrent_handshakes` of the set's sources hand-shake
+        // at once: a server that restarts is not stormed, and the large,
+        // short-lived handshake state of thousands of sources is never all
+        // allocated together (which would stay in the process's memory).
+        let permit = tokio::select! {
+            permit = inner.transport.handshake_permit() => permit,
+            _ = shutdown.changed() => return Ok(()),
+        };
         // The handshake's future is large (the TLS and WebSocket handshakes):
         // boxed, it takes no room in an idle connection's task.
         let attempt = tokio::select! {
@@ -93,6 +107,7 @@ async fn supervise(inner: &Inner, events: &EventQueue) -> Result<(), Error> {
             },
             _ = shutdown.changed() => return Ok(()),
         };
+        drop(permit);
         let failure = match attempt {
             Ok((ws, session, config)) => {
                 backoff.reset();
@@ -297,8 +312,8 @@ struct Link<'a> {
     inflight: VecDeque<Utf8Bytes>,
     /// When the oldest unacknowledged notification last saw progress.
     last_ack: Instant,
-    /// Frames to hand to the writer.
-    pending: Vec<Message>,
+    /// Frames to write, in order.
+    pending: VecDeque<Message>,
     drained: Vec<Outgoing>,
     /// The deadline of the pong of the last ping, while it is outstanding.
     pong_deadline: Option<Instant>,
@@ -338,7 +353,7 @@ impl Link<'_> {
                     }
                     sent += 1;
                     resent += u64::from(resend);
-                    self.pending.push(Message::Text(frame));
+                    self.pending.push_back(Message::Text(frame));
                 }
                 Outgoing::Answer {
                     epoch,
@@ -351,7 +366,7 @@ impl Link<'_> {
                         continue;
                     }
                     match self.session.answer(&reply_address, status, body.as_deref()) {
-                        Ok(frame) => self.pending.push(Message::text(frame)),
+                        Ok(frame) => self.pending.push_back(Message::text(frame)),
                         Err(e) => tracing::error!(error = %e, "refused to send a query answer"),
                     }
                 }
@@ -382,7 +397,7 @@ impl Link<'_> {
         };
         let inner = self.inner;
         match self.session.on_message(msg) {
-            Action::Send(frame) => self.pending.push(Message::text(frame)),
+            Action::Send(frame) => self.pending.push_back(Message::text(frame)),
             Action::Publish { object } => self.events.send(Event::Publish { object }),
             Action::Query {
                 params,
@@ -421,10 +436,10 @@ impl Link<'_> {
                 // whatever is unacknowledged goes out again afterwards.
                 self.requeue_inflight();
                 self.events.send(Event::Closed);
-                self.pending.push(Message::text(resend));
+                self.pending.push_back(Message::text(resend));
             }
             Action::Reconnect => {
-                self.pending.push(Message::Close(None));
+                self.pending.push_back(Message::Close(None));
                 return Some(End::Reconnect);
             }
             Action::Fail(failure) => {
@@ -483,8 +498,10 @@ async fn serve(
 ) -> End {
     let settings = &inner.settings;
     let (sink, mut stream) = ws.split();
-    let (writer_tx, writer_rx) = mpsc::channel::<Vec<Message>>(4);
-    let mut writer = tokio::spawn(write_loop(sink, writer_rx).in_current_span());
+    let mut writer = Writer {
+        sink,
+        unflushed: false,
+    };
     let mut link = Link {
         inner,
         session,
@@ -493,7 +510,7 @@ async fn serve(
         acks: !inner.acks_unsupported.load(Ordering::Acquire),
         inflight: VecDeque::new(),
         last_ack: Instant::now(),
-        pending: Vec::new(),
+        pending: VecDeque::new(),
         drained: Vec::new(),
         pong_deadline: None,
     };
@@ -525,7 +542,7 @@ async fn serve(
                         "closing before every notification was acknowledged"
                     );
                 }
-                link.pending.push(Message::Close(None));
+                link.pending.push_back(Message::Close(None));
                 break End::Shutdown;
             }
         }
@@ -539,10 +556,11 @@ async fn serve(
             _ = shutdown.changed(), if closing.is_none() => {
                 closing = Some(Instant::now() + settings.close_timeout);
             }
-            permit = writer_tx.reserve(), if !link.pending.is_empty() => match permit {
-                Ok(permit) => permit.send(std::mem::take(&mut link.pending)),
-                Err(_) => break End::Lost("the writer stopped".into()),
-            },
+            written = poll_fn(|cx| writer.poll_write(&mut link.pending, cx)), if writer.has_work(&link.pending) => {
+                if let Err(e) = written {
+                    break End::Lost(format!("write failed: {e}"));
+                }
+            }
             frame = stream.next(), if !paused => {
                 // This frame, and those already read behind it, up to a burst.
                 let mut next = Some(frame);
@@ -569,7 +587,7 @@ async fn serve(
             _ = sleep_until(closing.unwrap_or_else(Instant::now)), if closing.is_some() => {}
             _ = ping.tick(), if pings && link.pong_deadline.is_none() => {
                 link.pong_deadline = Some(Instant::now() + settings.ping_interval / 2);
-                link.pending.push(Message::Ping(Default::default()));
+                link.pending.push_back(Message::Ping(Default::default()));
             }
             _ = sleep_until(link.pong_deadline.unwrap_or_else(Instant::now)), if link.pong_deadline.is_some() => {
                 break End::Lost(format!(
@@ -582,49 +600,49 @@ async fn serve(
                     break end;
                 }
             }
-            result = &mut writer => {
-                let reason = match result {
-                    Ok(Ok(())) => "the writer ended".to_owned(),
-                    Ok(Err(e)) => format!("write failed: {e}"),
-                    Err(e) => format!("the writer failed: {e}"),
-                };
-                break End::Lost(reason);
-            }
         }
     };
 
-    // Flush what is left (a close frame, if any) and let the writer finish.
-    if !link.pending.is_empty() && !writer.is_finished() {
-        let _ = writer_tx.send(std::mem::take(&mut link.pending)).await;
-    }
-    drop(writer_tx);
-    match end {
-        End::Lost(_) => writer.abort(),
-        _ => {
-            if timeout(settings.close_timeout, &mut writer).await.is_err() {
-                writer.abort();
-            }
-        }
+    // Write what is left (a close frame, if any), unless the link is gone.
+    if !matches!(end, End::Lost(_)) {
+        let flush = poll_fn(|cx| writer.poll_write(&mut link.pending, cx));
+        let _ = timeout(settings.close_timeout, flush).await;
     }
     link.requeue_inflight();
     end
 }
 
-/// Writes batches of frames, flushing once per batch.
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WsStream, Message>,
-    mut rx: mpsc::Receiver<Vec<Message>>,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    while let Some(batch) = rx.recv().await {
-        for frame in batch {
-            sink.feed(frame).await?;
-        }
-        while let Ok(batch) = rx.try_recv() {
-            for frame in batch {
-                sink.feed(frame).await?;
-            }
-        }
-        sink.flush().await?;
+/// The write half of a connection, polled by the connection task itself.
+struct Writer {
+    sink: SplitSink<WsStream, Message>,
+    /// Whether frames were handed to the sink since the last flush.
+    unflushed: bool,
+}
+
+impl Writer {
+    /// Whether there is anything to write or flush.
+    fn has_work(&self, queue: &VecDeque<Message>) -> bool {
+        self.unflushed || !queue.is_empty()
     }
-    Ok(())
+
+    /// Writes every queued frame, then flushes once. Cancel-safe: a frame
+    /// leaves `queue` only in the same poll in which the sink accepts it, so
+    /// dropping this future between polls loses nothing.
+    fn poll_write(
+        &mut self,
+        queue: &mut VecDeque<Message>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        while !queue.is_empty() {
+            ready!(self.sink.poll_ready_unpin(cx))?;
+            let frame = queue.pop_front().expect("not empty");
+            self.sink.start_send_unpin(frame)?;
+            self.unflushed = true;
+        }
+        if self.unflushed {
+            ready!(self.sink.poll_flush_unpin(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
+    }
 }
