@@ -262,8 +262,7 @@ impl SourceConnection {
     /// does not acknowledge. Useful before a planned shutdown, and in tests.
     pub async fn flush(&self) {
         let target = self.inner.stats.accepted();
-        let mut settled = self.inner.stats.watch_settled();
-        let _ = settled.wait_for(|s| *s >= target).await;
+        self.inner.stats.wait_settled(target).await;
     }
 
     /// Answers a query with an explicit status code, Python's

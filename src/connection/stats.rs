@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use tokio::sync::watch;
+use std::sync::atomic::AtomicUsize;
+
+use tokio::sync::Notify;
 
 /// A snapshot of one source connection's counters since it was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,7 +52,10 @@ pub(crate) struct Counters {
     accepted: AtomicU64,
     /// Notifications settled: acknowledged, dropped, or sent to a server that
     /// does not acknowledge. `flush` waits for it to reach `accepted`.
-    settled: watch::Sender<u64>,
+    settled: AtomicU64,
+    /// Callers of `flush` waiting now (the hot path notifies only then).
+    flushers: AtomicUsize,
+    settled_changed: Notify,
 }
 
 impl Counters {
@@ -62,11 +67,27 @@ impl Counters {
     }
     pub(crate) fn add_settled(&self, n: u64) {
         if n > 0 {
-            self.settled.send_modify(|s| *s += n);
+            self.settled.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+            if self.flushers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                self.settled_changed.notify_waiters();
+            }
         }
     }
-    pub(crate) fn watch_settled(&self) -> watch::Receiver<u64> {
-        self.settled.subscribe()
+    /// Waits until at least `target` notifications are settled.
+    pub(crate) async fn wait_settled(&self, target: u64) {
+        self.flushers
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        loop {
+            let changed = self.settled_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.settled.load(std::sync::atomic::Ordering::SeqCst) >= target {
+                break;
+            }
+            changed.await;
+        }
+        self.flushers
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
     pub(crate) fn snapshot(&self) -> Stats {
         let connections = self.connections.load(Relaxed);
