@@ -3,15 +3,18 @@
 //! Connect, publish and close handlers run here one at a time, in the order
 //! the connection task sent the events, so publishes are handled in the
 //! order they arrived, and connect and close strictly alternate. Each query
-//! gets a task of its own (a slow query holds up nothing else), started in
-//! order too, so it sees the configuration of the connect handler that ran
+//! that has to wait goes on in a task of its own (a slow query holds up
+//! nothing else; it is polled once here first, so most queries need no task),
+//! started in order too, so it sees the configuration of the connect handler that ran
 //! before it. A panicking or failing handler is logged; it takes neither the
 //! connection nor the process down.
 
 use std::any::Any;
+use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures_util::FutureExt;
 use serde_json::Value;
@@ -144,8 +147,14 @@ async fn handle(conn: &SourceConnection, handler: &Option<SharedHandler>, event:
                 epoch,
                 reply_address,
             };
-            let query = run_query(conn.clone(), handler.clone(), params, sink);
-            tokio::spawn(query.in_current_span());
+            // Poll the query once here: most handlers answer without waiting
+            // on anything, and then no task is spawned. One that waits goes
+            // on in a task of its own, so it holds up nothing else.
+            let mut query = Box::pin(run_query(conn.clone(), handler.clone(), params, sink));
+            let finished = poll_fn(|cx| Poll::Ready(query.as_mut().poll(cx).is_ready())).await;
+            if !finished {
+                tokio::spawn(query.in_current_span());
+            }
         }
         Event::Closed => {
             if let Some(h) = handler {

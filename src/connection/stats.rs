@@ -67,7 +67,8 @@ impl Counters {
     }
     pub(crate) fn add_settled(&self, n: u64) {
         if n > 0 {
-            self.settled.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+            self.settled
+                .fetch_add(n, std::sync::atomic::Ordering::SeqCst);
             if self.flushers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
                 self.settled_changed.notify_waiters();
             }
