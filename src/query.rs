@@ -267,10 +267,10 @@ impl QueryContext {
 
     /// Sends an answer with an explicit status code (the Python form,
     /// `send_query_response(ctx, code, message)`), with Python's checks.
-    pub(crate) fn respond(
+    pub(crate) fn respond<T: Serialize + ?Sized>(
         &self,
         status: u16,
-        body: Option<&Value>,
+        body: Option<&T>,
     ) -> Result<(), QueryAnswerError> {
         let body = match (status, body) {
             (QUERY_PARTIAL | QUERY_COMPLETE, None) => {
@@ -291,21 +291,65 @@ impl QueryContext {
     }
 }
 
-/// Checks that `body` is an object or a list of objects and serialises it.
-fn rows_json(body: &Value) -> Result<String, QueryAnswerError> {
-    match body {
-        Value::Object(_) => {}
-        Value::Array(rows) => {
-            if let Some(bad) = rows.iter().find(|r| !r.is_object()) {
-                return Err(QueryAnswerError::NotRows(format!(
-                    "a list holding {}",
-                    kind(bad)
-                )));
+/// Serialises `body`, checking that it is an object or a list of objects.
+fn rows_json<T: Serialize + ?Sized>(body: &T) -> Result<String, QueryAnswerError> {
+    let json = serde_json::to_string(body)?;
+    check_rows(&json)?;
+    Ok(json)
+}
+
+/// Checks that compact JSON text is an object or a list of objects, by
+/// looking at the first character of each element of the top-level list
+/// (no second parse, no allocation).
+fn check_rows(json: &str) -> Result<(), QueryAnswerError> {
+    match json.as_bytes().first() {
+        Some(b'{') => return Ok(()),
+        Some(b'[') => {}
+        Some(&c) => return Err(QueryAnswerError::NotRows(kind_of_text(c).to_owned())),
+        None => return Err(QueryAnswerError::NotRows("nothing".to_owned())),
+    }
+    let (mut depth, mut in_string, mut escaped, mut element_next) = (0usize, false, false, false);
+    for &c in json.as_bytes() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if element_next && !c.is_ascii_whitespace() {
+            element_next = false;
+            if c != b'{' && c != b']' {
+                let held = kind_of_text(c);
+                return Err(QueryAnswerError::NotRows(format!("a list holding {held}")));
             }
         }
-        other => return Err(QueryAnswerError::NotRows(kind(other).to_owned())),
+        match c {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                element_next = depth == 1;
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => element_next = true,
+            _ => {}
+        }
     }
-    Ok(serde_json::to_string(body)?)
+    Ok(())
+}
+
+/// The JSON type of a value, from its first character.
+fn kind_of_text(first: u8) -> &'static str {
+    match first {
+        b'{' => "object",
+        b'[' => "list",
+        b'"' => "string",
+        b't' | b'f' => "boolean",
+        b'n' => "null",
+        _ => "number",
+    }
 }
 
 /// The JSON type of `v`, in words.
@@ -433,8 +477,7 @@ impl Query {
         &mut self,
         rows: &T,
     ) -> Result<(), QueryAnswerError> {
-        let body = serde_json::to_value(rows)?;
-        self.context.respond(QUERY_PARTIAL, Some(&body))
+        self.context.respond(QUERY_PARTIAL, Some(rows))
     }
 
     /// Sends the final result (status 200): one object or a list of objects.
@@ -443,8 +486,7 @@ impl Query {
     ///
     /// As [`Query::partial`].
     pub async fn complete<T: Serialize + ?Sized>(self, rows: &T) -> Result<(), QueryAnswerError> {
-        let body = serde_json::to_value(rows)?;
-        self.context.respond(QUERY_COMPLETE, Some(&body))
+        self.context.respond(QUERY_COMPLETE, Some(rows))
     }
 
     /// Ends the query with no data (status 204).
@@ -453,7 +495,7 @@ impl Query {
     ///
     /// [`QueryAnswerError::ConnectionLost`] if the connection has ended.
     pub async fn empty(self) -> Result<(), QueryAnswerError> {
-        self.context.respond(QUERY_EMPTY, None)
+        self.context.respond::<Value>(QUERY_EMPTY, None)
     }
 
     /// Ends the query with an error (status 400).
@@ -463,5 +505,44 @@ impl Query {
     /// [`QueryAnswerError::ConnectionLost`] if the connection has ended.
     pub async fn error(self, error: impl Into<QueryError>) -> Result<(), QueryAnswerError> {
         self.context.respond_error(&error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rows_are_an_object_or_a_list_of_objects() {
+        for ok in [
+            json!({}),
+            json!({"a": [1, "x]"]}),
+            json!([]),
+            json!([{}, {"b": {"c": [{}]}}]),
+            json!([{"s": "\\\"[,"}]),
+        ] {
+            assert!(rows_json(&ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            (json!(1), "number"),
+            (json!("s"), "string"),
+            (json!(null), "null"),
+            (json!([1]), "a list holding number"),
+            (json!([{}, "x"]), "a list holding string"),
+            (json!([{}, [{}]]), "a list holding list"),
+            (json!([true]), "a list holding boolean"),
+        ] {
+            match rows_json(&bad) {
+                Err(QueryAnswerError::NotRows(got)) => assert_eq!(got, why, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn error_messages_fill_their_templates() {
+        let e = QueryError::new("c", "{0} and {1} and {0}", [json!("a"), json!(2)]);
+        assert_eq!(e.message(), "a and 2 and a");
     }
 }

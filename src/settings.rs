@@ -17,7 +17,7 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// Default for [`Settings::buffer_capacity`].
 pub const DEFAULT_BUFFER_CAPACITY: usize = 10_000;
 /// Default for [`Settings::window`].
-pub const DEFAULT_WINDOW: usize = 256;
+pub const DEFAULT_WINDOW: usize = 1024;
 /// Default for [`Settings::ack_timeout`].
 pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default for [`Settings::max_message_size`]: 64 MiB.

@@ -88,7 +88,11 @@ impl Handler for Echo {
                     query.empty().await?;
                     return Ok(());
                 }
-                let rows: Vec<Value> = (0..n).map(|i| json!({ "i": i })).collect();
+                #[derive(serde::Serialize)]
+                struct Row {
+                    i: u64,
+                }
+                let rows: Vec<Row> = (0..n).map(|i| Row { i }).collect();
                 let mut chunks = rows.chunks(chunk as usize).peekable();
                 while let Some(part) = chunks.next() {
                     if chunks.peek().is_some() {
