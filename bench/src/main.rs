@@ -126,7 +126,7 @@ impl Opts {
     }
 
     fn python_script(&self) -> PathBuf {
-        self.root.join("bench/python/echo_connector.py")
+        self.root.join("vantiq-sim/tests/python/echo_connector.py")
     }
 }
 
