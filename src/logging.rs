@@ -30,6 +30,14 @@
 //! ```
 //!
 //! This replaces the Python SDK's `serverConfig/logger.ini`, which is Python-specific.
+//!
+//! # Secrets
+//!
+//! The SDK's own events never carry a token or a password. The WebSocket library under it
+//! (tungstenite) logs every frame, hex-encoded, at TRACE through the `log` crate, and the
+//! first frame of a connection carries the token; the subscriber installed here does not
+//! forward `log` records, so those never appear. If you bridge `log` into your own logging
+//! (`tracing-log`, `env_logger`, ...), keep the `tungstenite` target at DEBUG or above.
 
 use std::io;
 use std::path::{Path, PathBuf};
