@@ -406,3 +406,35 @@ async fn a_publish_burst_echoed_through_a_full_buffer_does_not_deadlock() {
     );
     running.stop().await.unwrap();
 }
+
+/// At-least-once: notifications the server had not acknowledged when the
+/// link died are sent again after the reconnection, in order, before newer
+/// ones; each re-send is counted.
+#[tokio::test]
+async fn unacknowledged_notifications_are_sent_again_after_a_drop() {
+    let sim = sim(&["alo"]).await;
+    let mut settings = fast_settings();
+    settings.ack_timeout = Duration::from_secs(60);
+    let set = ConnectorSet::new(config_for(&sim, &["alo"]), settings).unwrap();
+    let conn = set.connection("alo").unwrap().clone();
+    let running = start(set);
+    sim.wait_connected("alo", WAIT).await.unwrap();
+    // The server takes these but does not acknowledge them.
+    sim.set_acks(false);
+    for i in 0..10 {
+        conn.send_notification(&json!({"i": i})).await.unwrap();
+    }
+    sim.wait_notifications("alo", 10, WAIT).await.unwrap();
+    sim.drop_connection("alo").await.unwrap();
+    sim.set_acks(true);
+    sim.wait_connections("alo", 2, WAIT).await.unwrap();
+    conn.send_notification(&json!({"i": 10})).await.unwrap();
+    conn.flush().await;
+    let got = sim.wait_notifications("alo", 21, WAIT).await.unwrap();
+    let expected: Vec<Value> = (0..10).chain(0..11).map(|i| json!({"i": i})).collect();
+    assert_eq!(objects(&got), expected);
+    let stats = conn.stats();
+    assert_eq!(stats.resent, 10);
+    assert_eq!(stats.acknowledged, 11);
+    running.stop().await.unwrap();
+}
