@@ -7,13 +7,12 @@
 //! flow-control window, and writes through a cancel-safe writer polled in
 //! the same `select!`, so that a slow write never stops the reading of
 //! acknowledgements and pongs (and a stream of reads never starves writes).
-//! write never stops the reading of acknowledgements and pongs. Handlers run
-//! on the dispatch task, never here.
+//! Handlers run on the dispatch task, never here, and handing them an event
+//! never waits (see `dispatch::EventQueue`).
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
-
 use std::future::poll_fn;
+use std::sync::atomic::Ordering;
 use std::task::{ready, Context, Poll};
 
 use futures_util::stream::SplitSink;
