@@ -422,11 +422,7 @@ async fn a_rejected_token_is_not_retried() {
         .source("a")
         .build()
         .unwrap();
-    let set = ConnectorSet::new(config, fast_settings()).unwrap();
-    let err = tokio::time::timeout(WAIT, set.run())
-        .await
-        .expect("run returns")
-        .unwrap_err();
+    let err = run_to_error(config).await;
     match &err {
         Error::AuthenticationFailed {
             source_name,
@@ -471,11 +467,7 @@ async fn fail_on_connection_error_returns_the_first_failure() {
         .fail_on_connection_error(true)
         .build()
         .unwrap();
-    let set = ConnectorSet::new(config, fast_settings()).unwrap();
-    let err = tokio::time::timeout(WAIT, set.run())
-        .await
-        .expect("run returns")
-        .unwrap_err();
+    let err = run_to_error(config).await;
     assert!(matches!(err, Error::ConnectFailed { .. }), "{err:?}");
 }
 

@@ -69,18 +69,23 @@ fn signal(child: &Child, sig: &str) {
     assert!(ok, "kill {sig} {pid}");
 }
 
+/// An emulator with the one source `echo`, configured with `config`.
+async fn echo_sim(config: Value) -> Sim {
+    Sim::builder()
+        .token(TOKEN)
+        .source("echo", config)
+        .start()
+        .await
+        .unwrap()
+}
+
 async fn q(sim: &Sim, params: Value) -> vantiq_sim::QueryOutcome {
     sim.query("echo", params, WAIT).await.unwrap()
 }
 
 #[tokio::test]
 async fn echo_follows_the_contract() {
-    let sim = Sim::builder()
-        .token(TOKEN)
-        .source("echo", json!({"greeting": "hi"}))
-        .start()
-        .await
-        .unwrap();
+    let sim = echo_sim(json!({"greeting": "hi"})).await;
     let dir = tempfile::tempdir().unwrap();
     // The token comes from the environment here, as in Kubernetes.
     write_config(
@@ -233,12 +238,7 @@ async fn echo_follows_the_contract() {
 
 #[tokio::test]
 async fn echo_exits_0_on_sigint() {
-    let sim = Sim::builder()
-        .token(TOKEN)
-        .source("echo", json!({}))
-        .start()
-        .await
-        .unwrap();
+    let sim = echo_sim(json!({})).await;
     let dir = tempfile::tempdir().unwrap();
     write_config(
         dir.path(),
@@ -304,12 +304,7 @@ async fn echo_exits_2_on_a_bad_configuration() {
 
 #[tokio::test]
 async fn echo_stops_on_a_rejected_token() {
-    let sim = Sim::builder()
-        .token(TOKEN)
-        .source("echo", json!({}))
-        .start()
-        .await
-        .unwrap();
+    let sim = echo_sim(json!({})).await;
     let dir = tempfile::tempdir().unwrap();
     write_config(
         dir.path(),

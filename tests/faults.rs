@@ -367,11 +367,7 @@ async fn tls_failures_are_connection_failures() {
         .build()
         .unwrap();
     assert!(config.websocket_url().starts_with("wss://"));
-    let set = ConnectorSet::new(config, fast_settings()).unwrap();
-    let err = tokio::time::timeout(WAIT, set.run())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = run_to_error(config).await;
     assert!(
         matches!(err, vantiq_connector_sdk::Error::ConnectFailed { .. }),
         "{err}"

@@ -61,11 +61,7 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
         .source("s")
         .build()
         .unwrap();
-    let err = ConnectorSet::new(config, fast_settings())
-        .unwrap()
-        .run()
-        .await
-        .unwrap_err();
+    let err = run_to_error(config).await;
     texts.push(err.to_string());
     texts.push(format!("{err:?}"));
 

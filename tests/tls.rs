@@ -97,11 +97,7 @@ async fn an_unknown_certificate_is_refused_by_default() {
         .fail_on_connection_error(true)
         .build()
         .unwrap();
-    let err = ConnectorSet::new(config, fast_settings())
-        .unwrap()
-        .run()
-        .await
-        .unwrap_err();
+    let err = run_to_error(config).await;
     match err {
         Error::ConnectFailed { reason, .. } => {
             assert!(reason.to_lowercase().contains("certificate"), "{reason}")

@@ -59,6 +59,16 @@ pub fn start(set: ConnectorSet) -> Running {
     Running { set, task }
 }
 
+/// Runs a connector set for `config` until it fails (bounded by [`WAIT`]);
+/// for tests of the errors that end `run`.
+pub async fn run_to_error(config: ServerConfig) -> Error {
+    let set = ConnectorSet::new(config, fast_settings()).expect("set");
+    tokio::time::timeout(WAIT, set.run())
+        .await
+        .expect("run returns")
+        .expect_err("run fails")
+}
+
 /// Records what handlers saw, in order, and lets a test await each record.
 #[derive(Clone)]
 pub struct Recorder {
