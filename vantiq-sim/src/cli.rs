@@ -46,6 +46,26 @@ enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Measure a connector: send many queries, some in flight at once; prints the rate and
+    /// latency percentiles as JSON
+    QueryLoad {
+        /// Source name
+        name: String,
+        /// The query parameters, as a JSON object (`-` reads them from stdin)
+        #[arg(default_value = "{}")]
+        json: String,
+        /// How many queries to send
+        #[arg(long, default_value_t = 10_000)]
+        queries: u64,
+        /// How many may await their answer at once (1: sequential latency)
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        in_flight: u64,
+        /// The time allowed for the whole run
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Print a source's notifications, one JSON object per line
     Notifications {
         /// Source name
@@ -165,6 +185,23 @@ pub(crate) async fn run() -> ExitCode {
         } => {
             with_client(&server, |c| async move {
                 query(&c, &name, &json, timeout_ms).await
+            })
+            .await
+        }
+        Command::QueryLoad {
+            name,
+            json,
+            queries,
+            in_flight,
+            timeout_ms,
+            server,
+        } => {
+            with_client(&server, |c| async move {
+                let summary = c
+                    .query_load(&name, &parse_json(&json)?, queries, in_flight, timeout_ms)
+                    .await
+                    .map_err(fail)?;
+                print_lines([summary])
             })
             .await
         }

@@ -114,6 +114,26 @@ impl Client {
         self.call("POST", &path, Some(params)).await
     }
 
+    /// Runs a query load on a source (see [`crate::Sim::query_load`]): `queries` queries
+    /// with `params`, `in_flight` at a time (default 1,000 and 1); returns its figures.
+    pub async fn query_load(
+        &self,
+        name: &str,
+        params: &Value,
+        queries: u64,
+        in_flight: u64,
+        timeout_ms: Option<u64>,
+    ) -> Result<crate::QueryLoadSummary, ClientError> {
+        let mut path = format!(
+            "/sim/sources/{}/query-load?queries={queries}&in_flight={in_flight}",
+            encode(name)
+        );
+        if let Some(ms) = timeout_ms {
+            path.push_str(&format!("&timeout_ms={ms}"));
+        }
+        self.call("POST", &path, Some(params)).await
+    }
+
     /// The source's notifications with `seq >= since`; with `wait_ms`, waits up to that
     /// long for the first one (a long poll).
     pub async fn notifications(

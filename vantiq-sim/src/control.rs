@@ -8,6 +8,7 @@
 //! | PUT | `/sim/sources/{name}/config` | sets the configuration; a connected source gets `reconnectRequired` |
 //! | POST | `/sim/sources/{name}/publish` | publishes the body (202) |
 //! | POST | `/sim/sources/{name}/query?timeout_ms=N` | queries with the body as parameters; 504 on timeout |
+//! | POST | `/sim/sources/{name}/query-load?queries=N&in_flight=K&timeout_ms=T` | sends N queries (body: parameters), K in flight; a [`crate::QueryLoadSummary`] |
 //! | GET | `/sim/sources/{name}/notifications?since=K&wait_ms=N` | notifications with seq >= K; `wait_ms` waits for the first one |
 //! | POST | `/sim/sources/{name}/reconnect` | sends `reconnectRequired` (202) |
 //! | POST | `/sim/sources/{name}/drop` | cuts the connection abruptly (202) |
@@ -16,6 +17,7 @@
 //! Errors are `{"error": ".."}`: 404 unknown source, 409 no connector, 504 timeout, 502 the
 //! connection was lost during a query, 400 a bad body or parameter.
 
+use crate::load::QueryLoad;
 use crate::state::Core;
 use crate::types::SimError;
 use axum::body::Bytes;
@@ -39,6 +41,7 @@ pub(crate) fn routes() -> Router<Arc<Core>> {
         .route("/sim/sources/{name}/config", put(set_config))
         .route("/sim/sources/{name}/publish", post(publish))
         .route("/sim/sources/{name}/query", post(query))
+        .route("/sim/sources/{name}/query-load", post(query_load))
         .route("/sim/sources/{name}/notifications", get(notifications))
         .route("/sim/sources/{name}/reconnect", post(reconnect))
         .route("/sim/sources/{name}/drop", post(drop_connection))
@@ -57,7 +60,7 @@ impl From<SimError> for ApiError {
     fn from(e: SimError) -> Self {
         let status = match e {
             SimError::UnknownSource(_) => StatusCode::NOT_FOUND,
-            SimError::NotConnected(_) => StatusCode::CONFLICT,
+            SimError::NotConnected(_) | SimError::Busy(_) => StatusCode::CONFLICT,
             SimError::ConnectionLost(_) => StatusCode::BAD_GATEWAY,
             SimError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         };
@@ -146,6 +149,34 @@ async fn query(
         .query(&name, &params, Duration::from_millis(timeout))
         .await?;
     Ok(Json(outcome).into_response())
+}
+
+async fn query_load(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult {
+    core.entry(&name)?;
+    let queries = param(&query, "queries")?.unwrap_or(1000);
+    let in_flight = param(&query, "in_flight")?.unwrap_or(1);
+    if in_flight == 0 {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "in_flight must be at least 1".into(),
+        ));
+    }
+    let mut load = QueryLoad::new(queries, in_flight);
+    if let Some(ms) = param(&query, "timeout_ms")? {
+        load = load.timeout(Duration::from_millis(ms));
+    }
+    let params = if body.is_empty() {
+        json!({})
+    } else {
+        parse_body(&body)?
+    };
+    let report = core.query_load(&name, &params, &load).await?;
+    Ok(Json(report.summary()).into_response())
 }
 
 async fn notifications(

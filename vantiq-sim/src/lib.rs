@@ -35,15 +35,18 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod answers;
 pub mod client;
 mod control;
 mod io;
+mod load;
 mod server;
 mod session;
 mod state;
 mod types;
 mod wire;
 
+pub use load::{LatencySummary, QueryLoad, QueryLoadReport, QueryLoadSummary};
 pub use types::{kinds, Notification, QueryOutcome, RawFrame, SimError, SourceStatus, Violation};
 
 use serde_json::Value;
@@ -247,6 +250,37 @@ impl Sim {
         timeout: Duration,
     ) -> Result<QueryOutcome, SimError> {
         self.core().query(source, &params, timeout).await
+    }
+
+    /// Sends `load.queries` copies of the query `params` to the source's connector,
+    /// keeping `load.in_flight` of them unanswered at a time, and reports the rate and each
+    /// query's latency. Made for benchmarks: the queries are issued and their answers
+    /// taken inside the source's session, so the emulator's own cost per query stays small
+    /// (see [`QueryLoad`]). The frames and the checks on answers are those of
+    /// [`Sim::query`]; answers are counted, not kept.
+    ///
+    /// Fails if the source is not connected, if it already runs a load
+    /// ([`SimError::Busy`]), if its connection ends first, or after `load.timeout` (the
+    /// run is then abandoned: no more queries are sent and late answers are ignored).
+    ///
+    /// ```no_run
+    /// # async fn demo(sim: vantiq_sim::Sim) -> Result<(), vantiq_sim::SimError> {
+    /// use serde_json::json;
+    /// use vantiq_sim::QueryLoad;
+    ///
+    /// let report = sim
+    ///     .query_load("orders", json!({"op": "rows", "count": 1}), QueryLoad::new(10_000, 64))
+    ///     .await?;
+    /// println!("{:.0} queries/s, p99 {:?}", report.rate(), report.latency_percentile(99.0));
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_load(
+        &self,
+        source: &str,
+        params: Value,
+        load: QueryLoad,
+    ) -> Result<QueryLoadReport, SimError> {
+        self.core().query_load(source, &params, &load).await
     }
 
     /// Stores a new configuration; a connected source gets `reconnectRequired` and, when

@@ -68,7 +68,9 @@ pub(crate) async fn run<S>(
     let reason = session.read_loop(&mut stream, &mut stopped).await;
     session.flush_batch();
 
-    // Close the socket without a close frame: drop both halves.
+    // Close the socket without a close frame: drop both halves. A query load still running
+    // ends with it (its caller sees the connection lost).
+    crate::state::lock(&link.load).take();
     link.credit.close();
     writer.abort();
     let _ = writer.await;
@@ -468,7 +470,7 @@ impl Session {
                 ),
             );
         };
-        self.core.answer_query(&entry, self.link.id, frame, text);
+        self.core.answer_query(&entry, &self.link, frame, text);
     }
 }
 

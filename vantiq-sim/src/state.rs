@@ -8,6 +8,8 @@
 //! the `reconnectRequired` of a configuration change) is queued while that source's lock is
 //! held, so the configuration sent and the configuration stored can never disagree.
 
+use crate::answers;
+use crate::load::{self, LoadRun, QueryLoad, QueryLoadReport, Taken};
 use crate::server::ListenerSlot;
 use crate::types::{kinds, Notification, QueryOutcome, SimError, SourceStatus, Violation};
 use crate::wire;
@@ -57,6 +59,8 @@ pub(crate) struct SessionLink {
     pub(crate) kill: Notify,
     /// Set to make the link half-open (see `io.rs`).
     pub(crate) silent: Arc<AtomicBool>,
+    /// The query load run on this session, if any (see `load.rs`); the reader answers it.
+    pub(crate) load: Mutex<Option<LoadRun>>,
 }
 
 impl SessionLink {
@@ -76,6 +80,7 @@ impl SessionLink {
             ack_wake: Notify::new(),
             kill: Notify::new(),
             silent,
+            load: Mutex::new(None),
         }
     }
 
@@ -527,6 +532,76 @@ impl Core {
         }
     }
 
+    /// Runs a query load on the source (see [`crate::Sim::query_load`]).
+    pub(crate) async fn query_load(
+        &self,
+        name: &str,
+        params: &Value,
+        load: &QueryLoad,
+    ) -> Result<QueryLoadReport, SimError> {
+        let (link, first, mut report) = self.start_load(name, params, load)?;
+        match tokio::time::timeout(load.timeout, &mut report).await {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(_)) => Err(SimError::ConnectionLost(name.to_owned())),
+            Err(_) => {
+                let answered = match lock(&link.load).as_mut() {
+                    Some(run) if run.first() == first => run.abandon(),
+                    _ => 0,
+                };
+                if let Ok(done) = report.try_recv() {
+                    // The last answer won the race with the timer.
+                    return Ok(done);
+                }
+                Err(SimError::timeout(
+                    format!(
+                        "query load on source {name:?}: {answered} of {} queries answered",
+                        load.queries
+                    ),
+                    load.timeout,
+                ))
+            }
+        }
+    }
+
+    /// Starts a query load run on the source's session (see `load.rs`); the report
+    /// arrives on the returned receiver. Returns the session's link too, so the caller can
+    /// abandon the run when it times out.
+    pub(crate) fn start_load(
+        &self,
+        name: &str,
+        params: &Value,
+        load: &QueryLoad,
+    ) -> Result<(Arc<SessionLink>, u64, oneshot::Receiver<QueryLoadReport>), SimError> {
+        let entry = self.entry(name)?;
+        let st = lock(&entry.state);
+        let link = match (&st.owner, st.connected) {
+            (Some(owner), true) => owner.link.clone(),
+            _ => return Err(SimError::NotConnected(name.to_owned())),
+        };
+        drop(st);
+        let mut slot = lock(&link.load);
+        if slot.as_ref().is_some_and(LoadRun::active) {
+            return Err(SimError::Busy(format!(
+                "source {name:?} is already running a query load"
+            )));
+        }
+        let first = self.next_query.fetch_add(load.queries, Ordering::Relaxed);
+        let (done, report) = oneshot::channel();
+        let mut run = LoadRun::new(name, params, load, first, done);
+        // Sent while the run is in place (and its lock held), so no answer can miss it.
+        for frame in run.opening() {
+            if !link.send(frame) {
+                return Err(SimError::NotConnected(name.to_owned()));
+            }
+        }
+        if load.queries == 0 {
+            run.finish();
+        }
+        *slot = Some(run);
+        drop(slot);
+        Ok((link, first, report))
+    }
+
     // ---- notifications -------------------------------------------------------------------
 
     /// The source's notifications with `seq >= since` (those still kept).
@@ -730,9 +805,16 @@ impl Core {
         st.next_seq
     }
 
-    /// Handles a query answer (a message with a `status`) from session `session`.
-    pub(crate) fn answer_query(&self, entry: &SourceEntry, session: u64, frame: Value, raw: &str) {
+    /// Handles a query answer (a message with a `status`) from the session behind `link`.
+    pub(crate) fn answer_query(
+        &self,
+        entry: &SourceEntry,
+        link: &SessionLink,
+        frame: Value,
+        raw: &str,
+    ) {
         let name = entry.name.as_str();
+        let session = link.id;
         let Some(status) = frame.get("status").and_then(Value::as_u64) else {
             let detail = format!("status must be an integer: {}", wire::excerpt(raw));
             return self.violation(Some(name), kinds::BAD_SHAPE, detail);
@@ -749,10 +831,16 @@ impl Core {
             );
             return self.violation(Some(name), kinds::BAD_SHAPE, detail);
         };
-        let is_final = status == 200 || status == 204 || status >= 300;
-        let mut problems: Vec<(&str, String)> = Vec::new();
-        let mut st = lock(&entry.state);
+        let is_final = answers::is_final(status);
         let id = wire::parse_reply_address(addr);
+        let body = frame.get("body");
+        if let Some(id) = id {
+            if self.answer_load(link, name, id, status, body, addr, raw) {
+                return;
+            }
+        }
+        let mut problems = answers::problems(status, body, raw);
+        let mut st = lock(&entry.state);
         let Some(pending) = id.and_then(|id| st.queries.get_mut(&id)) else {
             if let Some(id) = id.filter(|id| st.expired.contains_key(id)) {
                 if is_final {
@@ -784,62 +872,7 @@ impl Core {
                 format!("{what}: {addr:?} in {}", wire::excerpt(raw)),
             );
         };
-        let body = frame.get("body");
-        match status {
-            100 | 200 => match body {
-                Some(Value::Object(_)) => pending.rows.push(body.cloned().unwrap_or_default()),
-                Some(Value::Array(rows)) => {
-                    if rows.iter().any(|r| !r.is_object()) {
-                        problems.push((
-                            kinds::BAD_BODY,
-                            format!("rows must be objects: {}", wire::excerpt(raw)),
-                        ));
-                    }
-                    pending.rows.extend(rows.iter().cloned());
-                }
-                Some(Value::Null) | None => problems.push((
-                    kinds::BAD_BODY,
-                    format!(
-                        "status {status} needs a body (use 204 for no data): {}",
-                        wire::excerpt(raw)
-                    ),
-                )),
-                Some(other) => {
-                    problems.push((
-                        kinds::BAD_BODY,
-                        format!(
-                            "a body must be an object or a list of objects: {}",
-                            wire::excerpt(raw)
-                        ),
-                    ));
-                    pending.rows.push(other.clone());
-                }
-            },
-            204 => {}
-            s if s >= 300 => {
-                let well_formed = match body {
-                    Some(Value::Object(_)) => true,
-                    Some(Value::Array(items)) => items.iter().all(Value::is_object),
-                    _ => false,
-                };
-                if !well_formed {
-                    problems.push((
-                        kinds::BAD_BODY,
-                        format!(
-                            "an error answer's body must be an error object or a list of them: {}",
-                            wire::excerpt(raw)
-                        ),
-                    ));
-                }
-            }
-            _ => problems.push((
-                kinds::BAD_STATUS,
-                format!(
-                    "status {status} is not a query answer status (100, 200, 204, >= 300): {}",
-                    wire::excerpt(raw)
-                ),
-            )),
-        }
+        answers::push_rows(status, body, &mut pending.rows);
         if is_final {
             let error = (status >= 300).then(|| body.cloned().unwrap_or(Value::Null));
             let qid = id.unwrap_or_default();
@@ -864,9 +897,54 @@ impl Core {
             );
         }
         drop(st);
+        for (kind, detail) in problems.drain(..) {
+            self.violation(Some(name), kind, detail);
+        }
+    }
+
+    /// Takes an answer to query `id` if it belongs to the session's load run: records it,
+    /// sends the next query, hands the report over when the run completes. False when the
+    /// answer is not the run's (it is then an ordinary query's).
+    #[allow(clippy::too_many_arguments)]
+    fn answer_load(
+        &self,
+        link: &SessionLink,
+        name: &str,
+        id: u64,
+        status: u64,
+        body: Option<&Value>,
+        addr: &str,
+        raw: &str,
+    ) -> bool {
+        let mut slot = lock(&link.load);
+        let Some(run) = slot.as_mut().filter(|r| r.owns(id)) else {
+            return false;
+        };
+        let mut problems = Vec::new();
+        match run.take(id, status, answers::row_count(status, body)) {
+            Taken::Recorded { next, complete } => {
+                problems = answers::problems(status, body, raw);
+                if let Some(next) = next {
+                    link.send(next);
+                }
+                if complete {
+                    run.finish();
+                }
+            }
+            Taken::Ignored => {
+                tracing::debug!(
+                    source = name,
+                    addr,
+                    "late answer to an abandoned query load ignored"
+                );
+            }
+            Taken::AfterFinal => problems.push(load::after_final(addr, raw)),
+        }
+        drop(slot);
         for (kind, detail) in problems {
             self.violation(Some(name), kind, detail);
         }
+        true
     }
 
     /// A session ended: if it still served `entry`, the source is disconnected.

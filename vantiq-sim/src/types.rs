@@ -115,6 +115,10 @@ pub enum SimError {
     /// connection before the final answer).
     #[error("the connection of source {0:?} was lost before the operation completed")]
     ConnectionLost(String),
+    /// The operation cannot start while another of its kind runs (a second query load on
+    /// one source); the text says which.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A wait or query did not complete in time; the text says what was awaited.
     #[error("timed out: {0}")]
     Timeout(String),

@@ -50,13 +50,19 @@ pub(crate) fn reconnect_required(source: &str) -> Message {
 
 /// A query request with its reply address.
 pub(crate) fn query(source: &str, params: &Value, reply_addr: &str) -> Message {
-    text(&json!({
+    Message::Text(Utf8Bytes::from(query_text(source, params, reply_addr)))
+}
+
+/// The text of a query request (keys in sorted order: `messageHeaders` comes first).
+pub(crate) fn query_text(source: &str, params: &Value, reply_addr: &str) -> String {
+    json!({
         "op": "query",
         "resourceName": "sources",
         "resourceId": source,
         "object": params,
         "messageHeaders": {"REPLY_ADDR_HEADER": reply_addr},
-    }))
+    })
+    .to_string()
 }
 
 /// The constant beginning of a source's publish messages, so each publish only serialises
@@ -85,6 +91,11 @@ const REPLY_PREFIX: &str = "sim-reply-";
 /// The reply address of query number `id`; unique for the emulator's lifetime.
 pub(crate) fn reply_address(id: u64) -> String {
     format!("{REPLY_PREFIX}{id}")
+}
+
+/// A reply address with `tail` in place of the query number (for frame templates).
+pub(crate) fn reply_address_with(tail: &str) -> String {
+    format!("{REPLY_PREFIX}{tail}")
 }
 
 /// The query number in a reply address, if the emulator could have issued it.
