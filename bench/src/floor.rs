@@ -342,3 +342,48 @@ pub fn spawn_all(config: &ServerConfig, retry: Duration) -> Vec<tokio::task::Joi
         .map(|s| tokio::spawn(serve_forever(url.clone(), token.clone(), s.clone(), retry)))
         .collect()
 }
+
+/// The floor's code serving every source of a configuration on a thread of its own, with
+/// its own single-threaded runtime: the driver's ceiling, kept off the emulator's thread
+/// as a connector process would be. Stops when dropped.
+pub struct FloorThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FloorThread {
+    /// Starts serving `config`'s sources, retrying a lost connection after `retry`.
+    pub fn start(config: &ServerConfig, retry: Duration) -> std::io::Result<FloorThread> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let config = config.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("floor-ceiling".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let tasks = spawn_all(&config, retry);
+                    let _ = stopped.await;
+                    for t in tasks {
+                        t.abort();
+                    }
+                });
+            })?;
+        Ok(FloorThread {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for FloorThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -8,12 +8,14 @@
 //! * [`floor`]: the bare WebSocket client (handshake and JSON echo, no SDK logic), run as
 //!   its own process by the `floor` binary and in the driver's process for the driver's
 //!   ceiling;
+//! * [`pingpong`]: the kernel's floor for a round trip (blocking TCP between two processes);
 //! * [`stats`]: medians, spreads and percentiles;
 //! * [`report`]: the printed table, `latest.json` and the hand-written SVG chart;
 //! * [`sys`]: resident memory of a process, the machine's description.
 
 pub mod config;
 pub mod floor;
+pub mod pingpong;
 pub mod report;
 pub mod stats;
 pub mod sys;

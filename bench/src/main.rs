@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use vantiq_bench::config::{ServerConfig, TOKEN};
-use vantiq_bench::floor;
+use vantiq_bench::{floor, pingpong};
 use vantiq_bench::report::{self, Figure, Panel, Target, WHO};
 use vantiq_bench::stats::{percentile, Summary};
 use vantiq_bench::sys;
-use vantiq_sim::Sim;
+use vantiq_sim::{QueryLoad, QueryLoadReport, Sim};
 
 /// The source of the single-source figures.
 const SRC: &str = "echo";
@@ -176,14 +176,15 @@ impl Workload {
 /// inside the driver (the ceiling). Stopped when dropped.
 enum Running {
     Process { child: Child, dir: PathBuf },
-    InDriver(Vec<tokio::task::JoinHandle<()>>),
+    /// The floor's code on a thread of the driver; dropping the handle stops it.
+    InDriver { _floor: floor::FloorThread },
 }
 
 impl Running {
     fn pid(&self) -> Option<u32> {
         match self {
             Running::Process { child, .. } => Some(child.id()),
-            Running::InDriver(_) => None,
+            Running::InDriver { .. } => None,
         }
     }
 
@@ -201,7 +202,7 @@ impl Running {
                 }
                 _ => None,
             },
-            Running::InDriver(_) => None,
+            Running::InDriver { .. } => None,
         }
     }
 }
@@ -216,11 +217,7 @@ impl Drop for Running {
                     let _ = std::fs::remove_dir_all(&*dir);
                 }
             }
-            Running::InDriver(tasks) => {
-                for t in tasks {
-                    t.abort();
-                }
-            }
+            Running::InDriver { .. } => {}
         }
     }
 }
@@ -230,10 +227,9 @@ static RUN_DIRS: AtomicUsize = AtomicUsize::new(0);
 /// Starts connector `who` for `config` (the sources, pointed at the emulator).
 fn launch(opts: &Opts, who: &str, config: &ServerConfig) -> Result<Running, String> {
     if who == "ceiling" {
-        return Ok(Running::InDriver(floor::spawn_all(
-            config,
-            Duration::from_millis(10),
-        )));
+        return floor::FloorThread::start(config, Duration::from_millis(10))
+            .map(|f| Running::InDriver { _floor: f })
+            .map_err(|e| format!("starting the in-driver floor: {e}"));
     }
     let n = RUN_DIRS.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("vantiq-bench-{}-{n}", std::process::id()));
@@ -339,6 +335,22 @@ async fn wait_progress(sim: &Sim, target: u64) -> Result<(), String> {
     }
 }
 
+/// The query of the latency and query-rate figures: one row.
+fn rows_query() -> Value {
+    json!({"op":"rows","count":1})
+}
+
+/// Checks that a query load got `n` successful answers with a row each.
+fn check_load(report: &QueryLoadReport, n: usize) -> Result<(), String> {
+    if report.answered != n as u64 || report.errors != 0 || report.rows != n as u64 {
+        return Err(format!(
+            "{} of {n} queries answered, {} errors, {} rows",
+            report.answered, report.errors, report.rows
+        ));
+    }
+    Ok(())
+}
+
 /// A warm-up: a few publishes echoed and a few queries answered.
 async fn warm_up(sim: &Sim, total: &AtomicU64) -> Result<(), String> {
     for _ in 0..5 {
@@ -349,11 +361,15 @@ async fn warm_up(sim: &Sim, total: &AtomicU64) -> Result<(), String> {
         wait_progress(sim, target).await?;
     }
     for _ in 0..200 {
-        sim.query(SRC, json!({"op":"rows","count":1}), QUERY_TIMEOUT)
+        sim.query(SRC, rows_query(), QUERY_TIMEOUT)
             .await
             .map_err(|e| e.to_string())?;
     }
-    Ok(())
+    let report = sim
+        .query_load(SRC, rows_query(), QueryLoad::new(2000, IN_FLIGHT as u64))
+        .await
+        .map_err(|e| e.to_string())?;
+    check_load(&report, 2000)
 }
 
 // ---- the benchmark -----------------------------------------------------------------------
@@ -447,6 +463,22 @@ impl Bench {
                 false,
                 Panel::Latency,
                 "p99",
+            ),
+            f(
+                "kernel_rtt_p50",
+                "kernel floor: TCP round trip p50 (2 processes, blocking sockets)",
+                "µs",
+                false,
+                Panel::None,
+                "",
+            ),
+            f(
+                "kernel_rtt_p99",
+                "kernel floor: TCP round trip p99 (2 processes, blocking sockets)",
+                "µs",
+                false,
+                Panel::None,
+                "",
             ),
             f(
                 "sim_publish_only",
@@ -683,62 +715,56 @@ impl Bench {
             &["latency_p50", "latency_p99"],
             format!("{n} sequential queries per round"),
             |sim, _| async move {
-                let mut lat = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let start = Instant::now();
-                    let q = sim
-                        .query(SRC, json!({"op":"rows","count":1}), QUERY_TIMEOUT)
-                        .await
-                        .map_err(|e| format!("query: {e}"))?;
-                    lat.push(start.elapsed().as_secs_f64() * 1e6);
-                    if q.status != 200 || q.rows.len() != 1 {
-                        return Err(format!("rows query answered {q:?}"));
-                    }
-                }
-                lat.sort_by(f64::total_cmp);
-                Ok(vec![percentile(&lat, 50.0), percentile(&lat, 99.0)])
+                let report = sim
+                    .query_load(SRC, rows_query(), QueryLoad::new(n as u64, 1))
+                    .await
+                    .map_err(|e| format!("sequential queries: {e}"))?;
+                check_load(&report, n)?;
+                let us = |p| report.latency_percentile(p).map_or(0.0, |d| d.as_secs_f64() * 1e6);
+                Ok(vec![us(50.0), us(99.0)])
             },
         )
         .await;
 
-        let per_task = w.concurrent_queries / IN_FLIGHT;
+        let n = w.concurrent_queries;
         self.single_figure(
             who,
             &["query_tput"],
-            format!(
-                "{} queries per round, {IN_FLIGHT} in flight",
-                per_task * IN_FLIGHT
-            ),
+            format!("{n} queries per round, {IN_FLIGHT} in flight"),
             |sim, _| async move {
-                let start = Instant::now();
-                let tasks: Vec<_> = (0..IN_FLIGHT)
-                    .map(|_| {
-                        let sim = sim.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..per_task {
-                                let q = sim
-                                    .query(SRC, json!({"op":"rows","count":1}), QUERY_TIMEOUT)
-                                    .await
-                                    .map_err(|e| e.to_string())?;
-                                if q.status != 200 {
-                                    return Err(format!("status {}", q.status));
-                                }
-                            }
-                            Ok::<(), String>(())
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await
-                        .map_err(|e| e.to_string())?
-                        .map_err(|e| format!("concurrent queries: {e}"))?;
-                }
-                Ok(vec![
-                    (per_task * IN_FLIGHT) as f64 / start.elapsed().as_secs_f64(),
-                ])
+                let report = sim
+                    .query_load(SRC, rows_query(), QueryLoad::new(n as u64, IN_FLIGHT as u64))
+                    .await
+                    .map_err(|e| format!("concurrent queries: {e}"))?;
+                check_load(&report, n)?;
+                Ok(vec![report.rate()])
             },
         )
         .await;
+    }
+
+    /// The kernel's floor for a round trip: no connector can answer faster (see
+    /// `vantiq_bench::pingpong`).
+    async fn kernel_round_trip(&mut self) -> Result<(), String> {
+        const TRIPS: usize = 20_000;
+        let (mut p50, mut p99) = (Vec::new(), Vec::new());
+        for _ in 0..self.opts.rounds {
+            let floor_bin = self.opts.floor_bin();
+            let mut lat = tokio::task::spawn_blocking(move || pingpong::measure(&floor_bin, TRIPS))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            lat.sort_by(f64::total_cmp);
+            p50.push(percentile(&lat, 50.0));
+            p99.push(percentile(&lat, 99.0));
+        }
+        let workload = format!(
+            "{TRIPS} round trips of {} bytes per round",
+            pingpong::MESSAGE_BYTES
+        );
+        self.record("kernel_rtt_p50", "ceiling", &p50, workload.clone());
+        self.record("kernel_rtt_p99", "ceiling", &p99, workload);
+        Ok(())
     }
 
     /// The emulator alone, one way at a time, with a raw client in the driver.
@@ -1084,8 +1110,20 @@ impl Bench {
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    let rt = if std::env::var("BENCH_RT").as_deref() == Ok("current") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    rt.expect("runtime").block_on(run());
+}
+
+async fn run() {
     let opts = match Opts::parse() {
         Ok(o) => o,
         Err(e) => {
@@ -1121,6 +1159,9 @@ async fn main() {
     let part = |p: &str| opts.parts.iter().any(|x| x == p);
 
     if part("single") {
+        if let Err(e) = bench.kernel_round_trip().await {
+            bench.notes.push(format!("kernel round trip failed: {e}"));
+        }
         if let Err(e) = bench.sim_alone().await {
             bench
                 .notes

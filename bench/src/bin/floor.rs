@@ -2,15 +2,39 @@
 //! reads `serverConfig/server.config` (or `server.config`) in its working directory, like
 //! the connectors, serves every source listed there on its own socket, and runs until
 //! killed. A lost connection is retried every 10 ms.
+//!
+//! `floor --tcp-echo ADDR` is the other end of the kernel round-trip figure instead (see
+//! `vantiq_bench::pingpong`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use vantiq_bench::config::ServerConfig;
-use vantiq_bench::floor;
+use vantiq_bench::{floor, pingpong};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, addr] = args.as_slice() {
+        if flag == "--tcp-echo" {
+            return match pingpong::echo(addr) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("floor: tcp echo: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(serve()),
+        Err(e) => {
+            eprintln!("floor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
     let config = match ServerConfig::load_from(std::path::Path::new(".")) {
         Ok(c) => c,
         Err(e) => {
