@@ -20,7 +20,12 @@ use std::process::ExitCode;
 
 use vantiq_connector_sdk::{shutdown_signal, ConnectorSet, Error, ServerConfig, Settings};
 
-#[tokio::main]
+// One thread: echo's handlers only move messages, so a second worker thread
+// would add nothing but hand-offs between threads (on a 2-core machine the
+// benchmark measured about 20 % more queries per second this way). A
+// connector whose handlers do heavy work should use the default
+// multi-threaded runtime (`#[tokio::main]`); the SDK runs on either.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     if let Err(e) = vantiq_connector_sdk::setup_logging() {
         eprintln!("echo: logging not set up: {e}");

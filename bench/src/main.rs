@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use vantiq_bench::config::{ServerConfig, TOKEN};
-use vantiq_bench::{floor, pingpong};
 use vantiq_bench::report::{self, Figure, Panel, Target, WHO};
 use vantiq_bench::stats::{percentile, Summary};
 use vantiq_bench::sys;
+use vantiq_bench::{floor, pingpong};
 use vantiq_sim::{QueryLoad, QueryLoadReport, Sim};
 
 /// The source of the single-source figures.
@@ -175,9 +175,14 @@ impl Workload {
 /// A running connector: a child process in its own directory, or the floor's code run
 /// inside the driver (the ceiling). Stopped when dropped.
 enum Running {
-    Process { child: Child, dir: PathBuf },
+    Process {
+        child: Child,
+        dir: PathBuf,
+    },
     /// The floor's code on a thread of the driver; dropping the handle stops it.
-    InDriver { _floor: floor::FloorThread },
+    InDriver {
+        _floor: floor::FloorThread,
+    },
 }
 
 impl Running {
@@ -720,7 +725,11 @@ impl Bench {
                     .await
                     .map_err(|e| format!("sequential queries: {e}"))?;
                 check_load(&report, n)?;
-                let us = |p| report.latency_percentile(p).map_or(0.0, |d| d.as_secs_f64() * 1e6);
+                let us = |p| {
+                    report
+                        .latency_percentile(p)
+                        .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+                };
                 Ok(vec![us(50.0), us(99.0)])
             },
         )
@@ -733,7 +742,11 @@ impl Bench {
             format!("{n} queries per round, {IN_FLIGHT} in flight"),
             |sim, _| async move {
                 let report = sim
-                    .query_load(SRC, rows_query(), QueryLoad::new(n as u64, IN_FLIGHT as u64))
+                    .query_load(
+                        SRC,
+                        rows_query(),
+                        QueryLoad::new(n as u64, IN_FLIGHT as u64),
+                    )
                     .await
                     .map_err(|e| format!("concurrent queries: {e}"))?;
                 check_load(&report, n)?;

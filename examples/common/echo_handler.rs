@@ -60,34 +60,19 @@ impl Handler for Echo {
     }
 
     async fn on_query(&self, mut query: Query) -> HandlerResult {
-        let params = query.params().clone();
-        let op = params.get("op").cloned().unwrap_or(Value::Null);
-        match op.as_str() {
-            Some("config") => {
+        // Read what is asked first (the parameters stay borrowed only that long),
+        // then answer.
+        let request = match Request::parse(query.params()) {
+            Ok(request) => request,
+            Err(e) => return Ok(query.error(e).await?),
+        };
+        match request {
+            Request::Config => {
                 let config = self.config(query.source());
                 query.complete(&config).await?;
             }
-            Some("rows") => {
-                let n = match count(&params, "count") {
-                    Ok(n) => n,
-                    Err(e) => return Ok(query.error(e).await?),
-                };
-                let chunk = match params.get("chunk") {
-                    None | Some(Value::Null) => n.max(1),
-                    Some(_) => match count(&params, "chunk") {
-                        Ok(0) => {
-                            return Ok(query
-                                .error(bad_parameter("chunk", "must be at least 1"))
-                                .await?)
-                        }
-                        Ok(k) => k,
-                        Err(e) => return Ok(query.error(e).await?),
-                    },
-                };
-                if n == 0 {
-                    query.empty().await?;
-                    return Ok(());
-                }
+            Request::Rows { n: 0, .. } => query.empty().await?,
+            Request::Rows { n, chunk } => {
                 #[derive(serde::Serialize)]
                 struct Row {
                     i: u64,
@@ -103,8 +88,7 @@ impl Handler for Echo {
                     }
                 }
             }
-            Some("fail") => {
-                let reason = params.get("reason").cloned().unwrap_or(Value::Null);
+            Request::Fail { reason } => {
                 query
                     .error(QueryError::new(
                         "echo.failed",
@@ -113,19 +97,11 @@ impl Handler for Echo {
                     ))
                     .await?;
             }
-            Some("sleep") => {
-                let ms = match count(&params, "ms") {
-                    Ok(ms) => ms,
-                    Err(e) => return Ok(query.error(e).await?),
-                };
+            Request::Sleep { ms } => {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 query.complete(&json!({ "slept": ms })).await?;
             }
-            Some("notify") => {
-                let n = match count(&params, "count") {
-                    Ok(n) => n,
-                    Err(e) => return Ok(query.error(e).await?),
-                };
+            Request::Notify { n } => {
                 for seq in 0..n {
                     query
                         .connection()
@@ -134,11 +110,7 @@ impl Handler for Echo {
                 }
                 query.complete(&json!({ "sent": n })).await?;
             }
-            Some("stream") => {
-                let (n, every) = match (count(&params, "count"), count(&params, "every_ms")) {
-                    (Ok(n), Ok(d)) => (n, d),
-                    (Err(e), _) | (_, Err(e)) => return Ok(query.error(e).await?),
-                };
+            Request::Stream { n, every } => {
                 let connection = query.connection().clone();
                 query.complete(&json!({ "streaming": n })).await?;
                 tokio::spawn(async move {
@@ -156,14 +128,65 @@ impl Handler for Echo {
                     }
                 });
             }
-            Some("panic") => panic!("panic requested by the query"),
-            Some("drop") => drop(query),
-            _ => {
+            Request::Panic => panic!("panic requested by the query"),
+            Request::Drop => drop(query),
+            Request::Unknown(op) => {
                 query
                     .error(QueryError::new("echo.unknownOp", "Unknown op {0}", [op]))
                     .await?;
             }
         }
         Ok(())
+    }
+}
+
+/// What a query asks for (its `op` and that op's parameters).
+enum Request {
+    Config,
+    Rows { n: u64, chunk: u64 },
+    Fail { reason: Value },
+    Sleep { ms: u64 },
+    Notify { n: u64 },
+    Stream { n: u64, every: u64 },
+    Panic,
+    Drop,
+    Unknown(Value),
+}
+
+impl Request {
+    /// Reads the request from the query parameters; a bad parameter is the
+    /// query's error answer.
+    fn parse(params: &Value) -> Result<Request, QueryError> {
+        let op = params.get("op").unwrap_or(&Value::Null);
+        Ok(match op.as_str() {
+            Some("config") => Request::Config,
+            Some("rows") => {
+                let n = count(params, "count")?;
+                let chunk = match params.get("chunk") {
+                    None | Some(Value::Null) => n.max(1),
+                    Some(_) => match count(params, "chunk")? {
+                        0 => return Err(bad_parameter("chunk", "must be at least 1")),
+                        k => k,
+                    },
+                };
+                Request::Rows { n, chunk }
+            }
+            Some("fail") => Request::Fail {
+                reason: params.get("reason").cloned().unwrap_or(Value::Null),
+            },
+            Some("sleep") => Request::Sleep {
+                ms: count(params, "ms")?,
+            },
+            Some("notify") => Request::Notify {
+                n: count(params, "count")?,
+            },
+            Some("stream") => Request::Stream {
+                n: count(params, "count")?,
+                every: count(params, "every_ms")?,
+            },
+            Some("panic") => Request::Panic,
+            Some("drop") => Request::Drop,
+            _ => Request::Unknown(op.clone()),
+        })
     }
 }

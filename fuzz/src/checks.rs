@@ -220,9 +220,10 @@ fn run_session(style: ReconnectStyle, messages: &[ServerMessage]) {
                 },
             ) => {
                 assert_eq!(before, Phase::Connected);
-                assert_eq!((params, reply_address), (p, r));
+                assert_eq!((params, &**reply_address), (p, r.as_str()));
+                let reply_address = &**reply_address;
                 assert!(
-                    open.insert(reply_address.clone()),
+                    open.insert(reply_address.to_owned()),
                     "query {reply_address:?} delivered while still open"
                 );
                 // A partial answer keeps the query open.
@@ -239,7 +240,7 @@ fn run_session(style: ReconnectStyle, messages: &[ServerMessage]) {
                     open.remove(reply_address);
                     assert_eq!(
                         session.answer(reply_address, 204, None),
-                        Err(AnswerError::NotOpen(reply_address.clone())),
+                        Err(AnswerError::NotOpen(reply_address.to_owned())),
                         "a query took a second final answer"
                     );
                 }

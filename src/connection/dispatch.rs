@@ -193,34 +193,37 @@ async fn run_query(
     params: Value,
     sink: AnswerSink,
 ) {
-    let source = conn.source().to_owned();
     let (query, guard, done) = Query::new(conn, params, sink);
     let deadline = query.connection().inner().settings.query_deadline;
     let work = async move {
-        let outcome = match handler {
-            Some(h) => AssertUnwindSafe(h.query(query)).catch_unwind().await,
+        // Why the handler failed, if it did; `None` when it returned normally
+        // (whether or not it answered).
+        let failure = match handler {
+            Some(h) => match AssertUnwindSafe(h.query(query)).catch_unwind().await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "query handler returned an error");
+                    Some(QueryError::handler_failed(&e.to_string()))
+                }
+                Err(panic) => {
+                    let message = panic_message(&panic);
+                    tracing::error!(panic = %message, "query handler panicked");
+                    Some(QueryError::handler_panicked(&message))
+                }
+            },
             None => {
-                let error = QueryError::no_query_handler(&source);
-                Ok(query.error(error).await.map_err(Into::into))
-            }
-        };
-        let error = match outcome {
-            Ok(Ok(())) => QueryError::no_answer(),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "query handler returned an error");
-                QueryError::handler_failed(&e.to_string())
-            }
-            Err(panic) => {
-                let message = panic_message(&panic);
-                tracing::error!(panic = %message, "query handler panicked");
-                QueryError::handler_panicked(&message)
+                let error = QueryError::no_query_handler(query.source());
+                if let Err(e) = query.error(error).await {
+                    tracing::debug!(error = %e, "no-handler answer not sent");
+                }
+                None
             }
         };
         // Wait for the final answer, wherever the query went; if every
         // handle on it is dropped first, nobody can answer it any more.
         match done.await {
             Ok(()) => None,
-            Err(_) => Some(error),
+            Err(_) => Some(failure.unwrap_or_else(QueryError::no_answer)),
         }
     };
     let unanswered = match deadline {

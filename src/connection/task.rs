@@ -403,7 +403,7 @@ impl Link<'_> {
                 reply_address,
             } => self.events.send(Event::Query {
                 params,
-                reply_address: reply_address.into(),
+                reply_address,
                 epoch: self.epoch,
             }),
             Action::Ack { status, body } => {

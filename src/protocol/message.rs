@@ -7,8 +7,11 @@
 //! Encoding writes the frames as strings directly, because notifications are
 //! the hot path of a busy connector and their envelope never changes.
 
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
 
 /// The resource name of sources on the wire.
 pub const RESOURCE_SOURCES: &str = "sources";
@@ -83,10 +86,11 @@ pub enum DecodeError {
 }
 
 /// The fields of a server message that this SDK reads; the rest are skipped.
+/// Borrowed where it can be, so a query costs as few allocations as possible.
 #[derive(Deserialize)]
-struct Wire {
-    #[serde(default)]
-    op: Option<String>,
+struct Wire<'a> {
+    #[serde(default, borrow)]
+    op: Option<Cow<'a, str>>,
     #[serde(default)]
     status: Option<Value>,
     #[serde(default)]
@@ -94,7 +98,76 @@ struct Wire {
     #[serde(default)]
     body: Option<Value>,
     #[serde(default, rename = "messageHeaders")]
-    message_headers: Option<Value>,
+    message_headers: Option<Headers>,
+}
+
+/// The one message header this SDK reads: a query's reply address. Any other
+/// header is skipped unparsed; headers that are not an object (or an address
+/// that is not a string) read as no address, and the query is refused for
+/// lack of one.
+#[derive(Default)]
+struct Headers {
+    reply_address: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Headers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(HeadersVisitor)
+    }
+}
+
+struct HeadersVisitor;
+
+impl<'de> Visitor<'de> for HeadersVisitor {
+    type Value = Headers;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("message headers")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Headers, A::Error> {
+        let mut headers = Headers::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == REPLY_ADDR_HEADER {
+                headers.reply_address = match map.next_value::<Value>()? {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                };
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(headers)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Headers, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Headers::default())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Headers, E> {
+        Ok(Headers::default())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Headers, E> {
+        Ok(Headers::default())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Headers, E> {
+        Ok(Headers::default())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Headers, E> {
+        Ok(Headers::default())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Headers, E> {
+        Ok(Headers::default())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Headers, E> {
+        Ok(Headers::default())
+    }
 }
 
 /// Decodes one server frame (text, or binary carrying UTF-8 JSON as the Java
@@ -119,7 +192,8 @@ pub fn decode(frame: &[u8]) -> Result<ServerMessage, DecodeError> {
         Err(e) => return Err(classify(frame, e)),
     };
     if let Some(op) = wire.op {
-        return decode_request(op, wire.object, wire.message_headers);
+        let reply_address = wire.message_headers.and_then(|h| h.reply_address);
+        return decode_request(&op, wire.object, reply_address);
     }
     match wire.status {
         Some(Value::Number(n)) => match n.as_u64().and_then(|s| u16::try_from(s).ok()) {
@@ -135,11 +209,11 @@ pub fn decode(frame: &[u8]) -> Result<ServerMessage, DecodeError> {
 }
 
 fn decode_request(
-    op: String,
+    op: &str,
     object: Option<Value>,
-    headers: Option<Value>,
+    reply_address: Option<String>,
 ) -> Result<ServerMessage, DecodeError> {
-    match op.as_str() {
+    match op {
         "publish" => match object {
             Some(object) if !object.is_null() => Ok(ServerMessage::Publish { object }),
             _ => Err(DecodeError::MissingField {
@@ -148,15 +222,10 @@ fn decode_request(
             }),
         },
         "query" => {
-            let reply_address = headers
-                .as_ref()
-                .and_then(|h| h.get(REPLY_ADDR_HEADER))
-                .and_then(Value::as_str)
-                .ok_or(DecodeError::MissingField {
-                    op: "query",
-                    field: "messageHeaders.REPLY_ADDR_HEADER",
-                })?
-                .to_owned();
+            let reply_address = reply_address.ok_or(DecodeError::MissingField {
+                op: "query",
+                field: "messageHeaders.REPLY_ADDR_HEADER",
+            })?;
             let params = match object {
                 None | Some(Value::Null) => Value::Object(Default::default()),
                 Some(params) => params,
@@ -182,7 +251,7 @@ fn decode_request(
             }),
         },
         "reconnectRequired" => Ok(ServerMessage::ReconnectRequired),
-        _ => Err(DecodeError::UnknownOp(op)),
+        _ => Err(DecodeError::UnknownOp(op.to_owned())),
     }
 }
 
@@ -281,6 +350,40 @@ mod tests {
 
     fn dec(s: &str) -> Result<ServerMessage, DecodeError> {
         decode(s.as_bytes())
+    }
+
+    #[test]
+    fn query_headers_are_read_leniently() {
+        let reply = |headers: &str| match dec(&format!(
+            r#"{{"op":"qu\u0065ry","object":{{}},"messageHeaders":{headers}}}"#
+        )) {
+            Ok(ServerMessage::Query { reply_address, .. }) => Ok(reply_address),
+            Err(e) => Err(e),
+            Ok(other) => panic!("not a query: {other:?}"),
+        };
+        assert_eq!(
+            reply(r#"{"x":{"deep":[1,{"a":null}]},"REPLY_ADDR_HEADER":"r\"1","y":2}"#),
+            Ok("r\"1".to_owned()),
+            "other headers are skipped, escapes are kept"
+        );
+        let missing = Err(DecodeError::MissingField {
+            op: "query",
+            field: "messageHeaders.REPLY_ADDR_HEADER",
+        });
+        for headers in [
+            "null",
+            "[1,[2],{}]",
+            "\"text\"",
+            "7",
+            "-7",
+            "7.5",
+            "true",
+            "{}",
+            r#"{"REPLY_ADDR_HEADER":5}"#,
+            r#"{"REPLY_ADDR_HEADER":null}"#,
+        ] {
+            assert_eq!(reply(headers), missing, "{headers}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! way `rumqttc` tests its `MqttState`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -81,8 +82,9 @@ pub enum Action {
     Query {
         /// The `WITH` parameters.
         params: Value,
-        /// The reply address the answers must carry.
-        reply_address: String,
+        /// The reply address the answers must carry (shared: the session
+        /// keeps it too, until the final answer).
+        reply_address: Arc<str>,
     },
     /// A status message on a connected session: the acknowledgement of a
     /// notification (an error status when the server refused it).
@@ -129,7 +131,7 @@ pub struct Session {
     phase: Phase,
     style: ReconnectStyle,
     connect_frame: String,
-    open_queries: HashSet<String>,
+    open_queries: HashSet<Arc<str>>,
 }
 
 impl Session {
@@ -208,6 +210,7 @@ impl Session {
                     reply_address,
                 },
             ) => {
+                let reply_address: Arc<str> = reply_address.into();
                 if self.open_queries.insert(reply_address.clone()) {
                     Action::Query {
                         params,
@@ -495,8 +498,8 @@ mod tests {
                 match step {
                     Step::Server(msg) => {
                         if let Action::Query { reply_address, .. } = s.on_message(msg) {
-                            prop_assert!(!open.get(&reply_address).copied().unwrap_or(false));
-                            open.insert(reply_address, true);
+                            prop_assert!(!open.get(&*reply_address).copied().unwrap_or(false));
+                            open.insert(reply_address.to_string(), true);
                         }
                     }
                     Step::Answer(q, status) => {

@@ -243,7 +243,11 @@ async fn a_timed_out_load_is_abandoned_and_its_late_answers_ignored() {
     // Prove the late answer was processed: a notification sent after it is recorded.
     c.notify("src", json!({"after": true})).await;
     sim.wait_notifications("src", 1, WAIT).await.unwrap();
-    assert_eq!(c.recv().await, json!({"status": 200}), "the notification's acknowledgement");
+    assert_eq!(
+        c.recv().await,
+        json!({"status": 200}),
+        "the notification's acknowledgement"
+    );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     // No further query was sent for the abandoned run; a new load can start.
     let again = {

@@ -25,7 +25,11 @@ fn main() -> ExitCode {
             };
         }
     }
-    match tokio::runtime::Runtime::new() {
+    // The same runtime as the echo example, so the two differ only by the SDK.
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(serve()),
         Err(e) => {
             eprintln!("floor: {e}");
