@@ -4,7 +4,11 @@
 
 use crate::types::kinds;
 use crate::wire;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
 
 /// Whether an answer with `status` is a query's last: 200, 204 and errors end it; 100 (a
 /// partial answer with more to come) does not.
@@ -12,33 +16,57 @@ pub(crate) fn is_final(status: u64) -> bool {
     status == 200 || status == 204 || status >= 300
 }
 
+/// What an answer's body is, as far as the checks care: enough to judge it and
+/// count its rows without keeping it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// No body, or `null`.
+    Missing,
+    /// A JSON object (one row, or one error).
+    Object,
+    /// A list of `len` elements; `all_objects` when every one is an object.
+    List { len: usize, all_objects: bool },
+    /// A string, number or boolean.
+    Scalar,
+}
+
+impl Shape {
+    /// The shape of a parsed body.
+    pub(crate) fn of(body: Option<&Value>) -> Shape {
+        match body {
+            None | Some(Value::Null) => Shape::Missing,
+            Some(Value::Object(_)) => Shape::Object,
+            Some(Value::Array(items)) => Shape::List {
+                len: items.len(),
+                all_objects: items.iter().all(Value::is_object),
+            },
+            Some(_) => Shape::Scalar,
+        }
+    }
+}
+
 /// The problems with an answer's status and body; empty when it is well-formed. `raw` is
 /// the whole message, excerpted into the details.
-pub(crate) fn problems(
-    status: u64,
-    body: Option<&Value>,
-    raw: &str,
-) -> Vec<(&'static str, String)> {
+pub(crate) fn problems(status: u64, body: Shape, raw: &str) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     match status {
         100 | 200 => match body {
-            Some(Value::Object(_)) => {}
-            Some(Value::Array(rows)) => {
-                if rows.iter().any(|r| !r.is_object()) {
-                    out.push((
-                        kinds::BAD_BODY,
-                        format!("rows must be objects: {}", wire::excerpt(raw)),
-                    ));
-                }
-            }
-            Some(Value::Null) | None => out.push((
+            Shape::Object
+            | Shape::List {
+                all_objects: true, ..
+            } => {}
+            Shape::List { .. } => out.push((
+                kinds::BAD_BODY,
+                format!("rows must be objects: {}", wire::excerpt(raw)),
+            )),
+            Shape::Missing => out.push((
                 kinds::BAD_BODY,
                 format!(
                     "status {status} needs a body (use 204 for no data): {}",
                     wire::excerpt(raw)
                 ),
             )),
-            Some(_) => out.push((
+            Shape::Scalar => out.push((
                 kinds::BAD_BODY,
                 format!(
                     "a body must be an object or a list of objects: {}",
@@ -48,12 +76,14 @@ pub(crate) fn problems(
         },
         204 => {}
         s if s >= 300 => {
-            let well_formed = match body {
-                Some(Value::Object(_)) => true,
-                Some(Value::Array(items)) => items.iter().all(Value::is_object),
-                _ => false,
-            };
-            if !well_formed {
+            if !matches!(
+                body,
+                Shape::Object
+                    | Shape::List {
+                        all_objects: true,
+                        ..
+                    }
+            ) {
                 out.push((
                     kinds::BAD_BODY,
                     format!(
@@ -88,15 +118,114 @@ pub(crate) fn push_rows(status: u64, body: Option<&Value>, rows: &mut Vec<Value>
     }
 }
 
-/// How many rows [`push_rows`] would append, without copying them.
-pub(crate) fn row_count(status: u64, body: Option<&Value>) -> usize {
+/// How many rows [`push_rows`] would append, from the body's shape.
+pub(crate) fn row_count(status: u64, body: Shape) -> usize {
     if status != 100 && status != 200 {
         return 0;
     }
     match body {
-        Some(Value::Array(items)) => items.len(),
-        Some(Value::Null) | None => 0,
-        Some(_) => 1,
+        Shape::List { len, .. } => len,
+        Shape::Missing => 0,
+        Shape::Object | Shape::Scalar => 1,
+    }
+}
+
+/// An answer frame read without building a JSON tree: what the query load generator needs
+/// from each of its answers.
+pub(crate) struct AnswerView<'a> {
+    /// The status.
+    pub(crate) status: u64,
+    /// `headers.X-Reply-Address`.
+    pub(crate) addr: Cow<'a, str>,
+    /// The body's shape.
+    pub(crate) body: Shape,
+}
+
+/// Reads `text` as a query answer, if it plainly is one (an object with an integer
+/// `status`, a string reply address and no `op`); `None` sends it down the general path,
+/// which parses it fully and reports whatever is wrong with it.
+pub(crate) fn read_answer(text: &str) -> Option<AnswerView<'_>> {
+    let raw: RawAnswer<'_> = serde_json::from_str(text).ok()?;
+    if raw.op.is_some() {
+        return None;
+    }
+    Some(AnswerView {
+        status: raw.status?,
+        addr: raw.headers?.addr?,
+        body: raw.body.unwrap_or(Shape::Missing),
+    })
+}
+
+#[derive(Deserialize)]
+struct RawAnswer<'a> {
+    #[serde(default)]
+    op: Option<IgnoredAny>,
+    #[serde(default)]
+    status: Option<u64>,
+    #[serde(default, borrow)]
+    headers: Option<RawHeaders<'a>>,
+    #[serde(default)]
+    body: Option<Shape>,
+}
+
+#[derive(Deserialize)]
+struct RawHeaders<'a> {
+    #[serde(default, borrow, rename = "X-Reply-Address")]
+    addr: Option<Cow<'a, str>>,
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ShapeVisitor)
+    }
+}
+
+/// Reads a body's shape, skipping its contents.
+struct ShapeVisitor;
+
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an answer body")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Shape::Object)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        let (mut len, mut all_objects) = (0, true);
+        while let Some(shape) = seq.next_element::<Shape>()? {
+            len += 1;
+            all_objects &= shape == Shape::Object;
+        }
+        Ok(Shape::List { len, all_objects })
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Shape, E> {
+        Ok(Shape::Missing)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
     }
 }
 
@@ -117,15 +246,16 @@ mod tests {
 
     #[test]
     fn well_formed_answers_have_no_problems() {
-        assert!(problems(200, Some(&json!([{"a": 1}])), "").is_empty());
-        assert!(problems(100, Some(&json!({"a": 1})), "").is_empty());
-        assert!(problems(204, None, "").is_empty());
-        assert!(problems(400, Some(&json!([{"code": "x", "message": "y"}])), "").is_empty());
+        let ok = |status, body: Option<Value>| problems(status, Shape::of(body.as_ref()), "");
+        assert!(ok(200, Some(json!([{"a": 1}]))).is_empty());
+        assert!(ok(100, Some(json!({"a": 1}))).is_empty());
+        assert!(ok(204, None).is_empty());
+        assert!(ok(400, Some(json!([{"code": "x", "message": "y"}]))).is_empty());
     }
 
     #[test]
     fn malformed_answers_are_named() {
-        let kind = |s, b: Option<Value>| problems(s, b.as_ref(), "raw")[0].0;
+        let kind = |s, b: Option<Value>| problems(s, Shape::of(b.as_ref()), "raw")[0].0;
         assert_eq!(kind(200, None), kinds::BAD_BODY);
         assert_eq!(kind(200, Some(json!([1]))), kinds::BAD_BODY);
         assert_eq!(kind(200, Some(json!("text"))), kinds::BAD_BODY);
@@ -147,9 +277,51 @@ mod tests {
             push_rows(status, body.as_ref(), &mut rows);
             assert_eq!(
                 rows.len(),
-                row_count(status, body.as_ref()),
+                row_count(status, Shape::of(body.as_ref())),
                 "{status} {body:?}"
             );
+        }
+    }
+
+    #[test]
+    fn an_answer_read_without_a_tree_has_the_shape_of_the_parsed_one() {
+        for body in [
+            json!([{"i": 0}, {"i": 1, "deep": [1, {"x": null}]}]),
+            json!([{"i": 0}, 7]),
+            json!([]),
+            json!({"a": [1, 2]}),
+            json!("text"),
+            json!(1.5),
+            json!(-3),
+            json!(true),
+            Value::Null,
+        ] {
+            let text = json!({
+                "status": 200,
+                "headers": {"X-Reply-Address": "r\"1", "other": [1]},
+                "body": body,
+                "extra": {"k": 1},
+            })
+            .to_string();
+            let view = read_answer(&text).expect("an answer");
+            assert_eq!(view.status, 200);
+            assert_eq!(view.addr, "r\"1");
+            assert_eq!(view.body, Shape::of(Some(&body)), "{text}");
+        }
+        let no_body = read_answer(r#"{"status":204,"headers":{"X-Reply-Address":"a"}}"#).unwrap();
+        assert_eq!(no_body.body, Shape::Missing);
+        // Not plainly an answer: left to the general path.
+        for text in [
+            r#"{"op":"notification","status":200,"headers":{"X-Reply-Address":"a"}}"#,
+            r#"{"status":"200","headers":{"X-Reply-Address":"a"}}"#,
+            r#"{"status":200,"headers":{"X-Reply-Address":5}}"#,
+            r#"{"status":200,"headers":"a"}"#,
+            r#"{"status":200}"#,
+            r#"{"headers":{"X-Reply-Address":"a"}}"#,
+            r#"[1]"#,
+            "not json",
+        ] {
+            assert!(read_answer(text).is_none(), "{text}");
         }
     }
 }

@@ -200,6 +200,22 @@ impl Session {
     }
 
     fn handle_text(&mut self, text: &str) {
+        // While a query load runs, its answers are read without building a JSON tree.
+        if let Some(entry) = &self.bound {
+            let load_active = crate::state::lock(&self.link.load)
+                .as_ref()
+                .is_some_and(crate::load::LoadRun::active);
+            if load_active {
+                if let Some(view) = crate::answers::read_answer(text) {
+                    if self
+                        .core
+                        .answer_load_fast(&self.link, &entry.name, &view, text)
+                    {
+                        return;
+                    }
+                }
+            }
+        }
         let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {

@@ -834,12 +834,13 @@ impl Core {
         let is_final = answers::is_final(status);
         let id = wire::parse_reply_address(addr);
         let body = frame.get("body");
+        let shape = answers::Shape::of(body);
         if let Some(id) = id {
-            if self.answer_load(link, name, id, status, body, addr, raw) {
+            if self.answer_load(link, name, id, status, shape, addr, raw) {
                 return;
             }
         }
-        let mut problems = answers::problems(status, body, raw);
+        let mut problems = answers::problems(status, shape, raw);
         let mut st = lock(&entry.state);
         let Some(pending) = id.and_then(|id| st.queries.get_mut(&id)) else {
             if let Some(id) = id.filter(|id| st.expired.contains_key(id)) {
@@ -902,6 +903,21 @@ impl Core {
         }
     }
 
+    /// Takes an answer read by [`answers::read_answer`] if it belongs to the session's
+    /// active load run; false otherwise (it then goes down the general path).
+    pub(crate) fn answer_load_fast(
+        &self,
+        link: &SessionLink,
+        name: &str,
+        view: &answers::AnswerView<'_>,
+        raw: &str,
+    ) -> bool {
+        match wire::parse_reply_address(&view.addr) {
+            Some(id) => self.answer_load(link, name, id, view.status, view.body, &view.addr, raw),
+            None => false,
+        }
+    }
+
     /// Takes an answer to query `id` if it belongs to the session's load run: records it,
     /// sends the next query, hands the report over when the run completes. False when the
     /// answer is not the run's (it is then an ordinary query's).
@@ -912,7 +928,7 @@ impl Core {
         name: &str,
         id: u64,
         status: u64,
-        body: Option<&Value>,
+        body: answers::Shape,
         addr: &str,
         raw: &str,
     ) -> bool {
