@@ -331,16 +331,32 @@ impl NotificationEnvelope {
 /// A query response frame: `body_json` is already serialised JSON (`None` for
 /// a 204).
 pub fn query_response(reply_address: &str, status: u16, body_json: Option<&str>) -> String {
-    let mut frame = format!(
-        r#"{{"status":{status},"headers":{{"X-Reply-Address":{}}}"#,
-        json_string(reply_address)
-    );
+    // Written piece by piece (one allocation): every query answer passes here.
+    let mut status_text = itoa::Buffer::new();
+    let mut frame = String::with_capacity(48 + reply_address.len() + body_json.map_or(0, str::len));
+    frame.push_str(r#"{"status":"#);
+    frame.push_str(status_text.format(status));
+    frame.push_str(r#","headers":{"X-Reply-Address":"#);
+    push_json_string(&mut frame, reply_address);
+    frame.push('}');
     if let Some(body) = body_json {
         frame.push_str(r#","body":"#);
         frame.push_str(body);
     }
     frame.push('}');
     frame
+}
+
+/// Appends `value` as a JSON string: as it is between quotes when nothing in it
+/// needs escaping (reply addresses never do), else through serde_json.
+fn push_json_string(out: &mut String, value: &str) {
+    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+    } else {
+        out.push_str(&json_string(value));
+    }
 }
 
 #[cfg(test)]
@@ -350,6 +366,31 @@ mod tests {
 
     fn dec(s: &str) -> Result<ServerMessage, DecodeError> {
         decode(s.as_bytes())
+    }
+
+    #[test]
+    fn query_responses_escape_what_needs_it() {
+        for addr in [
+            "sim-reply-1",
+            "a\"b",
+            "back\\slash",
+            "tab\tnew\nline",
+            "é✓",
+            "\u{7f}",
+        ] {
+            for (status, body) in [
+                (100, Some("[{}]")),
+                (200, Some("{}")),
+                (204, None),
+                (400, Some("[]")),
+            ] {
+                let frame = query_response(addr, status, body);
+                let v: Value = serde_json::from_str(&frame).expect(&frame);
+                assert_eq!(v["status"], status, "{frame}");
+                assert_eq!(v["headers"]["X-Reply-Address"], addr, "{frame}");
+                assert_eq!(v.get("body").is_some(), body.is_some(), "{frame}");
+            }
+        }
     }
 
     #[test]
