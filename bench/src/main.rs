@@ -153,8 +153,8 @@ impl Workload {
             Workload {
                 publishes: 200_000,
                 notifications: 200_000,
-                latency_queries: 2_000,
-                concurrent_queries: 20_000,
+                latency_queries: 5_000,
+                concurrent_queries: 100_000,
             }
         };
         if who == "python" {
@@ -162,7 +162,7 @@ impl Workload {
                 publishes: full.publishes / 10,
                 notifications: full.notifications / 10,
                 latency_queries: full.latency_queries,
-                concurrent_queries: full.concurrent_queries / 10,
+                concurrent_queries: full.concurrent_queries / 20,
             }
         } else {
             full
