@@ -165,6 +165,8 @@ pub(crate) enum Taken {
     Ignored,
     /// A second answer after the final one: a violation.
     AfterFinal,
+    /// An answer to a number of the run's block that was never sent: a violation.
+    NeverSent,
 }
 
 /// One load run, kept by the session serving its source until the next run replaces it.
@@ -284,7 +286,7 @@ impl LoadRun {
         let index = (id - self.first) as usize;
         match self.finished.get(index) {
             // Never sent: the connector made the number up.
-            None => return Taken::AfterFinal,
+            None => return Taken::NeverSent,
             Some(true) => return Taken::AfterFinal,
             Some(false) => {}
         }
@@ -325,15 +327,21 @@ impl LoadRun {
     }
 }
 
-/// The violation for a second answer (or an answer to a number never sent).
-pub(crate) fn after_final(addr: &str, raw: &str) -> (&'static str, String) {
-    (
-        kinds::ANSWER_AFTER_FINAL,
-        format!(
-            "an answer to a query that already had its final answer: {addr:?} in {}",
-            wire::excerpt(raw)
+/// The violation for an answer the run could not take: a second final answer, or an
+/// answer to a query number never sent.
+pub(crate) fn refused(taken: &Taken, addr: &str, raw: &str) -> Option<(&'static str, String)> {
+    let (kind, what) = match taken {
+        Taken::AfterFinal => (
+            kinds::ANSWER_AFTER_FINAL,
+            "an answer to a query that already had its final answer",
         ),
-    )
+        Taken::NeverSent => (
+            kinds::UNKNOWN_REPLY_ADDRESS,
+            "an answer with a reply address never issued",
+        ),
+        Taken::Recorded { .. } | Taken::Ignored => return None,
+    };
+    Some((kind, format!("{what}: {addr:?} in {}", wire::excerpt(raw))))
 }
 
 #[cfg(test)]
@@ -419,7 +427,7 @@ mod tests {
         let (mut r, _rx) = run(10, 1);
         r.opening();
         assert!(r.owns(109) && !r.owns(110) && !r.owns(99));
-        assert!(matches!(r.take(105, 200, 0), Taken::AfterFinal));
+        assert!(matches!(r.take(105, 200, 0), Taken::NeverSent));
         assert_eq!(r.abandon(), 0);
         assert!(matches!(r.take(100, 200, 0), Taken::Ignored));
     }

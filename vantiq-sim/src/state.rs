@@ -954,7 +954,9 @@ impl Core {
                     "late answer to an abandoned query load ignored"
                 );
             }
-            Taken::AfterFinal => problems.push(load::after_final(addr, raw)),
+            refused @ (Taken::AfterFinal | Taken::NeverSent) => {
+                problems.extend(load::refused(&refused, addr, raw));
+            }
         }
         drop(slot);
         for (kind, detail) in problems {

@@ -314,3 +314,28 @@ async fn query_load_over_http_and_its_bad_parameters() {
         .unwrap();
     assert_eq!(status, 404, "{body}");
 }
+
+#[tokio::test]
+async fn an_answer_to_a_load_query_not_yet_sent_is_a_violation() {
+    let sim = sim().await;
+    let (mut c, _) = Conn::handshake(&sim.ws_url(), "good", "src", "s").await;
+    let run = {
+        let sim = sim.clone();
+        tokio::spawn(async move { sim.query_load("src", json!({}), QueryLoad::new(2, 1)).await })
+    };
+    let (_, addr) = next_query(&mut c).await;
+    let number: u64 = addr
+        .trim_start_matches("sim-reply-")
+        .parse()
+        .expect("a numbered address");
+    let ahead = format!("sim-reply-{}", number + 1);
+    c.answer(&ahead, 200, Some(json!({}))).await;
+    let seen = sim.wait_violations(1, WAIT).await.unwrap();
+    assert_eq!(seen[0].kind, kinds::UNKNOWN_REPLY_ADDRESS, "{seen:?}");
+    // The run goes on: the real answers still count.
+    c.answer(&addr, 204, None).await;
+    let (_, second) = next_query(&mut c).await;
+    assert_eq!(second, ahead);
+    c.answer(&second, 204, None).await;
+    assert_eq!(run.await.unwrap().unwrap().answered, 2);
+}
