@@ -6,8 +6,9 @@ mod common;
 use common::{Conn, WAIT};
 use serde_json::{json, Value};
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use vantiq_sim::client::Client;
-use vantiq_sim::{kinds, QueryLoad, Sim, SimError};
+use vantiq_sim::{kinds, QueryLoad, QueryLoadReport, Sim, SimError};
 
 async fn sim() -> Sim {
     Sim::builder()
@@ -16,6 +17,16 @@ async fn sim() -> Sim {
         .start()
         .await
         .expect("start")
+}
+
+/// Starts a load run in a task of its own (the test plays the connector meanwhile).
+fn start(
+    sim: &Sim,
+    params: Value,
+    load: QueryLoad,
+) -> JoinHandle<Result<QueryLoadReport, SimError>> {
+    let sim = sim.clone();
+    tokio::spawn(async move { sim.query_load("src", params, load).await })
 }
 
 /// The query's parameters and reply address.
@@ -64,17 +75,11 @@ async fn serve(conn: &mut Conn, n: usize, in_flight: usize) -> usize {
 async fn a_load_keeps_its_queries_in_flight_and_counts_every_answer() {
     let sim = sim().await;
     let (mut c, _) = Conn::handshake(&sim.ws_url(), "good", "src", "s").await;
-    let run = {
-        let sim = sim.clone();
-        tokio::spawn(async move {
-            sim.query_load(
-                "src",
-                json!({"op": "rows", "count": 1}),
-                QueryLoad::new(50, 4),
-            )
-            .await
-        })
-    };
+    let run = start(
+        &sim,
+        json!({"op": "rows", "count": 1}),
+        QueryLoad::new(50, 4),
+    );
     let most = serve(&mut c, 50, 4).await;
     let report = run.await.unwrap().expect("the load completes");
     assert_eq!(most, 4, "four queries are kept in flight");
@@ -112,17 +117,11 @@ async fn a_load_keeps_its_queries_in_flight_and_counts_every_answer() {
 async fn a_sequential_load_sends_each_query_after_the_last_final_answer() {
     let sim = sim().await;
     let (mut c, _) = Conn::handshake(&sim.ws_url(), "good", "src", "s").await;
-    let run = {
-        let sim = sim.clone();
-        tokio::spawn(async move {
-            sim.query_load(
-                "src",
-                json!({"op": "rows", "count": 1}),
-                QueryLoad::new(5, 1),
-            )
-            .await
-        })
-    };
+    let run = start(
+        &sim,
+        json!({"op": "rows", "count": 1}),
+        QueryLoad::new(5, 1),
+    );
     let mut last = None;
     for i in 0..5 {
         let (_, addr) = next_query(&mut c).await;
@@ -145,10 +144,7 @@ async fn a_sequential_load_sends_each_query_after_the_last_final_answer() {
 async fn malformed_and_repeated_answers_in_a_load_are_violations() {
     let sim = sim().await;
     let (mut c, _) = Conn::handshake(&sim.ws_url(), "good", "src", "s").await;
-    let run = {
-        let sim = sim.clone();
-        tokio::spawn(async move { sim.query_load("src", json!({}), QueryLoad::new(2, 1)).await })
-    };
+    let run = start(&sim, json!({}), QueryLoad::new(2, 1));
     let (_, addr) = next_query(&mut c).await;
     c.answer(&addr, 200, Some(json!([1, 2]))).await;
     c.answer(&addr, 200, Some(json!([{"again": true}]))).await;
@@ -169,10 +165,7 @@ async fn malformed_and_repeated_answers_in_a_load_are_violations() {
 async fn a_second_load_on_a_busy_source_is_refused() {
     let sim = sim().await;
     let (mut c, _) = Conn::handshake(&sim.ws_url(), "good", "src", "s").await;
-    let first = {
-        let sim = sim.clone();
-        tokio::spawn(async move { sim.query_load("src", json!({}), QueryLoad::new(1, 1)).await })
-    };
+    let first = start(&sim, json!({}), QueryLoad::new(1, 1));
     let (_, addr) = next_query(&mut c).await;
     let second = sim.query_load("src", json!({}), QueryLoad::new(1, 1)).await;
     assert!(matches!(second, Err(SimError::Busy(_))), "{second:?}");
@@ -205,10 +198,7 @@ async fn a_load_on_an_unconnected_source_fails_and_an_empty_load_is_immediate() 
 async fn a_load_whose_connection_is_lost_fails() {
     let sim = sim().await;
     let (mut c, _) = Conn::handshake(&sim.ws_url(), "good", "src", "s").await;
-    let run = {
-        let sim = sim.clone();
-        tokio::spawn(async move { sim.query_load("src", json!({}), QueryLoad::new(3, 1)).await })
-    };
+    let run = start(&sim, json!({}), QueryLoad::new(3, 1));
     next_query(&mut c).await;
     drop(c);
     let result = run.await.unwrap();
@@ -222,17 +212,11 @@ async fn a_load_whose_connection_is_lost_fails() {
 async fn a_timed_out_load_is_abandoned_and_its_late_answers_ignored() {
     let sim = sim().await;
     let (mut c, _) = Conn::handshake(&sim.ws_url(), "good", "src", "s").await;
-    let run = {
-        let sim = sim.clone();
-        tokio::spawn(async move {
-            sim.query_load(
-                "src",
-                json!({}),
-                QueryLoad::new(3, 1).timeout(Duration::from_millis(100)),
-            )
-            .await
-        })
-    };
+    let run = start(
+        &sim,
+        json!({}),
+        QueryLoad::new(3, 1).timeout(Duration::from_millis(100)),
+    );
     let (_, addr) = next_query(&mut c).await;
     let result = run.await.unwrap();
     let Err(SimError::Timeout(text)) = result else {
@@ -250,13 +234,7 @@ async fn a_timed_out_load_is_abandoned_and_its_late_answers_ignored() {
     );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     // No further query was sent for the abandoned run; a new load can start.
-    let again = {
-        let sim = sim.clone();
-        tokio::spawn(async move {
-            sim.query_load("src", json!({"n": 2}), QueryLoad::new(1, 1))
-                .await
-        })
-    };
+    let again = start(&sim, json!({"n": 2}), QueryLoad::new(1, 1));
     let (params, addr) = next_query(&mut c).await;
     assert_eq!(
         params,
@@ -319,10 +297,7 @@ async fn query_load_over_http_and_its_bad_parameters() {
 async fn an_answer_to_a_load_query_not_yet_sent_is_a_violation() {
     let sim = sim().await;
     let (mut c, _) = Conn::handshake(&sim.ws_url(), "good", "src", "s").await;
-    let run = {
-        let sim = sim.clone();
-        tokio::spawn(async move { sim.query_load("src", json!({}), QueryLoad::new(2, 1)).await })
-    };
+    let run = start(&sim, json!({}), QueryLoad::new(2, 1));
     let (_, addr) = next_query(&mut c).await;
     let number: u64 = addr
         .trim_start_matches("sim-reply-")
