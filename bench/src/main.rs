@@ -340,6 +340,15 @@ async fn wait_progress(sim: &Sim, target: u64) -> Result<(), String> {
     }
 }
 
+/// A time figure as its median and its slowest round, in milliseconds.
+fn ms_with_max(s: &Summary) -> String {
+    format!(
+        "{} ms (max {} ms)",
+        report::fmt_num(s.median),
+        report::fmt_num(s.max)
+    )
+}
+
 /// The query of the latency and query-rate figures: one row.
 fn rows_query() -> Value {
     json!({"op":"rows","count":1})
@@ -1098,13 +1107,7 @@ impl Bench {
         let c = self.find("connect_10000").and_then(|f| f.get("echo"));
         out.push(Target {
             requirement: "10,000 sources connected within 5 s".into(),
-            measured: c.map_or("not measured".into(), |s| {
-                format!(
-                    "{} ms (max {} ms)",
-                    report::fmt_num(s.median),
-                    report::fmt_num(s.max)
-                )
-            }),
+            measured: c.map_or("not measured".into(), ms_with_max),
             met: c.map(|s| s.median <= 5000.0),
         });
         let m = self
@@ -1119,13 +1122,7 @@ impl Bench {
         let r = self.find("restart").and_then(|f| f.get("echo"));
         out.push(Target {
             requirement: "1,000 sources back within 500 ms of the server accepting again".into(),
-            measured: r.map_or("not measured".into(), |s| {
-                format!(
-                    "{} ms (max {} ms)",
-                    report::fmt_num(s.median),
-                    report::fmt_num(s.max)
-                )
-            }),
+            measured: r.map_or("not measured".into(), ms_with_max),
             met: r.map(|s| s.median <= 500.0),
         });
         out

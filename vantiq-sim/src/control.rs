@@ -85,6 +85,15 @@ fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     })
 }
 
+/// A query's parameters: the JSON body, or `{}` when there is none.
+fn query_params(body: &Bytes) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        Ok(json!({}))
+    } else {
+        parse_body(body)
+    }
+}
+
 /// The value of a numeric query-string parameter.
 fn param(query: &Option<String>, name: &str) -> Result<Option<u64>, ApiError> {
     let Some(query) = query else { return Ok(None) };
@@ -140,11 +149,7 @@ async fn query(
 ) -> ApiResult {
     core.entry(&name)?;
     let timeout = param(&query, "timeout_ms")?.unwrap_or(DEFAULT_QUERY_TIMEOUT_MS);
-    let params = if body.is_empty() {
-        json!({})
-    } else {
-        parse_body(&body)?
-    };
+    let params = query_params(&body)?;
     let outcome = core
         .query(&name, &params, Duration::from_millis(timeout))
         .await?;
@@ -170,11 +175,7 @@ async fn query_load(
     if let Some(ms) = param(&query, "timeout_ms")? {
         load = load.timeout(Duration::from_millis(ms));
     }
-    let params = if body.is_empty() {
-        json!({})
-    } else {
-        parse_body(&body)?
-    };
+    let params = query_params(&body)?;
     let report = core.query_load(&name, &params, &load).await?;
     Ok(Json(report.summary()).into_response())
 }
