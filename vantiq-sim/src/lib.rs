@@ -47,7 +47,10 @@ mod types;
 mod wire;
 
 pub use load::{LatencySummary, QueryLoad, QueryLoadReport, QueryLoadSummary};
-pub use types::{kinds, Notification, QueryOutcome, RawFrame, SimError, SourceStatus, Violation};
+pub use types::{
+    kinds, FrameMode, FrameType, Notification, QueryOutcome, RawFrame, SimError, SourceStatus,
+    Violation,
+};
 
 use serde_json::Value;
 use state::Core;
@@ -66,7 +69,13 @@ pub struct SimBuilder {
     acks: bool,
     listen: SocketAddr,
     keep_notifications: Option<usize>,
+    frames: FrameMode,
+    connect_grace: Duration,
 }
+
+/// How long an authenticated connector may go without `connectExtension` before the
+/// emulator records a [`kinds::NO_CONNECT`] note, by default.
+pub const DEFAULT_CONNECT_GRACE: Duration = Duration::from_secs(5);
 
 impl Default for SimBuilder {
     fn default() -> Self {
@@ -77,6 +86,8 @@ impl Default for SimBuilder {
             acks: true,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             keep_notifications: None,
+            frames: FrameMode::Follow,
+            connect_grace: DEFAULT_CONNECT_GRACE,
         }
     }
 }
@@ -126,6 +137,22 @@ impl SimBuilder {
         self
     }
 
+    /// In which frame type the emulator sends (default [`FrameMode::Follow`]: each
+    /// connection in the type its connector uses). Forcing text or binary checks that a
+    /// connector accepts both.
+    pub fn frames(mut self, mode: FrameMode) -> Self {
+        self.frames = mode;
+        self
+    }
+
+    /// How long an authenticated connector may go without `connectExtension` before the
+    /// emulator records a [`kinds::NO_CONNECT`] note naming the likely cause (default
+    /// [`DEFAULT_CONNECT_GRACE`]).
+    pub fn connect_grace(mut self, grace: Duration) -> Self {
+        self.connect_grace = grace;
+        self
+    }
+
     /// Binds the listener and starts serving.
     pub async fn start(self) -> std::io::Result<Sim> {
         let core = Arc::new(Core::new(
@@ -134,6 +161,8 @@ impl SimBuilder {
             self.acks,
             self.keep_notifications,
             self.listen,
+            self.frames,
+            self.connect_grace,
         ));
         for (name, config) in self.sources {
             core.add_source(name, config);
@@ -308,7 +337,8 @@ impl Sim {
         self.core().go_silent(source)
     }
 
-    /// Sends a frame, as is, on the source's connection.
+    /// Sends a frame, as is, on the source's connection (in the frame type given, whatever
+    /// the [`FrameMode`]).
     pub async fn send_raw(&self, source: &str, frame: RawFrame) -> Result<(), SimError> {
         let msg = match frame {
             RawFrame::Text(text) => Message::Text(Utf8Bytes::from(text)),

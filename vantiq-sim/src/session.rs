@@ -6,19 +6,28 @@
 //! queued frames as are ready before flushing once, so a burst of publishes costs one
 //! system call per batch rather than per frame. Acknowledgements are counted, not queued,
 //! so the reader never waits for the writer.
+//!
+//! Frame types: every message the emulator builds is a text frame; the writer sends it as
+//! a binary frame instead when the session's frame type is binary (see
+//! [`crate::FrameMode`]). The reader notes the type of each data frame the connector
+//! sends before handling it, so in the default mode every answer goes out in the type of
+//! the frame it answers. After a successful authentication a timer runs until
+//! `connectExtension`: a connector that never sends it gets a [`kinds::NO_CONNECT`] note.
 
 use crate::io::SilenceableIo;
 use crate::state::{Core, Out, SessionGuard, SessionLink, SourceEntry};
-use crate::types::kinds;
+use crate::types::{kinds, FrameMode, FrameType};
 use crate::wire;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
@@ -53,7 +62,7 @@ pub(crate) async fn run<S>(
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config())).await;
     let (sink, mut stream) = ws.split();
     let (tx, rx) = mpsc::unbounded_channel();
-    let link = Arc::new(SessionLink::new(id, peer, tx, silent));
+    let link = Arc::new(SessionLink::new(id, peer, tx, silent, core.frame_mode));
     let writer = tokio::spawn(write_loop(sink, rx, link.clone()));
     tracing::info!(session = id, %peer, "connection opened");
 
@@ -64,6 +73,7 @@ pub(crate) async fn run<S>(
         bound: None,
         notified: None,
         acks: 0,
+        connect_deadline: None,
     };
     let reason = session.read_loop(&mut stream, &mut stopped).await;
     session.flush_batch();
@@ -94,6 +104,9 @@ struct Session {
     notified: Option<u64>,
     /// Acknowledgements owed, not yet handed to the writer.
     acks: u64,
+    /// When to note that the connector authenticated but never sent `connectExtension`;
+    /// set on authentication, cleared by `connectExtension` or once noted.
+    connect_deadline: Option<Pin<Box<Sleep>>>,
 }
 
 /// What an incoming message asks for.
@@ -122,6 +135,11 @@ impl Session {
                 biased;
                 _ = self.link.kill.notified() => return "cut by the emulator",
                 _ = stopped.changed() => return "server stopped",
+                _ = wait_deadline(&mut self.connect_deadline) => {
+                    self.connect_deadline = None;
+                    self.note_no_connect();
+                    continue;
+                }
                 next = stream.next() => next,
             };
             if let Some(reason) = self.take(next) {
@@ -184,7 +202,36 @@ impl Session {
         self.core.violation(self.source(), kind, detail);
     }
 
+    /// Records that the connector authenticated but sent no `connectExtension` in time,
+    /// with the likely cause: it cannot read the frames it is sent.
+    fn note_no_connect(&self) {
+        let sent = self.link.frame_type();
+        let received = self
+            .link
+            .frame_type_received()
+            .map_or("no data frames".to_owned(), |t| format!("{t} frames"));
+        let mode = match self.link.frame_mode() {
+            FrameMode::Follow => "the emulator follows the connector's frame type".to_owned(),
+            forced => format!("the emulator was started with frames forced to {forced}"),
+        };
+        let detail = format!(
+            "session {} from {} authenticated but sent no connectExtension within {} ms. \
+             The likely cause is a client that cannot read the frames it is sent: this \
+             session sends {sent} frames and the connector sent {received} ({mode}). \
+             Vantiq's Java SDK reads only binary frames; its Python SDK reads text frames.",
+            self.link.id,
+            self.link.peer,
+            self.core.connect_grace.as_millis(),
+        );
+        self.violation(kinds::NO_CONNECT, detail);
+    }
+
     fn handle(&mut self, msg: Message) {
+        match &msg {
+            Message::Text(_) => self.link.frame_received(FrameType::Text),
+            Message::Binary(_) => self.link.frame_received(FrameType::Binary),
+            _ => {}
+        }
         match msg {
             Message::Text(text) => self.handle_text(text.as_str()),
             Message::Binary(bytes) => match std::str::from_utf8(&bytes) {
@@ -292,6 +339,7 @@ impl Session {
             tracing::info!(session = self.link.id, "authenticated with a token");
             self.user = Some("token".into());
             self.reply(wire::auth_ok(self.link.id, "token"));
+            self.start_connect_deadline();
         } else {
             self.reject_credentials(
                 "io.vantiq.authentication.failed",
@@ -329,11 +377,20 @@ impl Session {
             );
             self.user = Some(user.to_owned());
             self.reply(wire::auth_ok(self.link.id, user));
+            self.start_connect_deadline();
         } else {
             self.reject_credentials(
                 "io.vantiq.authentication.failed",
                 "Authentication failed: unknown user or wrong password.",
             );
+        }
+    }
+
+    /// After a successful authentication: the connector should connect a source soon.
+    fn start_connect_deadline(&mut self) {
+        if self.bound.is_none() {
+            let grace = self.core.connect_grace;
+            self.connect_deadline = Some(Box::pin(tokio::time::sleep(grace)));
         }
     }
 
@@ -387,6 +444,7 @@ impl Session {
                 ),
             ));
         }
+        self.connect_deadline = None;
         let secret = map
             .get("parameters")
             .and_then(|p| p.get("reconnectSecret"))
@@ -490,6 +548,14 @@ impl Session {
     }
 }
 
+/// Resolves when the deadline (if any) passes; never without one.
+async fn wait_deadline(deadline: &mut Option<Pin<Box<Sleep>>>) {
+    match deadline {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -521,17 +587,17 @@ async fn write_loop<S>(
             };
             let mut credit = 0;
             if let Some(out) = first {
-                credit += feed(&mut sink, out).await?;
+                credit += feed(&mut sink, out, &link).await?;
                 for _ in 0..MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(out) => credit += feed(&mut sink, out).await?,
+                        Ok(out) => credit += feed(&mut sink, out, &link).await?,
                         Err(_) => break,
                     }
                 }
             }
             let acks = link.acks_pending.swap(0, Ordering::AcqRel);
             for _ in 0..acks {
-                sink.feed(wire::ack()).await?;
+                sink.feed(framed(wire::ack(), &link)).await?;
             }
             sink.flush().await?;
             if credit > 0 {
@@ -546,16 +612,32 @@ async fn write_loop<S>(
     }
 }
 
-/// Feeds one queued item to the sink; returns the publish credit it held.
+/// Feeds one queued item to the sink in the session's frame type (raw frames as they
+/// are); returns the publish credit it held.
 async fn feed<S>(
     sink: &mut SplitSink<Ws<S>, Message>,
     out: Out,
+    link: &SessionLink,
 ) -> Result<usize, tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     match out {
-        Out::Control(msg) => sink.feed(msg).await.map(|_| 0),
-        Out::Data(msg) => sink.feed(msg).await.map(|_| 1),
+        Out::Control(msg) => sink.feed(framed(msg, link)).await.map(|_| 0),
+        Out::Data(msg) => sink.feed(framed(msg, link)).await.map(|_| 1),
+        Out::Raw(msg) => sink.feed(msg).await.map(|_| 0),
+    }
+}
+
+/// The emulator's messages are built as text frames; on a binary session the same bytes
+/// go out as a binary frame (no copy). The type is read per frame: the reader notes a
+/// connector's frame type before queuing anything in answer to that frame, so every
+/// answer goes out in the type of the frame it answers.
+fn framed(msg: Message, link: &SessionLink) -> Message {
+    match msg {
+        Message::Text(text) if link.frame_type() == FrameType::Binary => {
+            Message::Binary(text.into())
+        }
+        other => other,
     }
 }

@@ -11,13 +11,15 @@
 use crate::answers;
 use crate::load::{self, LoadRun, QueryLoad, QueryLoadReport, Taken};
 use crate::server::ListenerSlot;
-use crate::types::{kinds, Notification, QueryOutcome, SimError, SourceStatus, Violation};
+use crate::types::{
+    kinds, FrameMode, FrameType, Notification, QueryOutcome, SimError, SourceStatus, Violation,
+};
 use crate::wire;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
@@ -35,10 +37,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What a session's writer task sends.
 pub(crate) enum Out {
-    /// A protocol message (handshake answer, query, reconnectRequired, raw frame).
+    /// A protocol message (handshake answer, query, reconnectRequired), sent in the
+    /// session's frame type.
     Control(Message),
-    /// A publish; it holds one unit of the session's publish credit until written.
+    /// A publish, sent in the session's frame type; it holds one unit of the session's
+    /// publish credit until written.
     Data(Message),
+    /// A frame sent exactly as given (`Sim::send_raw`).
+    Raw(Message),
 }
 
 /// The state's handle on one WebSocket session: how to send to it, and how to end it.
@@ -61,6 +67,31 @@ pub(crate) struct SessionLink {
     pub(crate) silent: Arc<AtomicBool>,
     /// The query load run on this session, if any (see `load.rs`); the reader answers it.
     pub(crate) load: Mutex<Option<LoadRun>>,
+    /// How the frame type sent is chosen.
+    mode: FrameMode,
+    /// The frame type sent now: [`TEXT`] or [`BINARY`].
+    sending: AtomicU8,
+    /// The frame type the connector last sent: [`NONE`], [`TEXT`] or [`BINARY`].
+    received: AtomicU8,
+}
+
+const NONE: u8 = 0;
+const TEXT: u8 = 1;
+const BINARY: u8 = 2;
+
+fn frame_code(t: FrameType) -> u8 {
+    match t {
+        FrameType::Text => TEXT,
+        FrameType::Binary => BINARY,
+    }
+}
+
+fn frame_of(code: u8) -> Option<FrameType> {
+    match code {
+        TEXT => Some(FrameType::Text),
+        BINARY => Some(FrameType::Binary),
+        _ => None,
+    }
 }
 
 impl SessionLink {
@@ -70,7 +101,12 @@ impl SessionLink {
         peer: SocketAddr,
         tx: mpsc::UnboundedSender<Out>,
         silent: Arc<AtomicBool>,
+        mode: FrameMode,
     ) -> Self {
+        let sending = match mode {
+            FrameMode::Binary => BINARY,
+            FrameMode::Follow | FrameMode::Text => TEXT,
+        };
         Self {
             id,
             peer,
@@ -81,7 +117,35 @@ impl SessionLink {
             kill: Notify::new(),
             silent,
             load: Mutex::new(None),
+            mode,
+            sending: AtomicU8::new(sending),
+            received: AtomicU8::new(NONE),
         }
+    }
+
+    /// Notes the type of a data frame the connector sent; in [`FrameMode::Follow`] the
+    /// session answers in that type from now on.
+    pub(crate) fn frame_received(&self, t: FrameType) {
+        let code = frame_code(t);
+        self.received.store(code, Ordering::Relaxed);
+        if self.mode == FrameMode::Follow {
+            self.sending.store(code, Ordering::Relaxed);
+        }
+    }
+
+    /// The frame type the session sends now.
+    pub(crate) fn frame_type(&self) -> FrameType {
+        frame_of(self.sending.load(Ordering::Relaxed)).unwrap_or(FrameType::Text)
+    }
+
+    /// The frame type the connector last sent, if it sent any data frame.
+    pub(crate) fn frame_type_received(&self) -> Option<FrameType> {
+        frame_of(self.received.load(Ordering::Relaxed))
+    }
+
+    /// How the session's frame type is chosen.
+    pub(crate) fn frame_mode(&self) -> FrameMode {
+        self.mode
     }
 
     /// Queues a protocol message; false if the session has ended.
@@ -171,6 +235,7 @@ impl SourceEntry {
             connections: st.connections,
             config: st.config.clone(),
             reconnect_secrets: st.secrets.clone(),
+            frame_type: st.owner.as_ref().map(|o| o.link.frame_type()),
         }
     }
 
@@ -243,6 +308,11 @@ pub(crate) struct Core {
     violations: Mutex<Vec<Violation>>,
     violation_count: watch::Sender<usize>,
     auth_failures: AtomicU64,
+    /// How each session chooses the frame type it sends.
+    pub(crate) frame_mode: FrameMode,
+    /// How long an authenticated session may go without `connectExtension` before the
+    /// emulator records a [`kinds::NO_CONNECT`] note.
+    pub(crate) connect_grace: Duration,
     next_session: AtomicU64,
     next_query: AtomicU64,
     /// Bumped by stop(): every connection accepted before ends at once.
@@ -270,6 +340,8 @@ impl Core {
         acks: bool,
         keep_notifications: Option<usize>,
         addr: SocketAddr,
+        frame_mode: FrameMode,
+        connect_grace: Duration,
     ) -> Self {
         Self {
             tokens: tokens.into_iter().collect(),
@@ -281,6 +353,8 @@ impl Core {
             violations: Mutex::new(Vec::new()),
             violation_count: watch::Sender::new(0),
             auth_failures: AtomicU64::new(0),
+            frame_mode,
+            connect_grace,
             next_session: AtomicU64::new(1),
             next_query: AtomicU64::new(1),
             generation: watch::Sender::new(0),
@@ -454,7 +528,7 @@ impl Core {
     /// Sends a frame as is to the source's session.
     pub(crate) fn send_raw(&self, name: &str, msg: Message) -> Result<(), SimError> {
         let link = self.entry(name)?.owner_link()?;
-        if link.send(msg) {
+        if link.tx.send(Out::Raw(msg)).is_ok() {
             Ok(())
         } else {
             Err(SimError::NotConnected(name.to_owned()))
