@@ -35,9 +35,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The modules, whose dependencies run one way: `server` (listener, connections, HTTP and
+// control routes) -> `session` (one connector socket: reader and writer) -> `state`
+// (sources, session links, notifications, queries, violations) -> `load`, `answers`
+// (checking query answers) -> `wire` (the frames the emulator sends), `types`.
 mod answers;
 pub mod client;
-mod control;
 mod io;
 mod load;
 mod server;
@@ -53,6 +56,7 @@ pub use types::{
 };
 
 use serde_json::Value;
+use server::Server;
 use state::Core;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -160,16 +164,16 @@ impl SimBuilder {
             self.users,
             self.acks,
             self.keep_notifications,
-            self.listen,
             self.frames,
             self.connect_grace,
         ));
         for (name, config) in self.sources {
             core.add_source(name, config);
         }
-        server::start(&core, self.listen, false).await?;
+        let server = Server::new(core, self.listen);
+        server.start(self.listen, false).await?;
         Ok(Sim {
-            inner: Arc::new(SimInner { core }),
+            inner: Arc::new(SimInner { server }),
         })
     }
 }
@@ -182,12 +186,12 @@ pub struct Sim {
 }
 
 struct SimInner {
-    core: Arc<Core>,
+    server: Arc<Server>,
 }
 
 impl Drop for SimInner {
     fn drop(&mut self) {
-        server::stop_now(&self.core);
+        self.server.stop_now();
     }
 }
 
@@ -204,12 +208,12 @@ impl Sim {
     }
 
     fn core(&self) -> &Core {
-        &self.inner.core
+        &self.inner.server.core
     }
 
     /// The listening address (kept while stopped, so a restart reuses it).
     pub fn addr(&self) -> SocketAddr {
-        state::lock(&self.core().listener).addr
+        self.inner.server.addr()
     }
 
     /// The address clients should dial: the listening address, with a wildcard IP
@@ -351,16 +355,16 @@ impl Sim {
     /// cut without a close frame. Sources, configurations and notifications are kept, and
     /// so is the port, for [`Sim::restart`]. Returns once the sockets are closed.
     pub async fn stop(&self) {
-        server::stop(self.core()).await;
+        self.inner.server.stop().await;
     }
 
     /// Listens again on the same address after [`Sim::stop`] (retrying briefly while the
     /// port is still busy). Does nothing if running.
     pub async fn restart(&self) -> std::io::Result<()> {
-        if server::running(self.core()) {
+        if self.inner.server.running() {
             return Ok(());
         }
-        server::start(&self.inner.core, self.addr(), true).await
+        self.inner.server.start(self.addr(), true).await
     }
 
     /// The source's notifications with `seq >= since`.
