@@ -1,4 +1,5 @@
 use super::*;
+use std::io;
 use std::net::Ipv6Addr;
 
 const BASE: &str = "targetServer=https://dev.vantiq.com/\nsources=a\nauthToken=tok\n";
@@ -800,13 +801,6 @@ fn file_encodings() {
     std::fs::write(&path, bytes).unwrap();
     let c = ServerConfig::from_file(&path).unwrap();
     assert_eq!(c.sources(), ["café"]);
-}
-
-#[test]
-fn decode_helper() {
-    assert_eq!(decode(b"abc".to_vec()), "abc");
-    assert_eq!(decode("\u{feff}x".as_bytes().to_vec()), "x");
-    assert_eq!(decode(vec![0xFF, b'a']), "\u{ff}a");
 }
 
 #[test]
