@@ -1,5 +1,6 @@
 //! [`ServerConfigBuilder`], and the validation a file and a builder share.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -7,7 +8,10 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::url::rewrite_url;
-use super::{keys, ConfigError, Credentials, Secret, ServerConfig, TlsSettings};
+use super::{
+    keys, ConfigError, ConnectOptions, Credentials, ProxySetting, Secret, ServerConfig,
+    TlsSettings, TrustStore,
+};
 
 impl ServerConfig {
     /// Starts building a configuration in code, for the server at `target_server`
@@ -41,6 +45,8 @@ impl ServerConfig {
             tcp_probe_host: None,
             reconnect_secret: None,
             tls: TlsSettings::default(),
+            proxy: ProxySetting::default(),
+            properties: BTreeMap::new(),
         }
     }
 }
@@ -61,6 +67,8 @@ pub struct ServerConfigBuilder {
     tcp_probe_host: Option<IpAddr>,
     reconnect_secret: Option<String>,
     tls: TlsSettings,
+    proxy: ProxySetting,
+    properties: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for ServerConfigBuilder {
@@ -82,6 +90,8 @@ impl fmt::Debug for ServerConfigBuilder {
                 &self.reconnect_secret.as_ref().map(|_| "***"),
             )
             .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
+            .field("property_keys", &self.properties.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -174,6 +184,30 @@ impl ServerConfigBuilder {
         self
     }
 
+    /// Which roots of trust `wss://` connections start from (default
+    /// [`TrustStore::Platform`]).
+    #[must_use]
+    pub fn trust_store(mut self, trust_store: TrustStore) -> Self {
+        self.tls.trust_store = trust_store;
+        self
+    }
+
+    /// Where the HTTP proxy comes from (default [`ProxySetting::FromEnvironment`]).
+    #[must_use]
+    pub fn proxy(mut self, proxy: ProxySetting) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Sets one of the connector's own keys, returned by [`ServerConfig::get`]. The SDK
+    /// does not interpret it (use the other methods for the SDK's keys), and the secret
+    /// keys (`authToken`, `password`, `reconnectSecret`) are not kept.
+    #[must_use]
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
     /// Validates and builds the configuration.
     ///
     /// # Errors
@@ -208,7 +242,10 @@ impl ServerConfigBuilder {
             tcp_probe_host: self.tcp_probe_host,
             reconnect_secret: self.reconnect_secret,
             tls: self.tls,
+            proxy: self.proxy,
             connect_kwargs: None,
+            connect_options: ConnectOptions::default(),
+            properties: self.properties,
         }
         .validate(None)
     }
@@ -227,7 +264,10 @@ pub(super) struct Raw {
     pub(super) tcp_probe_host: Option<IpAddr>,
     pub(super) reconnect_secret: Option<String>,
     pub(super) tls: TlsSettings,
+    pub(super) proxy: ProxySetting,
     pub(super) connect_kwargs: Option<Map<String, Value>>,
+    pub(super) connect_options: ConnectOptions,
+    pub(super) properties: BTreeMap<String, String>,
 }
 
 impl Raw {
@@ -286,7 +326,14 @@ impl Raw {
                 .filter(|s| !s.is_empty())
                 .map(Secret::new),
             tls: self.tls,
+            proxy: self.proxy,
             connect_kwargs: self.connect_kwargs,
+            connect_options: self.connect_options,
+            properties: self
+                .properties
+                .into_iter()
+                .filter(|(k, _)| !keys::SECRET.contains(&k.as_str()))
+                .collect(),
             origin: path,
         })
     }

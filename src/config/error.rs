@@ -4,7 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::file::origin_display;
-use super::PropertiesError;
+use super::{PropertiesError, ProxyError};
 
 fn paths_display(paths: &[PathBuf]) -> String {
     paths
@@ -147,8 +147,29 @@ pub enum ConfigError {
         /// The missing key: `username` or `password`.
         missing: &'static str,
     },
-    /// `connectKWArgs` is not a JSON object, or its `disableSslVerification` is not a
-    /// boolean.
+    /// A key has a value outside its set (`trustStore`).
+    #[error("{}: `{key}` must be {expected}, not `{value}`", origin_display(.path))]
+    InvalidValue {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// The key.
+        key: &'static str,
+        /// The value as written.
+        value: String,
+        /// What it may be.
+        expected: &'static str,
+    },
+    /// `proxy` is not `none` or a usable proxy URL (the message shows the URL with its
+    /// credentials redacted).
+    #[error("{}: `proxy`: {source}", origin_display(.path))]
+    InvalidProxy {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// What is wrong with it.
+        source: ProxyError,
+    },
+    /// `connectKWArgs` is not a JSON object, or one of the keywords this SDK applies has
+    /// a value of the wrong kind.
     #[error("{}: invalid `connectKWArgs`: {reason}", origin_display(.path))]
     InvalidConnectKwArgs {
         /// The file, if any.
@@ -177,6 +198,8 @@ impl ConfigError {
             | ConfigError::InvalidBool { path, .. }
             | ConfigError::MissingCredentials { path }
             | ConfigError::IncompleteUserPassword { path, .. }
+            | ConfigError::InvalidValue { path, .. }
+            | ConfigError::InvalidProxy { path, .. }
             | ConfigError::InvalidConnectKwArgs { path, .. } => path.as_deref(),
         }
     }

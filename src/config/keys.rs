@@ -12,9 +12,11 @@ pub(crate) const TCP_PROBE_HOST: &str = "tcpProbeHost";
 pub(crate) const RECONNECT_SECRET: &str = "reconnectSecret";
 pub(crate) const CONNECT_KW_ARGS: &str = "connectKWArgs";
 pub(crate) const CA_FILE: &str = "caFile";
-pub(crate) const DISABLE_SSL_VERIFICATION: &str = "disableSslVerification";
+pub(crate) const PROXY: &str = "proxy";
+pub(crate) const TRUST_STORE: &str = "trustStore";
 
-pub(crate) const ALL: [&str; 12] = [
+/// Every key this SDK reads.
+pub(crate) const ALL: [&str; 14] = [
     TARGET_SERVER,
     AUTH_TOKEN,
     USERNAME,
@@ -27,4 +29,10 @@ pub(crate) const ALL: [&str; 12] = [
     RECONNECT_SECRET,
     CONNECT_KW_ARGS,
     CA_FILE,
+    PROXY,
+    TRUST_STORE,
 ];
+
+/// Keys whose values are secrets: [`ServerConfig::get`](super::ServerConfig::get) does
+/// not return them.
+pub(crate) const SECRET: [&str; 3] = [AUTH_TOKEN, PASSWORD, RECONNECT_SECRET];

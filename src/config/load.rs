@@ -5,11 +5,12 @@ use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
-
 use super::builder::Raw;
 use super::file::{self, origin_display};
-use super::{keys, properties, ConfigError, ServerConfig, TlsSettings};
+use super::{
+    connect_kwargs, keys, properties, ConfigError, ConnectOptions, ProxySetting, ServerConfig,
+    TlsSettings, TrustStore,
+};
 
 impl ServerConfig {
     /// Loads `server.config` from the working directory (see
@@ -197,19 +198,49 @@ impl ServerConfig {
         };
         let reconnect_secret = get_raw(keys::RECONNECT_SECRET).map(str::to_owned);
 
-        let (connect_kwargs, disable_verification) = match get(keys::CONNECT_KW_ARGS) {
-            None => (None, false),
-            Some(json) => {
-                let (map, disable) = parse_connect_kwargs(json).map_err(|reason| {
-                    ConfigError::InvalidConnectKwArgs {
-                        path: path.clone(),
-                        reason,
+        let (connect_kwargs, connect_options, disable_verification) =
+            match get(keys::CONNECT_KW_ARGS) {
+                None => (None, ConnectOptions::default(), false),
+                Some(json) => {
+                    let parsed = connect_kwargs::parse(json).map_err(|reason| {
+                        ConfigError::InvalidConnectKwArgs {
+                            path: path.clone(),
+                            reason,
+                        }
+                    })?;
+                    if !parsed.unknown.is_empty() {
+                        tracing::warn!(
+                            "{}: `connectKWArgs` keywords not applied by this SDK: {}",
+                            origin_display(&path),
+                            parsed.unknown.join(", ")
+                        );
                     }
-                })?;
-                (Some(map), disable)
-            }
-        };
+                    (
+                        Some(parsed.map),
+                        parsed.options,
+                        parsed.disable_verification,
+                    )
+                }
+            };
         let ca_file = get(keys::CA_FILE).map(PathBuf::from);
+        let trust_store = match get(keys::TRUST_STORE) {
+            None => TrustStore::default(),
+            Some(v) => TrustStore::parse(v).ok_or_else(|| ConfigError::InvalidValue {
+                path: path.clone(),
+                key: keys::TRUST_STORE,
+                value: v.to_owned(),
+                expected: "`platform` or `builtin`",
+            })?,
+        };
+        // The `proxy` key wins over connectKWArgs' `proxy`.
+        let proxy = match get(keys::PROXY) {
+            Some(v) => ProxySetting::parse(v).map_err(|source| ConfigError::InvalidProxy {
+                path: path.clone(),
+                source,
+            })?,
+            None => connect_options.proxy.clone().unwrap_or_default(),
+        };
+        let properties = props.clone().into_iter().collect();
 
         Raw {
             target_server,
@@ -225,8 +256,12 @@ impl ServerConfig {
             tls: TlsSettings {
                 disable_verification,
                 ca_file,
+                trust_store,
             },
+            proxy,
             connect_kwargs,
+            connect_options,
+            properties,
         }
         .validate(path)
     }
@@ -252,39 +287,6 @@ fn parse_ip(value: &str) -> Option<IpAddr> {
         .and_then(|v| v.strip_suffix(']'))
         .unwrap_or(value);
     v.parse().ok()
-}
-
-fn parse_connect_kwargs(json: &str) -> Result<(Map<String, Value>, bool), String> {
-    let value: Value = serde_json::from_str(json).map_err(|e| format!("not valid JSON: {e}"))?;
-    let Value::Object(map) = value else {
-        return Err(format!(
-            "expected a JSON object, found {}",
-            json_kind(&value)
-        ));
-    };
-    let disable = match map.get(keys::DISABLE_SSL_VERIFICATION) {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(format!(
-                "`{}` must be true or false, found {}",
-                keys::DISABLE_SSL_VERIFICATION,
-                json_kind(other)
-            ))
-        }
-    };
-    Ok((map, disable))
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Warns about keys that differ from a known key only by case: they are ignored.

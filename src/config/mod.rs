@@ -8,7 +8,9 @@
 //!
 //! # Keys
 //!
-//! Keys are case-sensitive, spelled as Vantiq writes them. Unknown keys are ignored.
+//! Keys are case-sensitive, spelled as Vantiq writes them. Keys this SDK does not know
+//! are the connector's own: read them with [`ServerConfig::get`] and
+//! [`ServerConfig::properties`].
 //! Except for `username`, `password`, `reconnectSecret` and `connectKWArgs`, values are
 //! trimmed of surrounding whitespace, and an empty value counts as absent.
 //!
@@ -23,8 +25,10 @@
 //! | `tcpProbePort` | port of the TCP health probe (default 8000) |
 //! | `tcpProbeHost` | (extension) IP address the health probe listens on (default `0.0.0.0`, so Kubernetes probes can reach it) |
 //! | `reconnectSecret` | a fixed part of the reconnect secret |
-//! | `connectKWArgs` | a JSON object; its `"disableSslVerification": true` turns TLS certificate checks off. The other entries are kept (see [`ServerConfig::connect_kwargs`]) |
-//! | `caFile` | (extension) a PEM file of extra certificate authorities to trust |
+//! | `connectKWArgs` | a JSON object of the Python SDK's WebSocket keywords; `"disableSslVerification": true` turns TLS certificate checks off, and the others are mapped as [`ConnectOptions`] says |
+//! | `caFile` | (extension) a PEM file of extra certificate authorities to trust, besides the trust store |
+//! | `trustStore` | (extension) `platform` (default: the machine's trust store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set) or `builtin` (the web roots built into the SDK, for minimal images) |
+//! | `proxy` | (extension) an HTTP proxy URL `http://[user:password@]host:port`, or `none` to ignore the proxy environment variables (see [`ProxySetting`]) |
 //!
 //! Booleans must be `true` or `false` (any case). The Python SDK takes anything other
 //! than `true` as false; this SDK reports any other value as an error
@@ -45,14 +49,17 @@
 //! ```
 
 mod builder;
+mod connect_kwargs;
 mod error;
 pub(crate) mod file;
 mod keys;
 mod load;
 pub mod properties;
+mod proxy;
 mod secret;
 mod url;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -60,8 +67,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 pub use self::builder::ServerConfigBuilder;
+pub use self::connect_kwargs::ConnectOptions;
 pub use self::error::ConfigError;
 pub use self::properties::PropertiesError;
+pub use self::proxy::{NoProxy, ProxyCredentials, ProxyError, ProxySetting, ProxyUrl};
 pub use self::secret::Secret;
 pub use self::url::websocket_url;
 
@@ -83,15 +92,49 @@ pub enum Credentials {
 
 /// TLS settings for `wss://` connections.
 ///
-/// The default verifies server certificates against the built-in web roots, with no extra
-/// certificate authority.
+/// The default verifies server certificates against the machine's trust store, with no
+/// extra certificate authority.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TlsSettings {
     /// Turn certificate verification off (`connectKWArgs={"disableSslVerification": true}`).
     /// Only for tests against servers with self-signed certificates.
     pub disable_verification: bool,
-    /// A PEM file of extra certificate authorities to trust (key `caFile`).
+    /// A PEM file of extra certificate authorities to trust (key `caFile`), in addition
+    /// to the trust store.
     pub ca_file: Option<PathBuf>,
+    /// Which roots of trust to start from (key `trustStore`).
+    pub trust_store: TrustStore,
+}
+
+/// The certificate authorities a `wss://` connection trusts, before `caFile` adds its
+/// own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustStore {
+    /// What the machine trusts (`trustStore=platform`, the default), as Python and Java
+    /// do: the files named by the environment variables `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` when either is set, else the system's store (on Linux the
+    /// distribution's CA bundle). A machine with an empty store falls back to
+    /// [`TrustStore::BuiltIn`], with a warning.
+    #[default]
+    Platform,
+    /// The Mozilla web roots built into the SDK (`trustStore=builtin`): for minimal
+    /// images without a CA bundle. `SSL_CERT_FILE` and `SSL_CERT_DIR` are not read.
+    BuiltIn,
+}
+
+impl TrustStore {
+    /// Parses a `trustStore` value: `platform` or `builtin`, in any case.
+    pub fn parse(value: &str) -> Option<TrustStore> {
+        if value.eq_ignore_ascii_case("platform") {
+            Some(TrustStore::Platform)
+        } else if value.eq_ignore_ascii_case("builtin") {
+            Some(TrustStore::BuiltIn)
+        } else {
+            None
+        }
+    }
 }
 
 /// The connector's server configuration, read from `server.config` or built in code.
@@ -110,7 +153,11 @@ pub struct ServerConfig {
     tcp_probe_host: IpAddr,
     reconnect_secret: Option<Secret>,
     tls: TlsSettings,
+    proxy: ProxySetting,
     connect_kwargs: Option<Map<String, Value>>,
+    connect_options: ConnectOptions,
+    /// Every key of the file (or set in code) but the secret ones, as written.
+    properties: BTreeMap<String, String>,
     origin: Option<PathBuf>,
 }
 
@@ -127,6 +174,7 @@ impl fmt::Debug for ServerConfig {
             .field("tcp_probe_host", &self.tcp_probe_host)
             .field("reconnect_secret", &self.reconnect_secret)
             .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
             .field(
                 "connect_kwargs_keys",
                 &self
@@ -134,6 +182,8 @@ impl fmt::Debug for ServerConfig {
                     .as_ref()
                     .map(|m| m.keys().collect::<Vec<_>>()),
             )
+            .field("connect_options", &self.connect_options)
+            .field("property_keys", &self.properties.keys().collect::<Vec<_>>())
             .field("origin", &self.origin)
             .finish()
     }
@@ -218,11 +268,53 @@ impl ServerConfig {
         &self.tls
     }
 
-    /// The `connectKWArgs` JSON object, if given (including `disableSslVerification`,
-    /// already applied to [`tls`](Self::tls)). Its other entries are Python-specific
-    /// arguments that this SDK keeps but does not interpret.
+    /// Where the HTTP proxy comes from (key `proxy`, else `connectKWArgs`' `proxy`,
+    /// else [`ProxySetting::FromEnvironment`]). `Settings::proxy`, when set, wins over it.
+    pub fn proxy(&self) -> &ProxySetting {
+        &self.proxy
+    }
+
+    /// The `connectKWArgs` JSON object as written, if given. What this SDK applies of it
+    /// is in [`tls`](Self::tls), [`proxy`](Self::proxy) and
+    /// [`connect_options`](Self::connect_options).
     pub fn connect_kwargs(&self) -> Option<&Map<String, Value>> {
         self.connect_kwargs.as_ref()
+    }
+
+    /// The WebSocket keywords of `connectKWArgs`, typed (see [`ConnectOptions`]).
+    pub fn connect_options(&self) -> &ConnectOptions {
+        &self.connect_options
+    }
+
+    /// The value of a key as written (not trimmed), for a connector's own keys: Python's
+    /// `get_server_config()[key]`. Known keys are returned too, except the secret ones
+    /// (`authToken`, `password`, `reconnectSecret`: see [`credentials`](Self::credentials)
+    /// and [`reconnect_secret`](Self::reconnect_secret)), which give `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vantiq_connector_sdk::config::ServerConfig;
+    ///
+    /// let text = "targetServer=http://h\nsources=s\nauthToken=t\npollSeconds = 5\n";
+    /// let config = ServerConfig::from_properties_str(text, None, None)?;
+    /// assert_eq!(config.get("pollSeconds"), Some("5"));
+    /// assert_eq!(config.get("sources"), Some("s"));
+    /// assert_eq!(config.get("authToken"), None);
+    /// let keys: Vec<&str> = config.properties().map(|(k, _)| k).collect();
+    /// assert_eq!(keys, ["pollSeconds", "sources", "targetServer"]);
+    /// # Ok::<(), vantiq_connector_sdk::config::ConfigError>(())
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.properties.get(key).map(String::as_str)
+    }
+
+    /// Every key and value (as written), sorted by key, without the secret keys (see
+    /// [`get`](Self::get)).
+    pub fn properties(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The file the configuration was loaded from; `None` when built in code or from text.
