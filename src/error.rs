@@ -2,15 +2,10 @@
 //! words a connector's operator can act on. None of them ever carries a token
 //! or a password.
 
-use crate::config::ConfigError;
-
 /// Why running a connector set or a source connection ended with an error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The configuration is unusable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
     /// The server rejected the credentials. The SDK does not retry this.
     #[error("source `{source_name}`: authentication failed (status {status}): {message}")]
     AuthenticationFailed {
@@ -30,12 +25,22 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// No source of that name in the set.
-    #[error("no source named `{0}` in this connector set")]
-    UnknownSource(String),
     /// The source connection is already running (`run` was called twice).
     #[error("source `{0}` is already running")]
     AlreadyRunning(String),
+    /// The source connection has ended for good (closed, or its run ended
+    /// with an error): it does not run again.
+    #[error("source `{0}` is closed")]
+    Closed(String),
+    /// A source's connection task failed unexpectedly (a bug: please report
+    /// it).
+    #[error("source `{source_name}`: the connection task failed: {reason}")]
+    TaskFailed {
+        /// The source.
+        source_name: String,
+        /// What the runtime reported.
+        reason: String,
+    },
 }
 
 /// Why a notification could not be sent.

@@ -52,7 +52,7 @@
 //! See the README for the mapping from the Python SDK's calls to these.
 
 #![deny(missing_docs)]
-#![warn(unreachable_pub)]
+#![deny(unreachable_pub)]
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -61,24 +61,23 @@ mod error;
 mod handler;
 pub mod health;
 pub mod logging;
+#[doc(hidden)]
 pub mod protocol;
-mod query;
 mod set;
 mod settings;
 mod transport;
 
 pub use config::{ConfigError, Credentials, Secret, ServerConfig, ServerConfigBuilder};
-pub use connection::{ConnectionState, SourceConnection, Stats};
+pub use connection::{ConnectionState, SourceConnection, StateWatch, Stats};
 pub use error::{Error, NotifyError, QueryAnswerError};
-pub use handler::{Context, Handler, HandlerError, HandlerResult, Handlers, IntoHandlerResult};
-pub use health::HealthProbe;
+pub use handler::{
+    Context, Handler, HandlerError, HandlerResult, Handlers, IntoHandlerResult, Query,
+    QueryContext, QueryError, QUERY_COMPLETE, QUERY_EMPTY, QUERY_ERROR, QUERY_PARTIAL,
+};
 pub use logging::setup_logging;
 pub use protocol::ReconnectStyle;
-pub use query::{
-    Query, QueryContext, QueryError, QUERY_COMPLETE, QUERY_EMPTY, QUERY_ERROR, QUERY_PARTIAL,
-};
-pub use set::{shutdown_signal, ConnectorSet, SetupError};
-pub use settings::*;
+pub use set::{shutdown_signal, ConnectorSet, ConnectorSetBuilder, SetupError};
+pub use settings::{defaults, OverflowPolicy, Settings, SettingsBuilder};
 pub use transport::TlsError;
 
 /// The keys of Python's context and error dicts, for code ported from the
@@ -98,7 +97,7 @@ pub mod constants {
     /// Python's `VantiqConnector.ERROR_PARAMETERS`:
     /// [`crate::QueryError::parameters`].
     pub const ERROR_PARAMETERS: &str = "parameters";
-    pub use crate::query::{QUERY_COMPLETE, QUERY_EMPTY, QUERY_PARTIAL};
+    pub use crate::handler::{QUERY_COMPLETE, QUERY_EMPTY, QUERY_PARTIAL};
 }
 
 /// The README's examples, compiled and run as doc tests.

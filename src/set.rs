@@ -4,33 +4,69 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::config::ServerConfig;
 use crate::connection::{SourceConnection, Stats};
 use crate::error::Error;
-use crate::handler::{Handler, SharedHandler};
+use crate::handler::{dispatch, Handler, Handlers, SharedHandler, SourceState};
 use crate::health::HealthProbe;
 use crate::settings::Settings;
 use crate::transport::{TlsError, Transport};
 
-/// One [`SourceConnection`] per source of a [`ServerConfig`], with the TCP
-/// health probe they share.
+/// One [`SourceConnection`] per source of a [`ServerConfig`], each with its
+/// handler, and the TCP health probe they share. Cheap to clone: clones
+/// share the connections.
+///
+/// Handlers are given before the set exists, so none can be set too late:
 ///
 /// ```no_run
 /// use vantiq_connector_sdk::{ConnectorSet, Handlers};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// let set = ConnectorSet::from_server_config()?; // serverConfig/server.config
-/// set.set_handler_for_all(Handlers::new().on_publish(|ctx, msg| async move {
-///     ctx.connection().send_notification(&msg).await
-/// }));
+/// let set = ConnectorSet::from_server_config()? // serverConfig/server.config
+///     .handler(Handlers::new().on_publish(|ctx, msg| async move {
+///         ctx.connection().send_notification(&msg).await
+///     }))
+///     .build()?;
 /// set.run_until(vantiq_connector_sdk::shutdown_signal()).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct ConnectorSet {
+    inner: Arc<SetInner>,
+}
+
+struct SetInner {
     config: Arc<ServerConfig>,
-    connections: Vec<SourceConnection>,
+    sources: Vec<SourceEntry>,
     health: HealthProbe,
+}
+
+impl std::fmt::Debug for SetInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorSet")
+            .field("config", &self.config)
+            .field(
+                "connections",
+                &self
+                    .sources
+                    .iter()
+                    .map(|s| &s.connection)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// One source: its connection, its handler and its state.
+struct SourceEntry {
+    connection: SourceConnection,
+    handler: SharedHandler,
+    state: Arc<SourceState>,
+    /// Whether a handler was given for it (else it ignores publishes and
+    /// answers queries with an error, and says so when it starts).
+    has_handler: bool,
 }
 
 /// Why a connector set could not be made.
@@ -43,122 +79,209 @@ pub enum SetupError {
     /// The TLS settings could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A handler was given for a source that server.config does not list.
+    #[error("a handler was given for source `{0}`, which is not in `sources`")]
+    UnknownSource(String),
+}
+
+/// Builds a [`ConnectorSet`]: the server configuration, the [`Settings`],
+/// and the handlers (one for every source, and any per source).
+#[must_use]
+pub struct ConnectorSetBuilder {
+    config: ServerConfig,
+    settings: Settings,
+    handler: Option<SharedHandler>,
+    per_source: Vec<(String, SharedHandler)>,
+}
+
+impl std::fmt::Debug for ConnectorSetBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorSetBuilder")
+            .field("config", &self.config)
+            .field("settings", &self.settings)
+            .field("handler", &self.handler.is_some())
+            .field(
+                "per_source",
+                &self.per_source.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl ConnectorSetBuilder {
+    /// The SDK's settings (default: [`Settings::default`]).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The handler of every source that has none of its own (Python's
+    /// `configure_handlers_for_all`).
+    pub fn handler(mut self, handler: impl Handler) -> Self {
+        self.handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// The handler of source `source` (Python's `configure_handlers` on that
+    /// source's connection).
+    pub fn source_handler(mut self, source: impl Into<String>, handler: impl Handler) -> Self {
+        self.per_source.push((source.into(), Arc::new(handler)));
+        self
+    }
+
+    /// Makes the set.
+    ///
+    /// # Errors
+    ///
+    /// [`SetupError::Tls`] if the CA file of the configuration cannot be
+    /// used; [`SetupError::UnknownSource`] for a per-source handler of a
+    /// source the configuration does not list.
+    pub fn build(self) -> Result<ConnectorSet, SetupError> {
+        let ConnectorSetBuilder {
+            config,
+            settings,
+            handler,
+            per_source,
+        } = self;
+        if let Some((name, _)) = per_source
+            .iter()
+            .find(|(n, _)| !config.sources().contains(n))
+        {
+            return Err(SetupError::UnknownSource(name.clone()));
+        }
+        let transport = Arc::new(Transport::new(&config, &settings)?);
+        let config = Arc::new(config);
+        let settings = Arc::new(settings);
+        let health = HealthProbe::new(config.tcp_probe_addr());
+        let fallback: SharedHandler = Arc::new(Handlers::new());
+        let sources = config
+            .sources()
+            .iter()
+            .map(|name| {
+                let own = per_source
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, h)| h.clone());
+                let chosen = own.or_else(|| handler.clone());
+                SourceEntry {
+                    connection: SourceConnection::new(
+                        name,
+                        config.clone(),
+                        settings.clone(),
+                        transport.clone(),
+                        health.clone(),
+                    ),
+                    has_handler: chosen.is_some(),
+                    handler: chosen.unwrap_or_else(|| fallback.clone()),
+                    state: Arc::default(),
+                }
+            })
+            .collect();
+        Ok(ConnectorSet {
+            inner: Arc::new(SetInner {
+                config,
+                sources,
+                health,
+            }),
+        })
+    }
 }
 
 impl ConnectorSet {
+    /// Starts a set for `config`.
+    pub fn builder(config: ServerConfig) -> ConnectorSetBuilder {
+        ConnectorSetBuilder {
+            config,
+            settings: Settings::default(),
+            handler: None,
+            per_source: Vec::new(),
+        }
+    }
+
     /// Loads server.config from the working directory
     /// (`serverConfig/server.config`, then `server.config`, with
-    /// `CONNECTOR_AUTH_TOKEN` as the token's fallback) and makes the set with
-    /// default [`Settings`]. This is what `VantiqConnectorSet()` does.
+    /// `CONNECTOR_AUTH_TOKEN` as the token's fallback) and starts a set for
+    /// it. This is what `VantiqConnectorSet()` does.
     ///
     /// # Errors
     ///
     /// [`SetupError::Config`] naming the problem and the file.
-    pub fn from_server_config() -> Result<Self, SetupError> {
-        Self::new(ServerConfig::load()?, Settings::default())
-    }
-
-    /// Makes the set for `config` with `settings`.
-    ///
-    /// # Errors
-    ///
-    /// [`SetupError::Tls`] if the CA file of the configuration cannot be used.
-    pub fn new(config: ServerConfig, settings: Settings) -> Result<Self, SetupError> {
-        let transport = Arc::new(Transport::new(&config, &settings)?);
-        let config = Arc::new(config);
-        let settings = Arc::new(settings);
-        let health = HealthProbe::new(std::net::SocketAddr::new(
-            config.tcp_probe_host(),
-            config.tcp_probe_port(),
-        ));
-        let connections = config
-            .sources()
-            .iter()
-            .map(|name| {
-                SourceConnection::new(
-                    name,
-                    config.clone(),
-                    settings.clone(),
-                    transport.clone(),
-                    health.clone(),
-                )
-            })
-            .collect();
-        Ok(ConnectorSet {
-            config,
-            connections,
-            health,
-        })
+    pub fn from_server_config() -> Result<ConnectorSetBuilder, SetupError> {
+        Ok(Self::builder(ServerConfig::load()?))
     }
 
     /// The server configuration.
     pub fn server_config(&self) -> &ServerConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// The source names, in the order of `sources`.
     pub fn sources(&self) -> impl Iterator<Item = &str> {
-        self.connections.iter().map(SourceConnection::source)
+        self.iter().map(SourceConnection::source)
     }
 
     /// The connection of source `name` (Python's
     /// `get_connection_for_source`).
     pub fn connection(&self, name: &str) -> Option<&SourceConnection> {
-        self.connections.iter().find(|c| c.source() == name)
+        self.iter().find(|c| c.source() == name)
     }
 
     /// Every connection, in the order of `sources` (Python's
     /// `get_connections`).
-    pub fn connections(&self) -> &[SourceConnection] {
-        &self.connections
+    pub fn connections(&self) -> Vec<SourceConnection> {
+        self.iter().cloned().collect()
     }
 
-    /// Iterates the connections.
-    pub fn iter(&self) -> std::slice::Iter<'_, SourceConnection> {
-        self.connections.iter()
-    }
-
-    /// Uses the same handler for every source (Python's
-    /// `configure_handlers_for_all`). Set per-source handlers with
-    /// [`SourceConnection::set_handler`] instead.
-    pub fn set_handler_for_all(&self, handler: impl Handler) {
-        let shared: SharedHandler = Arc::new(handler);
-        for c in &self.connections {
-            c.set_shared_handler(shared.clone());
-        }
+    /// Iterates the connections, in the order of `sources`.
+    pub fn iter(&self) -> impl Iterator<Item = &SourceConnection> {
+        self.inner.sources.iter().map(|s| &s.connection)
     }
 
     /// Runs every connection until all are closed (Python's
     /// `run_connectors`). If one fails for good (a rejected token, say), the
-    /// others are closed and the first error is returned.
+    /// others are closed and the first error is returned. A set runs once:
+    /// after `run` returns, its connections have ended for good.
     ///
     /// # Errors
     ///
     /// The first [`Error`] of a source connection.
     pub async fn run(&self) -> Result<(), Error> {
         let mut tasks = tokio::task::JoinSet::new();
-        for c in &self.connections {
-            let c = c.clone();
-            tasks.spawn(async move { c.run().await });
+        let mut names = std::collections::HashMap::new();
+        for source in &self.inner.sources {
+            let conn = source.connection.clone();
+            let span = tracing::info_span!("source", source = %conn.source());
+            if !source.has_handler {
+                tracing::warn!(source = %conn.source(), "no handlers set: publishes are ignored and queries answered with an error");
+            }
+            let (port, events) = crate::connection::events::port();
+            let dispatcher = dispatch::run(
+                conn.clone(),
+                source.handler.clone(),
+                source.state.clone(),
+                events,
+            );
+            tokio::spawn(dispatcher.instrument(span));
+            let id = tasks.spawn(async move { conn.run(port).await }).id();
+            names.insert(id, source.connection.source().to_owned());
         }
         let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            let result = joined.unwrap_or_else(|e| {
-                Err(Error::ConnectFailed {
-                    source_name: "?".into(),
-                    reason: format!("connection task failed: {e}"),
+        while let Some(joined) = tasks.join_next_with_id().await {
+            let result = joined.map(|(_, r)| r).unwrap_or_else(|e| {
+                Err(Error::TaskFailed {
+                    source_name: names.get(&e.id()).cloned().unwrap_or_default(),
+                    reason: e.to_string(),
                 })
             });
             if let Err(e) = result {
                 if first_error.is_none() {
                     first_error = Some(e);
-                    for c in &self.connections {
-                        c.inner().shutdown.send_replace(true);
-                    }
+                    self.iter().for_each(SourceConnection::request_close);
                 }
             }
         }
-        self.health.declare_unhealthy();
+        self.inner.health.declare_unhealthy();
         first_error.map_or(Ok(()), Err)
     }
 
@@ -181,12 +304,12 @@ impl ConnectorSet {
         }
     }
 
-    /// Closes every connection (close frames sent, close handlers run) and
-    /// releases the health probe's port.
+    /// Closes every connection for good (see [`SourceConnection::close`])
+    /// and releases the health probe's port.
     pub async fn close(&self) {
-        let closing: Vec<_> = self.connections.iter().map(|c| c.close()).collect();
+        let closing: Vec<_> = self.iter().map(|c| c.close()).collect();
         futures_util::future::join_all(closing).await;
-        self.health.declare_unhealthy();
+        self.inner.health.declare_unhealthy();
     }
 
     /// Declares the set healthy: the TCP health probe listens on
@@ -196,39 +319,30 @@ impl ConnectorSet {
     ///
     /// The port could not be bound.
     pub fn declare_healthy(&self) -> std::io::Result<()> {
-        self.health.declare_healthy()
+        self.inner.health.declare_healthy()
     }
 
     /// Declares the set unhealthy: the probe stops listening.
     pub fn declare_unhealthy(&self) {
-        self.health.declare_unhealthy()
+        self.inner.health.declare_unhealthy()
     }
 
     /// `Some(true)` or `Some(false)` as last declared, `None` before any
     /// declaration.
     pub fn is_healthy(&self) -> Option<bool> {
-        self.health.is_healthy()
+        self.inner.health.is_healthy()
     }
 
     /// The health probe itself (its address, say).
     pub fn health_probe(&self) -> &HealthProbe {
-        &self.health
+        &self.inner.health
     }
 
     /// The counters of every source, by name.
     pub fn stats(&self) -> Vec<(String, Stats)> {
-        self.connections
-            .iter()
+        self.iter()
             .map(|c| (c.source().to_owned(), c.stats()))
             .collect()
-    }
-}
-
-impl<'a> IntoIterator for &'a ConnectorSet {
-    type Item = &'a SourceConnection;
-    type IntoIter = std::slice::Iter<'a, SourceConnection>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.connections.iter()
     }
 }
 

@@ -1,97 +1,130 @@
 //! Source connections: one per source, each a cheap handle onto a task that
 //! owns the source's WebSocket.
 //!
-//! - [`SourceConnection`] (this file): the handle user code holds and clones.
-//! - `task`: the connection task (connect, handshake, serve, reconnect).
-//! - `dispatch`: runs the handlers (connect, publish and close in order;
-//!   queries concurrently, each guaranteed an answer).
+//! - [`SourceConnection`] (this file): the handle user code holds and clones;
+//!   its state is private and shared by every clone.
+//! - `supervisor`: the connection task's outer loop: connect and hand-shake,
+//!   serve, reconnect with backoff; it owns the one [`ConnectionState`].
+//! - `serve`: one connected socket: frames in -> protocol -> frames out.
+//! - `events`: the port through which the handler runtime above receives
+//!   connects, publishes, queries and closes.
+//! - `reply`: the narrow way that runtime queues query answers.
 //! - `outbox`: the ordered, bounded queue of what is to be written.
-//! - `backoff`: reconnection delays.
-//! - `stats`: the per-source counters.
+//! - `backoff`, `stats`: reconnection delays and per-source counters.
+//!
+//! This layer knows nothing of handlers: it depends on `protocol` and
+//! `transport` only.
 
-pub(crate) mod backoff;
-mod dispatch;
-pub(crate) mod outbox;
-pub(crate) mod stats;
-mod task;
+mod backoff;
+pub(crate) mod events;
+mod outbox;
+pub(crate) mod reply;
+mod serve;
+mod stats;
+mod supervisor;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::config::ServerConfig;
-use crate::error::{Error, NotifyError, QueryAnswerError};
-use crate::handler::{Handler, SharedHandler};
+use crate::config::{Secret, ServerConfig};
+use crate::error::{Error, NotifyError};
 use crate::health::HealthProbe;
 use crate::protocol::message::NotificationEnvelope;
-use crate::query::{QueryContext, QueryError};
 use crate::settings::Settings;
-use crate::transport::Transport;
+use crate::transport::{Text, Transport};
 use outbox::Outbox;
 use stats::Counters;
 pub use stats::Stats;
 
 /// Where a source connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConnectionState {
-    /// Not running, or waiting before the next connection attempt.
+    /// Not running yet, or waiting before the next connection attempt.
     Disconnected,
-    /// Connecting: TCP, TLS, WebSocket, authentication and configuration.
+    /// Connecting: TCP, TLS, WebSocket, authentication and configuration
+    /// (also during a same-socket `reconnectRequired`).
     Connecting,
     /// Connected and configured: messages flow.
     Connected,
-    /// Closed by [`SourceConnection::close`]; [`SourceConnection::run`] has
-    /// returned or is about to.
+    /// Ended for good: closed, or the run ended with an error. Nothing is
+    /// sent any more.
     Closed,
 }
 
+/// The one connection state, published by the connection task: the state,
+/// and the number of the connection that is (or was last) up. Whether a
+/// query's answer may still go out is derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Status {
+    state: ConnectionState,
+    /// Connections made so far (each handshake, of either reconnect style,
+    /// starts a new one).
+    epoch: u64,
+}
+
 /// What every handle of one source shares.
-pub(crate) struct Inner {
-    pub(crate) name: Arc<str>,
-    pub(crate) config: Arc<ServerConfig>,
-    pub(crate) settings: Arc<Settings>,
-    pub(crate) transport: Arc<Transport>,
-    pub(crate) envelope: NotificationEnvelope,
-    pub(crate) outbox: Outbox,
-    pub(crate) stats: Arc<Counters>,
-    pub(crate) state: watch::Sender<ConnectionState>,
-    /// The current connection's number; answers carry the number of the
-    /// connection their query came on.
-    pub(crate) epoch: AtomicU64,
-    pub(crate) connected: AtomicBool,
-    pub(crate) handler: Mutex<Option<SharedHandler>>,
-    pub(crate) health: HealthProbe,
+struct Shared {
+    name: Arc<str>,
+    config: Arc<ServerConfig>,
+    settings: Arc<Settings>,
+    transport: Arc<Transport>,
+    envelope: NotificationEnvelope,
+    outbox: Outbox,
+    stats: Arc<Counters>,
+    status: watch::Sender<Status>,
+    health: HealthProbe,
     /// `connectExtension`'s reconnect secret: fixed for the life of the
     /// process, so a reconnecting connector can displace its own stale
     /// session.
-    pub(crate) reconnect_secret: String,
-    pub(crate) shutdown: watch::Sender<bool>,
-    pub(crate) running: AtomicBool,
-    /// Set once a server has been seen not to acknowledge notifications.
-    pub(crate) acks_unsupported: AtomicBool,
-    /// Set once any acknowledgement has been seen.
-    pub(crate) acks_seen: AtomicBool,
+    reconnect_secret: Secret,
+    shutdown: watch::Sender<bool>,
+    running: AtomicBool,
 }
 
-impl Inner {
-    /// Whether `epoch` is the connection that is up now.
-    pub(crate) fn is_current(&self, epoch: u64) -> bool {
-        self.connected.load(Ordering::Acquire) && self.epoch.load(Ordering::Acquire) == epoch
+impl Shared {
+    /// Whether connection `epoch` is the one that is up now.
+    fn is_current(&self, epoch: u64) -> bool {
+        let status = *self.status.borrow();
+        status.state == ConnectionState::Connected && status.epoch == epoch
+    }
+
+    fn set_state(&self, state: ConnectionState) {
+        self.status.send_if_modified(|s| {
+            let changed = s.state != state;
+            s.state = state;
+            changed
+        });
+    }
+
+    /// A new connection is up: returns its number.
+    fn connected(&self) -> u64 {
+        let mut epoch = 0;
+        self.status.send_modify(|s| {
+            s.epoch += 1;
+            s.state = ConnectionState::Connected;
+            epoch = s.epoch;
+        });
+        epoch
     }
 }
 
 /// A handle on one source's connection: cheap to clone, usable from any
-/// task. Python's `VantiqSourceConnection`.
+/// task, and valid for the life of the source: a clone kept by a background
+/// producer (a tail, a poller) goes on working across reconnections, and
+/// [`SourceConnection::closed`] tells it when the source has ended for good.
+/// Python's `VantiqSourceConnection`.
 ///
-/// Get one from [`crate::ConnectorSet::connection`] (or from a handler's
-/// [`crate::Context`]).
+/// Get one from [`crate::ConnectorSet::connection`] or from a handler's
+/// [`crate::Context`].
 #[derive(Clone)]
 pub struct SourceConnection {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
 impl fmt::Debug for SourceConnection {
@@ -100,6 +133,48 @@ impl fmt::Debug for SourceConnection {
             .field("source", &self.source())
             .field("state", &self.state())
             .finish()
+    }
+}
+
+/// Changes of a [`SourceConnection`]'s state, from
+/// [`SourceConnection::watch_state`].
+#[derive(Debug, Clone)]
+pub struct StateWatch {
+    rx: watch::Receiver<Status>,
+}
+
+impl StateWatch {
+    /// The state now.
+    pub fn current(&self) -> ConnectionState {
+        self.rx.borrow().state
+    }
+
+    /// Waits for the next change and returns the new state; `None` once the
+    /// connection is gone.
+    pub async fn changed(&mut self) -> Option<ConnectionState> {
+        loop {
+            let before = self.rx.borrow_and_update().state;
+            self.rx.changed().await.ok()?;
+            let now = self.rx.borrow_and_update().state;
+            // A new connection number with the same state is a change too
+            // (a same-socket reconnection passes through Connecting).
+            if now != before || now == ConnectionState::Connected {
+                return Some(now);
+            }
+        }
+    }
+
+    /// Waits until `predicate` holds for the state (at once if it does);
+    /// `None` if the connection is gone first.
+    pub async fn wait_for(
+        &mut self,
+        mut predicate: impl FnMut(ConnectionState) -> bool,
+    ) -> Option<ConnectionState> {
+        self.rx
+            .wait_for(|s| predicate(s.state))
+            .await
+            .ok()
+            .map(|s| s.state)
     }
 }
 
@@ -112,93 +187,109 @@ impl SourceConnection {
         health: HealthProbe,
     ) -> Self {
         let stats = Arc::new(Counters::default());
-        let reconnect_secret = match config.reconnect_secret() {
+        let reconnect_secret = Secret::new(match config.reconnect_secret() {
             Some(fixed) => format!("{name}_{}", fixed.expose()),
             None => random_secret(),
-        };
+        });
         SourceConnection {
-            inner: Arc::new(Inner {
+            shared: Arc::new(Shared {
                 name: name.into(),
                 envelope: NotificationEnvelope::new(name),
-                outbox: Outbox::new(
-                    settings.buffer_capacity,
-                    settings.overflow,
-                    stats.clone(),
-                    name.into(),
-                ),
+                outbox: Outbox::new(&settings, stats.clone(), name.into()),
                 stats,
                 config,
                 settings,
                 transport,
-                state: watch::Sender::new(ConnectionState::Disconnected),
-                epoch: AtomicU64::new(0),
-                connected: AtomicBool::new(false),
-                handler: Mutex::new(None),
+                status: watch::Sender::new(Status {
+                    state: ConnectionState::Disconnected,
+                    epoch: 0,
+                }),
                 health,
                 reconnect_secret,
                 shutdown: watch::Sender::new(false),
                 running: AtomicBool::new(false),
-                acks_unsupported: AtomicBool::new(false),
-                acks_seen: AtomicBool::new(false),
             }),
         }
     }
 
-    pub(crate) fn source_arc(&self) -> Arc<str> {
-        self.inner.name.clone()
-    }
-
     /// The name of the source.
     pub fn source(&self) -> &str {
-        &self.inner.name
+        &self.shared.name
+    }
+
+    pub(crate) fn source_arc(&self) -> Arc<str> {
+        self.shared.name.clone()
     }
 
     /// The server configuration this connection uses.
     pub fn server_config(&self) -> &ServerConfig {
-        &self.inner.config
+        &self.shared.config
+    }
+
+    /// The SDK settings this connection uses.
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
     }
 
     /// Whether the source is connected and configured now.
     pub fn is_connected(&self) -> bool {
-        self.inner.connected.load(Ordering::Acquire)
+        self.state() == ConnectionState::Connected
     }
 
     /// Where the connection is in its life.
     pub fn state(&self) -> ConnectionState {
-        *self.inner.state.borrow()
+        self.shared.status.borrow().state
     }
 
-    /// A receiver that sees every change of [`SourceConnection::state`]
-    /// (to wait for a connection, or to watch the link).
-    pub fn watch_state(&self) -> watch::Receiver<ConnectionState> {
-        self.inner.state.subscribe()
+    /// Every change of [`SourceConnection::state`] from now on (to wait for
+    /// a connection, or to watch the link).
+    pub fn watch_state(&self) -> StateWatch {
+        StateWatch {
+            rx: self.shared.status.subscribe(),
+        }
     }
 
     /// Waits until the source is connected and configured (returns at once
-    /// if it is). Returns `false` if the connection was closed instead.
+    /// if it is). Returns `false` if the connection ended for good instead.
     pub async fn wait_connected(&self) -> bool {
-        let mut rx = self.watch_state();
-        let result = rx
+        let state = self
+            .watch_state()
             .wait_for(|s| matches!(s, ConnectionState::Connected | ConnectionState::Closed))
-            .await
-            .map(|s| *s == ConnectionState::Connected);
-        result.unwrap_or(false)
+            .await;
+        state == Some(ConnectionState::Connected)
+    }
+
+    /// Completes when the connection has ended for good (closed, or its run
+    /// ended with an error): the signal for a background producer to stop.
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: vantiq_connector_sdk::SourceConnection) {
+    /// let producer = conn.clone();
+    /// tokio::spawn(async move {
+    ///     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    ///     loop {
+    ///         tokio::select! {
+    ///             _ = tick.tick() => {
+    ///                 // Waits in the buffer while disconnected.
+    ///                 if producer.send_notification(&serde_json::json!({"tick": 1})).await.is_err() {
+    ///                     break;
+    ///                 }
+    ///             }
+    ///             () = producer.closed() => break,
+    ///         }
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub async fn closed(&self) {
+        self.watch_state()
+            .wait_for(|s| s == ConnectionState::Closed)
+            .await;
     }
 
     /// The counters of this source.
     pub fn stats(&self) -> Stats {
-        self.inner.stats.snapshot()
-    }
-
-    /// Sets this source's handlers (Python's `configure_handlers`). Takes
-    /// effect when the connection runs; set it before
-    /// [`SourceConnection::run`].
-    pub fn set_handler(&self, handler: impl Handler) {
-        self.set_shared_handler(Arc::new(handler));
-    }
-
-    pub(crate) fn set_shared_handler(&self, handler: SharedHandler) {
-        *self.inner.handler.lock().unwrap_or_else(|e| e.into_inner()) = Some(handler);
+        self.shared.stats.snapshot()
     }
 
     /// Sends a notification (an event on `/sources/<source>`): `object` must
@@ -208,23 +299,22 @@ impl SourceConnection {
     /// default), drop the oldest, or fail.
     ///
     /// Returning `Ok` means the notification is queued, not that the server
-    /// has it; [`SourceConnection::stats`] tells how many were acknowledged.
+    /// has it; [`SourceConnection::stats`] tells how many were acknowledged,
+    /// and [`SourceConnection::flush`] waits for them.
     ///
     /// # Errors
     ///
     /// [`NotifyError::NotAnObject`] for a list or a scalar,
     /// [`NotifyError::Serialize`] if serde fails, [`NotifyError::BufferFull`]
-    /// under [`crate::OverflowPolicy::Fail`], [`NotifyError::Closed`] after
-    /// [`SourceConnection::close`].
+    /// under [`crate::OverflowPolicy::Fail`], [`NotifyError::Closed`] once the
+    /// connection has ended for good (at once, and also for a producer that
+    /// was waiting for room then).
     pub async fn send_notification<T: Serialize + ?Sized>(
         &self,
         object: &T,
     ) -> Result<(), NotifyError> {
         let frame = self.encode_notification(object)?;
-        self.inner
-            .outbox
-            .push_notification(frame.into(), true)
-            .await
+        self.shared.outbox.push_notification(frame, true).await
     }
 
     /// Like [`SourceConnection::send_notification`], but never waits: when
@@ -239,79 +329,30 @@ impl SourceConnection {
         object: &T,
     ) -> Result<(), NotifyError> {
         let frame = self.encode_notification(object)?;
-        let push = self.inner.outbox.push_notification(frame.into(), false);
+        let push = self.shared.outbox.push_notification(frame, false);
         // Without waiting the push completes on its first poll.
         futures_util::FutureExt::now_or_never(push).unwrap_or(Err(NotifyError::BufferFull))
     }
 
-    fn encode_notification<T: Serialize + ?Sized>(
-        &self,
-        object: &T,
-    ) -> Result<String, NotifyError> {
+    fn encode_notification<T: Serialize + ?Sized>(&self, object: &T) -> Result<Text, NotifyError> {
         let json = serde_json::to_string(object)?;
         if !json.starts_with('{') {
             let value: Value = serde_json::from_str(&json)?;
-            return Err(NotifyError::NotAnObject(crate::query::kind(&value)));
+            return Err(NotifyError::NotAnObject(
+                crate::protocol::message::json_kind(&value),
+            ));
         }
-        Ok(self.inner.envelope.wrap(&json))
+        Ok(self.shared.envelope.wrap(&json).into())
     }
 
     /// Waits until every notification accepted so far is settled:
     /// acknowledged by the server, dropped by
-    /// [`crate::OverflowPolicy::DropOldest`], or written to a server that
-    /// does not acknowledge. Useful before a planned shutdown, and in tests.
+    /// [`crate::OverflowPolicy::DropOldest`], written to a server that does
+    /// not acknowledge, or counted as unsent when the connection was closed.
+    /// Useful before a planned shutdown, and in tests.
     pub async fn flush(&self) {
-        let target = self.inner.stats.accepted();
-        self.inner.stats.wait_settled(target).await;
-    }
-
-    /// Answers a query with an explicit status code, Python's
-    /// `send_query_response(ctx, code, message)`: `code` is
-    /// [`crate::QUERY_PARTIAL`] or [`crate::QUERY_COMPLETE`] with a body (an
-    /// object or a list of objects), or [`crate::QUERY_EMPTY`] without one.
-    /// Prefer the methods of [`crate::Query`], which make a second final
-    /// answer impossible to write.
-    ///
-    /// # Errors
-    ///
-    /// [`QueryAnswerError::InvalidStatus`], [`QueryAnswerError::MissingBody`],
-    /// [`QueryAnswerError::UnexpectedBody`], [`QueryAnswerError::NotRows`],
-    /// [`QueryAnswerError::AlreadyAnswered`] after the final answer,
-    /// [`QueryAnswerError::WrongSource`] for a query of another source, and
-    /// [`QueryAnswerError::ConnectionLost`].
-    pub async fn send_query_response(
-        &self,
-        ctx: &QueryContext,
-        code: u16,
-        body: Option<&Value>,
-    ) -> Result<(), QueryAnswerError> {
-        self.check_source(ctx)?;
-        ctx.respond(code, body)
-    }
-
-    /// Answers a query with an error, Python's `send_query_error(ctx,
-    /// message)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`SourceConnection::send_query_response`].
-    pub async fn send_query_error(
-        &self,
-        ctx: &QueryContext,
-        error: QueryError,
-    ) -> Result<(), QueryAnswerError> {
-        self.check_source(ctx)?;
-        ctx.respond_error(&error)
-    }
-
-    fn check_source(&self, ctx: &QueryContext) -> Result<(), QueryAnswerError> {
-        if ctx.source() != self.source() {
-            return Err(QueryAnswerError::WrongSource {
-                query_source: ctx.source().to_owned(),
-                connection: self.source().to_owned(),
-            });
-        }
-        Ok(())
+        let target = self.shared.stats.accepted();
+        self.shared.stats.wait_settled(target).await;
     }
 
     /// Declares the whole connector set healthy: the TCP health probe
@@ -321,56 +362,50 @@ impl SourceConnection {
     ///
     /// The probe port could not be bound.
     pub fn declare_healthy(&self) -> std::io::Result<()> {
-        self.inner.health.declare_healthy()
+        self.shared.health.declare_healthy()
     }
 
     /// Declares the whole connector set unhealthy: the probe stops listening.
     pub fn declare_unhealthy(&self) {
-        self.inner.health.declare_unhealthy()
+        self.shared.health.declare_unhealthy()
     }
 
     /// The health declared for the set: `None` before any declaration.
     pub fn is_healthy(&self) -> Option<bool> {
-        self.inner.health.is_healthy()
+        self.shared.health.is_healthy()
     }
 
-    /// Runs the connection until [`SourceConnection::close`]: connects,
-    /// serves, and reconnects after any loss (with backoff), calling the
-    /// handlers as it goes.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::AuthenticationFailed`] when the server rejects the
-    /// credentials (never retried); [`Error::ConnectFailed`] when a
-    /// connection attempt fails and `failOnConnectionError=true` (or the
-    /// attempts set by [`crate::Settings::max_reconnect_attempts`] are used
-    /// up); [`Error::AlreadyRunning`] if it is running already.
-    pub async fn run(&self) -> Result<(), Error> {
-        if self.inner.running.swap(true, Ordering::AcqRel) {
+    /// Runs the connection until it is closed or fails for good, handing
+    /// its events to `events`. The connector set calls this.
+    pub(crate) async fn run(&self, events: events::EventSender) -> Result<(), Error> {
+        if self.shared.running.swap(true, Ordering::AcqRel) {
             return Err(Error::AlreadyRunning(self.source().to_owned()));
         }
-        let result = task::run(self.clone()).await;
-        self.inner.running.store(false, Ordering::Release);
-        result
-    }
-
-    /// Closes the connection: the close frame is sent (after buffered
-    /// notifications have been delivered, for up to
-    /// [`crate::Settings::close_timeout`]), the close handler runs, and
-    /// [`SourceConnection::run`] returns. Waits for all of that.
-    pub async fn close(&self) {
-        self.inner.shutdown.send_replace(true);
-        let mut rx = self.watch_state();
-        if self.inner.running.load(Ordering::Acquire) {
-            let _ = rx.wait_for(|s| *s == ConnectionState::Closed).await;
-        } else {
-            self.inner.state.send_replace(ConnectionState::Closed);
+        if self.shared.outbox.is_closed() {
+            return Err(Error::Closed(self.source().to_owned()));
         }
-        self.inner.outbox.close();
+        supervisor::run(&self.shared, events).await
     }
 
-    pub(crate) fn inner(&self) -> &Arc<Inner> {
-        &self.inner
+    /// Closes the connection for good: buffered and unacknowledged
+    /// notifications are delivered and running query handlers may answer,
+    /// for up to [`crate::Settings::close_timeout`]; then the queries still
+    /// open get an error answer, the close frame is sent, the close handler
+    /// runs, and the set's run returns for this source. Waits for all of
+    /// that. Whatever could not be delivered is counted in
+    /// [`Stats::unsent_at_close`].
+    pub async fn close(&self) {
+        self.shared.shutdown.send_replace(true);
+        if self.shared.running.load(Ordering::Acquire) {
+            self.closed().await;
+        } else {
+            supervisor::end_for_good(&self.shared);
+        }
+    }
+
+    /// Asks the connection to close, without waiting.
+    pub(crate) fn request_close(&self) {
+        self.shared.shutdown.send_replace(true);
     }
 }
 

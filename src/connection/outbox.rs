@@ -1,21 +1,36 @@
-//! The outbox: everything a source connection will write, in order.
+//! The outbox: everything a source connection will write, in order, bounded
+//! in count and in bytes.
 //!
 //! Notifications and query answers share one FIFO queue so that an answer
 //! never overtakes a notification sent before it (the echo `notify` query
 //! relies on that: its notifications arrive before its answer). Handles push
 //! from any task; the connection task drains the queue when it is connected
-//! and the flow-control window allows. Only notifications count against the
-//! capacity: answers are bounded by the queries in flight.
+//! and the flow-control window allows.
+//!
+//! Two budgets, so that a server that reads slowly (or not at all) slows the
+//! producers down instead of growing memory:
+//! - notifications: at most `buffer_capacity` frames and `buffer_bytes`
+//!   bytes; when full, the overflow policy decides (wait, drop the oldest,
+//!   fail);
+//! - answers: at most `answer_buffer_bytes` bytes; `Query::partial` and
+//!   `Query::complete` wait for room. The SDK's own error answers (small, one
+//!   per query) never wait.
+//!
+//! Either budget takes one item larger than itself when nothing of its kind
+//! waits, so nothing is refused for its size alone.
+//!
+//! Once closed (the connection ended for good) everything is refused at
+//! once, and every producer waiting for room wakes with the error.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::stats::Counters as Stats;
 use crate::error::NotifyError;
-use crate::settings::OverflowPolicy;
+use crate::settings::{OverflowPolicy, Settings};
+use crate::transport::Text;
 
 /// One item to write.
 #[derive(Debug)]
@@ -24,27 +39,47 @@ pub(crate) enum Outgoing {
     /// connection was lost before the server acknowledged it.
     Notification {
         /// The whole frame.
-        frame: Utf8Bytes,
+        frame: Text,
         /// Whether it was sent before.
         resend: bool,
     },
     /// An answer to a query that came on connection `epoch`.
-    Answer {
-        /// The connection the query came on.
-        epoch: u64,
-        /// The query's reply address.
-        reply_address: Arc<str>,
-        /// The response code.
-        status: u16,
-        /// The serialised body (`None` for 204).
-        body: Option<String>,
-    },
+    Answer(Answer),
+}
+
+/// A query answer waiting to be written.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The connection the query came on.
+    pub(crate) epoch: u64,
+    /// The query's reply address.
+    pub(crate) reply_address: Arc<str>,
+    /// The response code.
+    pub(crate) status: u16,
+    /// The serialised body (`None` for 204).
+    pub(crate) body: Option<String>,
+}
+
+impl Answer {
+    /// What the answer counts against the answer budget: about its frame.
+    fn cost(&self) -> usize {
+        48 + self.reply_address.len() + self.body.as_ref().map_or(0, String::len)
+    }
+}
+
+/// Why an answer was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The outbox is closed for good.
+    Closed,
 }
 
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Outgoing>,
     notifications: usize,
+    notification_bytes: usize,
+    answer_bytes: usize,
     closed: bool,
 }
 
@@ -54,9 +89,12 @@ pub(crate) struct Outbox {
     state: Mutex<State>,
     /// Wakes the connection task: there is something to write.
     data: Notify,
-    /// Wakes producers waiting for room.
+    /// Wakes producers waiting for room (and those waiting on a connection
+    /// that ended).
     space: Notify,
     capacity: usize,
+    capacity_bytes: usize,
+    answer_budget: usize,
     policy: OverflowPolicy,
     stats: Arc<Stats>,
     /// The source, for log lines written from the producer's task.
@@ -64,18 +102,15 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn new(
-        capacity: usize,
-        policy: OverflowPolicy,
-        stats: Arc<Stats>,
-        source: Arc<str>,
-    ) -> Self {
+    pub(crate) fn new(settings: &Settings, stats: Arc<Stats>, source: Arc<str>) -> Self {
         Outbox {
             state: Mutex::new(State::default()),
             data: Notify::new(),
             space: Notify::new(),
-            capacity: capacity.max(1),
-            policy,
+            capacity: settings.buffer_capacity.max(1),
+            capacity_bytes: settings.buffer_bytes.max(1),
+            answer_budget: settings.answer_buffer_bytes.max(1),
+            policy: settings.overflow,
             stats,
             source,
         }
@@ -87,11 +122,17 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn publish_levels(&self, st: &State) {
+        self.stats
+            .set_buffered(st.notifications, st.notification_bytes);
+        self.stats.set_answer_bytes(st.answer_bytes);
+    }
+
     /// Queues a notification frame, applying the overflow policy; `wait`
     /// false turns [`OverflowPolicy::Wait`] into an error when full.
     pub(crate) async fn push_notification(
         &self,
-        frame: Utf8Bytes,
+        frame: Text,
         wait: bool,
     ) -> Result<(), NotifyError> {
         let mut frame = Some(frame);
@@ -104,13 +145,18 @@ impl Outbox {
                 if st.closed {
                     return Err(NotifyError::Closed);
                 }
-                if st.notifications < self.capacity {
+                let len = frame.as_ref().map_or(0, Text::len);
+                let fits = st.notifications < self.capacity
+                    && (st.notifications == 0
+                        || st.notification_bytes + len <= self.capacity_bytes);
+                if fits {
                     st.queue.push_back(Outgoing::Notification {
                         frame: frame.take().expect("pushed once"),
                         resend: false,
                     });
                     st.notifications += 1;
-                    self.stats.set_buffered(st.notifications);
+                    st.notification_bytes += len;
+                    self.publish_levels(&st);
                     self.stats.add_accepted();
                     drop(st);
                     self.data.notify_one();
@@ -123,8 +169,11 @@ impl Outbox {
                             .iter()
                             .position(|o| matches!(o, Outgoing::Notification { .. }))
                         {
-                            st.queue.remove(pos);
-                            st.notifications -= 1;
+                            if let Some(Outgoing::Notification { frame, .. }) = st.queue.remove(pos)
+                            {
+                                st.notifications -= 1;
+                                st.notification_bytes -= frame.len();
+                            }
                             let dropped = self.stats.add_dropped();
                             tracing::warn!(
                                 source = %self.source,
@@ -144,16 +193,52 @@ impl Outbox {
         }
     }
 
-    /// Queues a query answer. Answers are never refused for lack of room.
-    pub(crate) fn push_answer(&self, answer: Outgoing) -> Result<(), ()> {
+    /// Queues a query answer, waiting for room in the answer budget while
+    /// `still_valid` holds (it is checked again after every wake-up, so a
+    /// waiter whose connection ended gives up).
+    pub(crate) async fn push_answer(
+        &self,
+        answer: Answer,
+        still_valid: impl Fn() -> bool,
+    ) -> Result<bool, Refused> {
+        let mut answer = Some(answer);
+        loop {
+            let space = self.space.notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            {
+                let mut st = self.lock();
+                if st.closed {
+                    return Err(Refused::Closed);
+                }
+                if !still_valid() {
+                    return Ok(false);
+                }
+                let cost = answer.as_ref().map_or(0, Answer::cost);
+                if st.answer_bytes == 0 || st.answer_bytes + cost <= self.answer_budget {
+                    self.queue_answer(&mut st, answer.take().expect("pushed once"));
+                    return Ok(true);
+                }
+            }
+            space.await;
+        }
+    }
+
+    /// Queues an answer of the SDK's own (an error): never waits.
+    pub(crate) fn push_answer_now(&self, answer: Answer) -> Result<(), Refused> {
         let mut st = self.lock();
         if st.closed {
-            return Err(());
+            return Err(Refused::Closed);
         }
-        st.queue.push_back(answer);
-        drop(st);
-        self.data.notify_one();
+        self.queue_answer(&mut st, answer);
         Ok(())
+    }
+
+    fn queue_answer(&self, st: &mut MutexGuard<'_, State>, answer: Answer) {
+        st.answer_bytes += answer.cost();
+        st.queue.push_back(Outgoing::Answer(answer));
+        self.publish_levels(st);
+        self.data.notify_one();
     }
 
     /// Waits until something may have been queued since the last drain.
@@ -171,25 +256,27 @@ impl Outbox {
         out: &mut Vec<Outgoing>,
     ) {
         let mut st = self.lock();
-        let mut taken_notifications = 0;
+        let mut taken = 0;
         while out.len() < max_items {
             match st.queue.front() {
                 None => break,
-                Some(Outgoing::Notification { .. }) if taken_notifications >= max_notifications => {
-                    break
-                }
+                Some(Outgoing::Notification { .. }) if taken >= max_notifications => break,
                 Some(_) => {}
             }
             let item = st.queue.pop_front().expect("front exists");
-            if matches!(item, Outgoing::Notification { .. }) {
-                taken_notifications += 1;
-                st.notifications -= 1;
+            match &item {
+                Outgoing::Notification { frame, .. } => {
+                    st.notifications -= 1;
+                    st.notification_bytes -= frame.len();
+                }
+                Outgoing::Answer(answer) => st.answer_bytes -= answer.cost(),
             }
+            taken += usize::from(matches!(item, Outgoing::Notification { .. }));
             out.push(item);
         }
-        self.stats.set_buffered(st.notifications);
+        self.publish_levels(&st);
         drop(st);
-        if taken_notifications > 0 {
+        if !out.is_empty() {
             self.space.notify_waiters();
         }
     }
@@ -198,23 +285,52 @@ impl Outbox {
     /// front, in their order, to go out again first. They may take the
     /// buffer over its capacity for a while: nothing already accepted is
     /// dropped for that.
-    pub(crate) fn requeue_front(&self, frames: impl DoubleEndedIterator<Item = Utf8Bytes>) {
+    pub(crate) fn requeue_front(&self, frames: impl DoubleEndedIterator<Item = Text>) {
         let mut st = self.lock();
         for frame in frames.rev() {
+            st.notifications += 1;
+            st.notification_bytes += frame.len();
             st.queue.push_front(Outgoing::Notification {
                 frame,
                 resend: true,
             });
-            st.notifications += 1;
         }
-        self.stats.set_buffered(st.notifications);
+        self.publish_levels(&st);
         drop(st);
         self.data.notify_one();
+    }
+
+    /// Drops every queued answer (the connection they were for has ended:
+    /// they can never be written) and wakes the producers waiting for room,
+    /// so that those of the ended connection give up.
+    pub(crate) fn purge_answers(&self) {
+        let mut st = self.lock();
+        let before = st.queue.len();
+        let mut freed = 0;
+        st.queue.retain(|item| match item {
+            Outgoing::Answer(a) => {
+                freed += a.cost();
+                false
+            }
+            _ => true,
+        });
+        st.answer_bytes -= freed;
+        if st.queue.len() != before {
+            tracing::debug!(source = %self.source, dropped = before - st.queue.len(), "dropped the answers of an earlier connection");
+        }
+        self.publish_levels(&st);
+        drop(st);
+        self.space.notify_waiters();
     }
 
     /// Whether nothing is waiting to be written.
     pub(crate) fn is_empty(&self) -> bool {
         self.lock().queue.is_empty()
+    }
+
+    /// The notifications waiting now.
+    pub(crate) fn notifications(&self) -> usize {
+        self.lock().notifications
     }
 
     /// Refuses everything from now on and wakes every waiting producer.
@@ -223,32 +339,46 @@ impl Outbox {
         self.space.notify_waiters();
         self.data.notify_one();
     }
+
+    /// Whether [`Outbox::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn outbox_with(settings: Settings) -> Outbox {
+        Outbox::new(&settings, Arc::new(Stats::default()), "test".into())
+    }
+
     fn outbox(cap: usize, policy: OverflowPolicy) -> Outbox {
-        Outbox::new(cap, policy, Arc::new(Stats::default()), "test".into())
+        outbox_with(
+            Settings::builder()
+                .buffer_capacity(cap)
+                .overflow(policy)
+                .build(),
+        )
     }
 
     fn frames(items: &[Outgoing]) -> Vec<String> {
         items
             .iter()
             .map(|o| match o {
-                Outgoing::Notification { frame, .. } => frame.to_string(),
-                Outgoing::Answer { reply_address, .. } => format!("A:{reply_address}"),
+                Outgoing::Notification { frame, .. } => frame.as_str().to_owned(),
+                Outgoing::Answer(a) => format!("A:{}", a.reply_address),
             })
             .collect()
     }
 
-    fn answer(addr: &str) -> Outgoing {
-        Outgoing::Answer {
+    fn answer(addr: &str, body: usize) -> Answer {
+        Answer {
             epoch: 1,
             reply_address: addr.into(),
             status: 200,
-            body: None,
+            body: Some("x".repeat(body)),
         }
     }
 
@@ -256,7 +386,7 @@ mod tests {
     async fn keeps_order_and_respects_the_window() {
         let ob = outbox(10, OverflowPolicy::Wait);
         ob.push_notification("n1".into(), true).await.unwrap();
-        ob.push_answer(answer("q")).unwrap();
+        ob.push_answer_now(answer("q", 0)).unwrap();
         ob.push_notification("n2".into(), true).await.unwrap();
         let mut out = Vec::new();
         ob.drain(1, 100, &mut out);
@@ -296,6 +426,72 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_notification_buffer_is_bounded_in_bytes() {
+        let ob = outbox_with(
+            Settings::builder()
+                .buffer_capacity(1000)
+                .buffer_bytes(10)
+                .overflow(OverflowPolicy::Fail)
+                .build(),
+        );
+        // One frame larger than the budget is taken when the buffer is empty.
+        ob.push_notification(Text::from("x".repeat(25)), true)
+            .await
+            .unwrap();
+        assert!(matches!(
+            ob.push_notification("y".into(), true).await,
+            Err(NotifyError::BufferFull)
+        ));
+        let mut out = Vec::new();
+        ob.drain(10, 10, &mut out);
+        for _ in 0..10 {
+            ob.push_notification("z".into(), true).await.unwrap();
+        }
+        assert!(matches!(
+            ob.push_notification("z".into(), true).await,
+            Err(NotifyError::BufferFull)
+        ));
+        assert_eq!(ob.stats.snapshot().buffered_bytes, 10);
+    }
+
+    #[tokio::test]
+    async fn answers_wait_for_room_in_their_budget() {
+        let ob = Arc::new(outbox_with(
+            Settings::builder().answer_buffer_bytes(200).build(),
+        ));
+        assert!(ob.push_answer(answer("a", 100), || true).await.unwrap());
+        let ob2 = ob.clone();
+        let waiter = tokio::spawn(async move { ob2.push_answer(answer("b", 100), || true).await });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "over the budget: waits");
+        let mut out = Vec::new();
+        ob.drain(10, 10, &mut out);
+        assert!(waiter.await.unwrap().unwrap());
+        assert!(ob.stats.snapshot().answer_bytes_peak <= 200 + answer("x", 100).cost() as u64);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_answer_of_an_ended_connection_gives_up() {
+        let ob = Arc::new(outbox_with(
+            Settings::builder().answer_buffer_bytes(10).build(),
+        ));
+        ob.push_answer_now(answer("a", 100)).unwrap();
+        let valid = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (ob2, valid2) = (ob.clone(), valid.clone());
+        let waiter = tokio::spawn(async move {
+            ob2.push_answer(answer("b", 1), move || {
+                valid2.load(std::sync::atomic::Ordering::SeqCst)
+            })
+            .await
+        });
+        tokio::task::yield_now().await;
+        valid.store(false, std::sync::atomic::Ordering::SeqCst);
+        ob.purge_answers();
+        assert_eq!(waiter.await.unwrap(), Ok(false));
+        assert!(ob.is_empty(), "the old connection's answer is gone");
+    }
+
+    #[tokio::test]
     async fn wait_policy_waits_for_room() {
         let ob = Arc::new(outbox(1, OverflowPolicy::Wait));
         ob.push_notification("a".into(), true).await.unwrap();
@@ -315,7 +511,7 @@ mod tests {
     async fn requeued_frames_go_first_in_order() {
         let ob = outbox(10, OverflowPolicy::Wait);
         ob.push_notification("new".into(), true).await.unwrap();
-        ob.requeue_front(vec![Utf8Bytes::from("old1"), Utf8Bytes::from("old2")].into_iter());
+        ob.requeue_front(vec![Text::from("old1"), Text::from("old2")].into_iter());
         let mut out = Vec::new();
         ob.drain(10, 10, &mut out);
         assert_eq!(frames(&out), ["old1", "old2", "new"]);
@@ -334,5 +530,9 @@ mod tests {
         tokio::task::yield_now().await;
         ob.close();
         assert!(matches!(waiter.await.unwrap(), Err(NotifyError::Closed)));
+        assert!(matches!(
+            ob.push_notification("c".into(), true).await,
+            Err(NotifyError::Closed)
+        ));
     }
 }

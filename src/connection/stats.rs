@@ -1,8 +1,6 @@
 //! Per-source counters, readable at any time from the API.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use tokio::sync::Notify;
 
@@ -23,6 +21,18 @@ pub struct Stats {
     pub dropped: u64,
     /// Notifications waiting in the buffer now.
     pub buffered: u64,
+    /// Bytes of the notification frames waiting in the buffer now.
+    pub buffered_bytes: u64,
+    /// Bytes of query answers waiting to be written now.
+    pub answer_bytes: u64,
+    /// The most bytes of query answers that ever waited to be written at
+    /// once (bounded by [`crate::Settings::answer_buffer_bytes`] plus one
+    /// answer).
+    pub answer_bytes_peak: u64,
+    /// Notifications that could not be delivered when the connection was
+    /// closed for good: still buffered, or sent and not acknowledged, when
+    /// [`crate::Settings::close_timeout`] ran out.
+    pub unsent_at_close: u64,
     /// Connections made (handshakes completed).
     pub connections: u64,
     /// Connections made after the first (reconnections).
@@ -44,6 +54,10 @@ pub(crate) struct Counters {
     resent: AtomicU64,
     dropped: AtomicU64,
     buffered: AtomicU64,
+    buffered_bytes: AtomicU64,
+    answer_bytes: AtomicU64,
+    answer_bytes_peak: AtomicU64,
+    unsent_at_close: AtomicU64,
     connections: AtomicU64,
     queries_answered: AtomicU64,
     queries_failed: AtomicU64,
@@ -99,6 +113,10 @@ impl Counters {
             resent: self.resent.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             buffered: self.buffered.load(Relaxed),
+            buffered_bytes: self.buffered_bytes.load(Relaxed),
+            answer_bytes: self.answer_bytes.load(Relaxed),
+            answer_bytes_peak: self.answer_bytes_peak.load(Relaxed),
+            unsent_at_close: self.unsent_at_close.load(Relaxed),
             connections,
             reconnections: connections.saturating_sub(1),
             queries_answered: self.queries_answered.load(Relaxed),
@@ -124,8 +142,16 @@ impl Counters {
         self.add_settled(1);
         self.dropped.fetch_add(1, Relaxed) + 1
     }
-    pub(crate) fn set_buffered(&self, n: usize) {
+    pub(crate) fn set_buffered(&self, n: usize, bytes: usize) {
         self.buffered.store(n as u64, Relaxed);
+        self.buffered_bytes.store(bytes as u64, Relaxed);
+    }
+    pub(crate) fn set_answer_bytes(&self, bytes: usize) {
+        self.answer_bytes.store(bytes as u64, Relaxed);
+        self.answer_bytes_peak.fetch_max(bytes as u64, Relaxed);
+    }
+    pub(crate) fn add_unsent_at_close(&self, n: u64) {
+        self.unsent_at_close.fetch_add(n, Relaxed);
     }
     /// Returns the number of connections so far, this one included.
     pub(crate) fn add_connection(&self) -> u64 {

@@ -255,18 +255,28 @@ fn decode_request(
     }
 }
 
+/// The JSON type of `value`, in words: `null`, `boolean`, `number`,
+/// `string`, `list` or `object` (the one helper the SDK uses in its
+/// messages).
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    }
+}
+
 /// Tells a frame that is not JSON from JSON that is not an object.
 fn classify(frame: &[u8], error: serde_json::Error) -> DecodeError {
     if std::str::from_utf8(frame).is_err() {
         return DecodeError::NotUtf8;
     }
     match serde_json::from_slice::<Value>(frame) {
-        Ok(Value::Array(_)) => DecodeError::NotAnObject("array"),
-        Ok(Value::String(_)) => DecodeError::NotAnObject("string"),
-        Ok(Value::Number(_)) => DecodeError::NotAnObject("number"),
-        Ok(Value::Bool(_)) => DecodeError::NotAnObject("boolean"),
-        Ok(Value::Null) => DecodeError::NotAnObject("null"),
         Ok(Value::Object(_)) | Err(_) => DecodeError::NotJson(error.to_string()),
+        Ok(other) => DecodeError::NotAnObject(json_kind(&other)),
     }
 }
 
@@ -473,7 +483,7 @@ mod tests {
     #[test]
     fn rejects_malformed_frames_with_a_reason() {
         assert!(matches!(dec("not json"), Err(DecodeError::NotJson(_))));
-        assert_eq!(dec("[1,2]"), Err(DecodeError::NotAnObject("array")));
+        assert_eq!(dec("[1,2]"), Err(DecodeError::NotAnObject("list")));
         assert_eq!(dec("3"), Err(DecodeError::NotAnObject("number")));
         assert_eq!(dec(r#"{"x":1}"#), Err(DecodeError::NoOpOrStatus));
         assert_eq!(

@@ -4,9 +4,15 @@
 //! connection task feeds it each decoded server message and carries out the
 //! [`Action`] it returns. This keeps the rules (what may come when, which query
 //! may still be answered) in one place that is tested without a network, the
-//! way `rumqttc` tests its `MqttState`.
+//! way `rumqttc` tests its `MqttState`. Its siblings [`super::delivery`] and
+//! [`super::keepalive`] do the same for notifications and pings.
+//!
+//! Frames that carry secrets (the authentication frame, `connectExtension`
+//! with its reconnect secret) never show in `Debug` output: [`Session`] and
+//! [`Action`] print their sizes instead.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -17,6 +23,7 @@ use super::message::{self, ServerMessage};
 ///
 /// `PROTOCOL.md` describes both and says both work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ReconnectStyle {
     /// Close the socket and redo the whole handshake on a new one, as the
     /// Python SDK does. The default.
@@ -24,6 +31,34 @@ pub enum ReconnectStyle {
     NewSocket,
     /// Send `connectExtension` again on the same socket, as the Java SDK does.
     SameSocket,
+}
+
+/// The credentials the session authenticates with (borrowed: the session
+/// keeps only the frame it builds from them).
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    /// An access token (`validate`).
+    Token(&'a str),
+    /// A username and password (`authenticate`).
+    Password {
+        /// The username.
+        username: &'a str,
+        /// The password.
+        password: &'a str,
+    },
+}
+
+impl fmt::Debug for Auth<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::Token(_) => f.write_str("Token(<redacted>)"),
+            Auth::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 /// Where the session is in its life.
@@ -58,7 +93,7 @@ pub enum Failure {
 }
 
 /// What the connection task must do after a server message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Action {
     /// Write this frame.
     Send(String),
@@ -109,6 +144,45 @@ pub enum Action {
     Ignore(&'static str),
 }
 
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Frames to write may be `connectExtension` (the reconnect secret):
+        // their sizes only.
+        match self {
+            Action::Send(frame) => write!(f, "Send(<{} bytes>)", frame.len()),
+            Action::Reconfigure { resend } => {
+                write!(f, "Reconfigure {{ resend: <{} bytes> }}", resend.len())
+            }
+            Action::Connected { config } => {
+                f.debug_struct("Connected").field("config", config).finish()
+            }
+            Action::Reconfigured { config } => f
+                .debug_struct("Reconfigured")
+                .field("config", config)
+                .finish(),
+            Action::Publish { object } => {
+                f.debug_struct("Publish").field("object", object).finish()
+            }
+            Action::Query {
+                params,
+                reply_address,
+            } => f
+                .debug_struct("Query")
+                .field("params", params)
+                .field("reply_address", reply_address)
+                .finish(),
+            Action::Ack { status, body } => f
+                .debug_struct("Ack")
+                .field("status", status)
+                .field("body", body)
+                .finish(),
+            Action::Reconnect => f.write_str("Reconnect"),
+            Action::Fail(failure) => f.debug_tuple("Fail").field(failure).finish(),
+            Action::Ignore(why) => f.debug_tuple("Ignore").field(why).finish(),
+        }
+    }
+}
+
 /// Why a query answer was refused by the state machine.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnswerError {
@@ -126,7 +200,6 @@ pub fn is_final(status: u16) -> bool {
 }
 
 /// The protocol state of one connection of one source.
-#[derive(Debug)]
 pub struct Session {
     phase: Phase,
     style: ReconnectStyle,
@@ -134,16 +207,30 @@ pub struct Session {
     open_queries: HashSet<Arc<str>>,
 }
 
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("phase", &self.phase)
+            .field("style", &self.style)
+            .field("connect_frame", &"<redacted>")
+            .field("open_queries", &self.open_queries.len())
+            .finish()
+    }
+}
+
 impl Session {
     /// Starts a session: returns it and the authentication frame to write
-    /// first (`auth_frame` is [`message::validate`] or
-    /// [`message::authenticate`]).
+    /// first (`validate` or `authenticate`, from `auth`).
     pub fn start(
         source: &str,
         reconnect_secret: &str,
-        auth_frame: String,
+        auth: Auth<'_>,
         style: ReconnectStyle,
     ) -> (Session, String) {
+        let auth_frame = match auth {
+            Auth::Token(token) => message::validate(token),
+            Auth::Password { username, password } => message::authenticate(username, password),
+        };
         let session = Session {
             phase: Phase::Authenticating,
             style,
@@ -229,12 +316,26 @@ impl Session {
                 ReconnectStyle::NewSocket => Action::Reconnect,
                 ReconnectStyle::SameSocket => {
                     self.phase = Phase::Connecting;
+                    // The queries of the connection that ends now cannot be
+                    // answered any more, as after a new socket: their
+                    // handlers' answers are refused.
+                    self.open_queries.clear();
                     Action::Reconfigure {
                         resend: self.connect_frame.clone(),
                     }
                 }
             },
         }
+    }
+
+    /// Closes every open query with an error answer (`error_json`, the
+    /// serialised body): returns the frames to write. For a connection that
+    /// closes before its query handlers answered.
+    pub fn abandon_open_queries(&mut self, error_json: &str) -> Vec<String> {
+        self.open_queries
+            .drain()
+            .map(|reply_address| message::query_response(&reply_address, 400, Some(error_json)))
+            .collect()
     }
 
     /// Encodes an answer to an open query, closing the query when `status` is
@@ -280,12 +381,7 @@ mod tests {
     use serde_json::json;
 
     fn connected() -> Session {
-        let (mut s, _) = Session::start(
-            "src",
-            "sec",
-            message::validate("t"),
-            ReconnectStyle::NewSocket,
-        );
+        let (mut s, _) = Session::start("src", "sec", Auth::Token("t"), ReconnectStyle::NewSocket);
         assert!(matches!(s.on_message(status(200)), Action::Send(_)));
         assert_eq!(
             s.on_message(ServerMessage::ConfigureExtension {
@@ -311,12 +407,8 @@ mod tests {
 
     #[test]
     fn handshake_sends_connect_extension_then_tolerates_statuses() {
-        let (mut s, first) = Session::start(
-            "src",
-            "sec",
-            message::validate("tok"),
-            ReconnectStyle::NewSocket,
-        );
+        let (mut s, first) =
+            Session::start("src", "sec", Auth::Token("tok"), ReconnectStyle::NewSocket);
         assert!(first.contains(r#""op":"validate""#));
         let Action::Send(frame) = s.on_message(status(200)) else {
             panic!("expected connectExtension");
@@ -334,22 +426,12 @@ mod tests {
 
     #[test]
     fn auth_and_connect_rejections_are_failures() {
-        let (mut s, _) = Session::start(
-            "src",
-            "sec",
-            message::validate("t"),
-            ReconnectStyle::NewSocket,
-        );
+        let (mut s, _) = Session::start("src", "sec", Auth::Token("t"), ReconnectStyle::NewSocket);
         assert!(matches!(
             s.on_message(status(401)),
             Action::Fail(Failure::AuthRejected { status: 401, .. })
         ));
-        let (mut s, _) = Session::start(
-            "src",
-            "sec",
-            message::validate("t"),
-            ReconnectStyle::NewSocket,
-        );
+        let (mut s, _) = Session::start("src", "sec", Auth::Token("t"), ReconnectStyle::NewSocket);
         s.on_message(status(200));
         assert!(matches!(
             s.on_message(status(404)),
@@ -359,12 +441,7 @@ mod tests {
 
     #[test]
     fn messages_before_configuration_are_not_delivered() {
-        let (mut s, _) = Session::start(
-            "src",
-            "sec",
-            message::validate("t"),
-            ReconnectStyle::NewSocket,
-        );
+        let (mut s, _) = Session::start("src", "sec", Auth::Token("t"), ReconnectStyle::NewSocket);
         assert!(matches!(
             s.on_message(ServerMessage::Publish { object: json!({}) }),
             Action::Ignore(_)
@@ -406,12 +483,7 @@ mod tests {
             Action::Reconnect
         );
 
-        let (mut s, _) = Session::start(
-            "src",
-            "sec",
-            message::validate("t"),
-            ReconnectStyle::SameSocket,
-        );
+        let (mut s, _) = Session::start("src", "sec", Auth::Token("t"), ReconnectStyle::SameSocket);
         s.on_message(status(200));
         s.on_message(ServerMessage::ConfigureExtension { config: json!({}) });
         let Action::Reconfigure { resend } = s.on_message(ServerMessage::ReconnectRequired) else {
@@ -426,6 +498,64 @@ mod tests {
             }),
             Action::Connected { .. }
         ));
+    }
+
+    #[test]
+    fn a_same_socket_reconnect_closes_the_open_queries() {
+        let (mut s, _) = Session::start("src", "sec", Auth::Token("t"), ReconnectStyle::SameSocket);
+        s.on_message(status(200));
+        s.on_message(ServerMessage::ConfigureExtension { config: json!({}) });
+        assert!(matches!(s.on_message(query("old")), Action::Query { .. }));
+        assert!(matches!(
+            s.on_message(ServerMessage::ReconnectRequired),
+            Action::Reconfigure { .. }
+        ));
+        s.on_message(ServerMessage::ConfigureExtension { config: json!({}) });
+        assert_eq!(s.open_queries(), 0);
+        assert_eq!(
+            s.answer("old", 200, Some("{}")),
+            Err(AnswerError::NotOpen("old".into()))
+        );
+    }
+
+    #[test]
+    fn abandoned_queries_get_one_error_answer_each() {
+        let mut s = connected();
+        s.on_message(query("a"));
+        s.on_message(query("b"));
+        s.answer("a", 100, Some("{}")).unwrap();
+        let mut frames = s.abandon_open_queries(r#"{"messageCode":"x"}"#);
+        frames.sort();
+        assert_eq!(frames.len(), 2);
+        assert!(frames.iter().all(|f| f.contains(r#""status":400"#)));
+        assert!(frames[0].contains(r#""X-Reply-Address":"a""#));
+        assert!(s.answer("a", 200, Some("{}")).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let (mut s, first) = Session::start(
+            "src",
+            "reconnect-SECRET-1",
+            Auth::Password {
+                username: "u",
+                password: "pass-SECRET-2",
+            },
+            ReconnectStyle::SameSocket,
+        );
+        assert!(first.contains("pass-SECRET-2"));
+        let send = s.on_message(status(200));
+        s.on_message(ServerMessage::ConfigureExtension { config: json!({}) });
+        let reconfigure = s.on_message(ServerMessage::ReconnectRequired);
+        let printed = format!(
+            "{s:?} {send:?} {reconfigure:?} {:?} {:?}",
+            Auth::Token("tok-SECRET-3"),
+            Auth::Password {
+                username: "u",
+                password: "pass-SECRET-2"
+            }
+        );
+        assert!(!printed.contains("SECRET"), "{printed}");
     }
 
     #[test]
@@ -491,7 +621,7 @@ mod tests {
             same_socket in any::<bool>(),
         ) {
             let style = if same_socket { ReconnectStyle::SameSocket } else { ReconnectStyle::NewSocket };
-            let (mut s, _) = Session::start("src", "sec", message::validate("t"), style);
+            let (mut s, _) = Session::start("src", "sec", Auth::Token("t"), style);
             // reply address -> whether it is open (delivered, no final answer yet)
             let mut open: std::collections::HashMap<String, bool> = Default::default();
             for step in steps {

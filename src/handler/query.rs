@@ -1,16 +1,23 @@
 //! Queries and their answers.
 //!
-//! A [`Query`] is handed to the query handler and is the only way to answer
-//! it: [`Query::partial`] borrows it (more may follow), while
-//! [`Query::complete`], [`Query::empty`] and [`Query::error`] consume it, so a
-//! second final answer, or an answer after the final one, does not compile.
-//! A query is bound to the connection it came on, so it cannot answer for
-//! another source.
+//! A [`Query`] is handed to the query handler and is the way to answer it:
+//! [`Query::partial`] borrows it (more may follow), while
+//! [`Query::complete`], [`Query::empty`] and [`Query::error`] consume it, so
+//! through a `Query` a second final answer, or an answer after the final
+//! one, does not compile. The explicit form of Python's SDK
+//! ([`SourceConnection::send_query_response`] with a [`QueryContext`], which
+//! can be cloned) checks the same rules at run time instead:
+//! [`QueryAnswerError::AlreadyAnswered`]. A query is bound to the connection
+//! it came on, so it cannot answer for another source.
 //!
 //! Whatever the handler does, the query gets exactly one final answer: if the
 //! handler panics, returns an error, drops the query, or overruns
 //! [`crate::Settings::query_deadline`], the SDK answers with a
 //! [`QueryError`] itself.
+//!
+//! Answers wait for room in the connection's answer budget
+//! ([`crate::Settings::answer_buffer_bytes`]): a handler streaming a large
+//! result to a server that reads slowly is slowed down to the server's pace.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,173 +28,17 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::connection::outbox::Outgoing;
-use crate::connection::{Inner, SourceConnection};
+use super::query_error::{QueryError, QUERY_COMPLETE, QUERY_EMPTY, QUERY_ERROR, QUERY_PARTIAL};
+use super::Context;
+use crate::connection::reply::Reply;
+use crate::connection::SourceConnection;
 use crate::error::QueryAnswerError;
-use crate::handler::Context;
 use crate::protocol::session::is_final;
-
-/// Query response status: a partial result, more will follow (Python's
-/// `VantiqConnector.QUERY_PARTIAL`).
-pub const QUERY_PARTIAL: u16 = 100;
-/// Query response status: the last (or only) part (`QUERY_COMPLETE`).
-pub const QUERY_COMPLETE: u16 = 200;
-/// Query response status: no data (`QUERY_EMPTY`).
-pub const QUERY_EMPTY: u16 = 204;
-/// Query response status of an error answer.
-pub const QUERY_ERROR: u16 = 400;
-
-/// A query error, as the server expects it: a message code, a message
-/// template with `{0}`, `{1}`... placeholders, and the parameters that fill
-/// them. Serialises to `{"messageCode", "messageTemplate", "parameters"}`
-/// (Python's `ERROR_CODE`, `ERROR_TEMPLATE`, `ERROR_PARAMETERS`).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct QueryError {
-    /// A short, stable name for the error, e.g. `myconnector.badTable`.
-    #[serde(rename = "messageCode")]
-    pub message_code: String,
-    /// The message, with `{0}`-style placeholders.
-    #[serde(rename = "messageTemplate")]
-    pub message_template: String,
-    /// The values of the placeholders.
-    pub parameters: Vec<Value>,
-}
-
-impl QueryError {
-    /// A query error with its code, template and parameters.
-    ///
-    /// ```
-    /// use vantiq_connector_sdk::QueryError;
-    /// let e = QueryError::new("db.noTable", "No table {0}", ["orders"]);
-    /// assert_eq!(e.to_string(), "db.noTable: No table orders");
-    /// ```
-    pub fn new<P: Into<Value>>(
-        code: impl Into<String>,
-        template: impl Into<String>,
-        parameters: impl IntoIterator<Item = P>,
-    ) -> Self {
-        QueryError {
-            message_code: code.into(),
-            message_template: template.into(),
-            parameters: parameters.into_iter().map(Into::into).collect(),
-        }
-    }
-
-    /// The template with its placeholders filled in.
-    pub fn message(&self) -> String {
-        let mut out = self.message_template.clone();
-        for (i, p) in self.parameters.iter().enumerate() {
-            let text = match p {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            out = out.replace(&format!("{{{i}}}"), &text);
-        }
-        out
-    }
-
-    /// The answer to a query for a source with no query handler.
-    pub fn no_query_handler(source: &str) -> Self {
-        Self::new(
-            "io.vantiq.connector.noQueryHandler",
-            "Source {0} has no query handler.",
-            [source],
-        )
-    }
-
-    /// The answer to a query whose parameters do not fit the expected type.
-    pub fn invalid_parameters(reason: impl fmt::Display) -> Self {
-        Self::new(
-            "io.vantiq.connector.invalidParameters",
-            "Invalid query parameters: {0}",
-            [reason.to_string()],
-        )
-    }
-
-    pub(crate) fn handler_panicked(message: &str) -> Self {
-        Self::new(
-            "io.vantiq.connector.queryHandlerPanicked",
-            "The query handler panicked: {0}",
-            [message],
-        )
-    }
-
-    pub(crate) fn handler_failed(message: &str) -> Self {
-        Self::new(
-            "io.vantiq.connector.queryHandlerFailed",
-            "The query handler failed: {0}",
-            [message],
-        )
-    }
-
-    pub(crate) fn no_answer() -> Self {
-        Self::new::<Value>(
-            "io.vantiq.connector.queryNotAnswered",
-            "The query handler finished without answering the query.",
-            [],
-        )
-    }
-
-    pub(crate) fn deadline(ms: u128) -> Self {
-        Self::new(
-            "io.vantiq.connector.queryDeadlineExceeded",
-            "The query was not answered within {0} ms.",
-            [ms as u64],
-        )
-    }
-}
-
-impl fmt::Display for QueryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.message_code, self.message())
-    }
-}
-
-impl std::error::Error for QueryError {}
-
-/// Where answers of one query go: the connection it came on.
-#[derive(Clone)]
-pub(crate) struct AnswerSink {
-    pub(crate) conn: Arc<Inner>,
-    pub(crate) epoch: u64,
-    pub(crate) reply_address: Arc<str>,
-}
-
-impl AnswerSink {
-    /// Queues one answer frame. The query's connection must still be the
-    /// current one.
-    pub(crate) fn send(&self, status: u16, body: Option<String>) -> Result<(), QueryAnswerError> {
-        if !self.conn.is_current(self.epoch) {
-            return Err(QueryAnswerError::ConnectionLost);
-        }
-        self.conn
-            .outbox
-            .push_answer(Outgoing::Answer {
-                epoch: self.epoch,
-                reply_address: self.reply_address.clone(),
-                status,
-                body,
-            })
-            .map_err(|()| QueryAnswerError::ConnectionLost)?;
-        if is_final(status) {
-            self.conn.stats.add_query(status >= 400);
-        }
-        Ok(())
-    }
-
-    /// Sends the SDK's own error answer.
-    pub(crate) fn send_error(&self, error: &QueryError) {
-        let body = serde_json::to_string(error).expect("a QueryError always serialises");
-        if let Err(e) = self.send(QUERY_ERROR, Some(body)) {
-            tracing::debug!(reply_address = %self.reply_address, error = %e, "could not send the query error answer");
-        }
-    }
-}
 
 /// The state shared by every handle on one query.
 struct Shared {
+    reply: Reply,
     source: Arc<str>,
-    sink: AnswerSink,
     finished: Arc<AtomicBool>,
     /// Fired when the final answer is sent; dropped (so the SDK's wrapper
     /// sees the query abandoned) when the last handle goes.
@@ -195,7 +46,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn answer(&self, status: u16, body: Option<String>) -> Result<(), QueryAnswerError> {
+    async fn answer(&self, status: u16, body: Option<String>) -> Result<(), QueryAnswerError> {
         if is_final(status) {
             if self.finished.swap(true, Ordering::AcqRel) {
                 return Err(QueryAnswerError::AlreadyAnswered);
@@ -203,7 +54,7 @@ impl Shared {
         } else if self.finished.load(Ordering::Acquire) {
             return Err(QueryAnswerError::AlreadyAnswered);
         }
-        let result = self.sink.send(status, body);
+        let result = self.reply.send(status, body).await;
         if is_final(status) {
             if let Some(done) = self.done.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 let _ = done.send(());
@@ -217,15 +68,18 @@ impl Shared {
 /// handler does not.
 pub(crate) struct Guard {
     finished: Arc<AtomicBool>,
-    sink: AnswerSink,
+    reply: Reply,
 }
 
 impl Guard {
     /// Answers with `error` unless the query already had its final answer.
     pub(crate) fn fail(&self, error: &QueryError) {
         if !self.finished.swap(true, Ordering::AcqRel) {
-            tracing::warn!(reply_address = %self.sink.reply_address, error = %error, "answering the query with an error");
-            self.sink.send_error(error);
+            tracing::warn!(reply_address = %self.reply.reply_address(), error = %error, "answering the query with an error");
+            let body = serde_json::to_string(error).expect("a QueryError always serialises");
+            if let Err(e) = self.reply.send_now(QUERY_ERROR, Some(body)) {
+                tracing::debug!(reply_address = %self.reply.reply_address(), error = %e, "could not send the query error answer");
+            }
         }
     }
 }
@@ -234,7 +88,7 @@ impl Guard {
 /// is Python's query context (`SOURCE_NAME`, `RESPONSE_ADDRESS`), for the
 /// explicit answer form [`SourceConnection::send_query_response`]; it can be
 /// cloned and moved to other tasks. Answers through any clone obey the same
-/// rules as through the [`Query`].
+/// rules as through the [`Query`], checked at run time.
 #[derive(Clone)]
 pub struct QueryContext {
     shared: Arc<Shared>,
@@ -257,7 +111,7 @@ impl QueryContext {
 
     /// The query's reply address (Python's `RESPONSE_ADDRESS`).
     pub fn reply_address(&self) -> &str {
-        &self.shared.sink.reply_address
+        self.shared.reply.reply_address()
     }
 
     /// Whether the query has had its final answer.
@@ -267,7 +121,7 @@ impl QueryContext {
 
     /// Sends an answer with an explicit status code (the Python form,
     /// `send_query_response(ctx, code, message)`), with Python's checks.
-    pub(crate) fn respond<T: Serialize + ?Sized>(
+    async fn respond<T: Serialize + ?Sized>(
         &self,
         status: u16,
         body: Option<&T>,
@@ -281,13 +135,64 @@ impl QueryContext {
             (QUERY_EMPTY, Some(_)) => return Err(QueryAnswerError::UnexpectedBody),
             (other, _) => return Err(QueryAnswerError::InvalidStatus(other)),
         };
-        self.shared.answer(status, body)
+        self.shared.answer(status, body).await
     }
 
     /// Sends an error answer.
-    pub(crate) fn respond_error(&self, error: &QueryError) -> Result<(), QueryAnswerError> {
+    async fn respond_error(&self, error: &QueryError) -> Result<(), QueryAnswerError> {
         let body = serde_json::to_string(error)?;
-        self.shared.answer(QUERY_ERROR, Some(body))
+        self.shared.answer(QUERY_ERROR, Some(body)).await
+    }
+}
+
+impl SourceConnection {
+    /// Answers a query with an explicit status code, Python's
+    /// `send_query_response(ctx, code, message)`: `code` is
+    /// [`crate::QUERY_PARTIAL`] or [`crate::QUERY_COMPLETE`] with a body (an
+    /// object or a list of objects), or [`crate::QUERY_EMPTY`] without one.
+    /// Prefer the methods of [`Query`], which make a second final answer
+    /// impossible to write.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryAnswerError::InvalidStatus`], [`QueryAnswerError::MissingBody`],
+    /// [`QueryAnswerError::UnexpectedBody`], [`QueryAnswerError::NotRows`],
+    /// [`QueryAnswerError::AlreadyAnswered`] after the final answer,
+    /// [`QueryAnswerError::WrongSource`] for a query of another source, and
+    /// [`QueryAnswerError::ConnectionLost`].
+    pub async fn send_query_response(
+        &self,
+        ctx: &QueryContext,
+        code: u16,
+        body: Option<&Value>,
+    ) -> Result<(), QueryAnswerError> {
+        self.check_source(ctx)?;
+        ctx.respond(code, body).await
+    }
+
+    /// Answers a query with an error, Python's `send_query_error(ctx,
+    /// message)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SourceConnection::send_query_response`].
+    pub async fn send_query_error(
+        &self,
+        ctx: &QueryContext,
+        error: QueryError,
+    ) -> Result<(), QueryAnswerError> {
+        self.check_source(ctx)?;
+        ctx.respond_error(&error).await
+    }
+
+    fn check_source(&self, ctx: &QueryContext) -> Result<(), QueryAnswerError> {
+        if ctx.source() != self.source() {
+            return Err(QueryAnswerError::WrongSource {
+                query_source: ctx.source().to_owned(),
+                connection: self.source().to_owned(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -352,18 +257,6 @@ fn kind_of_text(first: u8) -> &'static str {
     }
 }
 
-/// The JSON type of `v`, in words.
-pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "list",
-        Value::Object(_) => "object",
-    }
-}
-
 /// A query from the server, to be answered.
 ///
 /// ```
@@ -404,24 +297,24 @@ impl Query {
     /// does not, and a receiver that resolves when the final answer is sent
     /// (or fails when every handle on the query is gone without one).
     pub(crate) fn new(
-        connection: SourceConnection,
+        ctx: Context,
         params: Value,
-        sink: AnswerSink,
+        reply: Reply,
     ) -> (Query, Guard, oneshot::Receiver<()>) {
         let finished = Arc::new(AtomicBool::new(false));
         let (done_tx, done_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
-            source: connection.source_arc(),
-            sink: sink.clone(),
+            source: ctx.connection().source_arc(),
+            reply: reply.clone(),
             finished: finished.clone(),
             done: Mutex::new(Some(done_tx)),
         });
         let query = Query {
-            ctx: Context::new(connection),
+            ctx,
             params,
             context: QueryContext { shared },
         };
-        let guard = Guard { finished, sink };
+        let guard = Guard { finished, reply };
         (query, guard, done_rx)
     }
 
@@ -444,10 +337,12 @@ impl Query {
     ///
     /// # Errors
     ///
-    /// A [`QueryError`] (`io.vantiq.connector.invalidParameters`) saying why
-    /// they do not fit, ready to be sent with [`Query::error`].
+    /// A [`QueryError`] (`io.vantiq.connector.invalidParameters`) naming the
+    /// parameter that does not fit and why (`count: invalid type: string
+    /// "2", expected usize`), ready to be sent with [`Query::error`] or
+    /// returned from the handler.
     pub fn parse_params<P: DeserializeOwned>(&self) -> Result<P, QueryError> {
-        P::deserialize(&self.params).map_err(QueryError::invalid_parameters)
+        super::parse_value(&self.params).map_err(QueryError::invalid_parameters)
     }
 
     /// The handler context (source name and connection).
@@ -466,7 +361,8 @@ impl Query {
     }
 
     /// Sends a partial result (status 100): `rows` is one object or a list
-    /// of objects. More answers must follow.
+    /// of objects. More answers must follow. Waits while the answers already
+    /// waiting to be written fill the answer budget.
     ///
     /// # Errors
     ///
@@ -477,7 +373,7 @@ impl Query {
         &mut self,
         rows: &T,
     ) -> Result<(), QueryAnswerError> {
-        self.context.respond(QUERY_PARTIAL, Some(rows))
+        self.context.respond(QUERY_PARTIAL, Some(rows)).await
     }
 
     /// Sends the final result (status 200): one object or a list of objects.
@@ -486,7 +382,7 @@ impl Query {
     ///
     /// As [`Query::partial`].
     pub async fn complete<T: Serialize + ?Sized>(self, rows: &T) -> Result<(), QueryAnswerError> {
-        self.context.respond(QUERY_COMPLETE, Some(rows))
+        self.context.respond(QUERY_COMPLETE, Some(rows)).await
     }
 
     /// Ends the query with no data (status 204).
@@ -495,7 +391,7 @@ impl Query {
     ///
     /// [`QueryAnswerError::ConnectionLost`] if the connection has ended.
     pub async fn empty(self) -> Result<(), QueryAnswerError> {
-        self.context.respond::<Value>(QUERY_EMPTY, None)
+        self.context.respond::<Value>(QUERY_EMPTY, None).await
     }
 
     /// Ends the query with an error (status 400).
@@ -504,7 +400,7 @@ impl Query {
     ///
     /// [`QueryAnswerError::ConnectionLost`] if the connection has ended.
     pub async fn error(self, error: impl Into<QueryError>) -> Result<(), QueryAnswerError> {
-        self.context.respond_error(&error.into())
+        self.context.respond_error(&error.into()).await
     }
 }
 
@@ -538,11 +434,5 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn error_messages_fill_their_templates() {
-        let e = QueryError::new("c", "{0} and {1} and {0}", [json!("a"), json!(2)]);
-        assert_eq!(e.message(), "a and 2 and a");
     }
 }

@@ -1,0 +1,140 @@
+//! The event port: what a connection hands to the handler runtime above it.
+//!
+//! The connection task sends [`Event`]s through an [`EventSender`]; the
+//! runtime (the SDK's dispatcher, or a user's pull loop) reads them from
+//! [`Events`]. Sending never waits: a connection task that waited for a slow
+//! handler would stop reading acknowledgements, and a handler waiting for
+//! room in the outbox (which only acknowledgements free) would then wait
+//! forever. Instead the connection task stops reading new frames while
+//! [`BACKLOG_LIMIT`] events are unfinished (and meanwhile writes without
+//! waiting for acknowledgements), so the queue stays bounded.
+//!
+//! An event counts as unfinished from its sending until the reader asks for
+//! the next one.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use super::reply::Reply;
+
+/// What a connection tells the handler runtime.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A connection was made and configured with `config`.
+    Connected {
+        /// The configuration document.
+        config: Value,
+    },
+    /// The server published `object`.
+    Publish {
+        /// The published object.
+        object: Value,
+    },
+    /// A query, to be answered through `reply`.
+    Query {
+        /// The `WITH` parameters.
+        params: Value,
+        /// Where its answers go.
+        reply: Reply,
+    },
+    /// The connection ended.
+    Closed,
+}
+
+/// Unfinished events at which the connection task stops reading the socket
+/// (TCP then slows the server down).
+pub(crate) const BACKLOG_LIMIT: usize = 1024;
+
+/// The count of unfinished events, and the wake-up of a paused reader.
+#[derive(Default)]
+struct Backlog {
+    count: AtomicUsize,
+    below_limit: Notify,
+}
+
+/// The connection task's end of the port.
+pub(crate) struct EventSender {
+    tx: mpsc::UnboundedSender<Event>,
+    backlog: Arc<Backlog>,
+    /// Fails when the reading end is gone (the runtime has finished).
+    reader_gone: oneshot::Receiver<()>,
+}
+
+/// The handler runtime's end of the port.
+pub(crate) struct Events {
+    rx: mpsc::UnboundedReceiver<Event>,
+    backlog: Arc<Backlog>,
+    /// Whether an event was handed out and not yet finished.
+    holding: bool,
+    _alive: oneshot::Sender<()>,
+}
+
+/// A new port.
+pub(crate) fn port() -> (EventSender, Events) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (alive, reader_gone) = oneshot::channel();
+    let backlog = Arc::new(Backlog::default());
+    (
+        EventSender {
+            tx,
+            backlog: backlog.clone(),
+            reader_gone,
+        },
+        Events {
+            rx,
+            backlog,
+            holding: false,
+            _alive: alive,
+        },
+    )
+}
+
+impl EventSender {
+    /// Hands an event to the runtime.
+    pub(crate) fn send(&self, event: Event) {
+        self.backlog.count.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(event).is_err() {
+            self.backlog.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether the connection task should stop reading for now.
+    pub(crate) fn is_full(&self) -> bool {
+        self.backlog.count.load(Ordering::Acquire) >= BACKLOG_LIMIT
+    }
+
+    /// Completes when the backlog has gone below the limit (at once if it
+    /// did since the last call).
+    pub(crate) async fn below_limit(&self) {
+        self.backlog.below_limit.notified().await;
+    }
+
+    /// No more events: waits until the runtime has finished with every event
+    /// sent (and dropped its end).
+    pub(crate) async fn finish(self) {
+        drop(self.tx);
+        let _ = self.reader_gone.await;
+    }
+}
+
+impl Events {
+    /// The next event; `None` when the connection has ended for good. The
+    /// event handed out before counts as finished from this call on.
+    pub(crate) async fn recv(&mut self) -> Option<Event> {
+        self.finish_held();
+        let event = self.rx.recv().await;
+        self.holding = event.is_some();
+        event
+    }
+
+    fn finish_held(&mut self) {
+        if std::mem::take(&mut self.holding)
+            && self.backlog.count.fetch_sub(1, Ordering::AcqRel) == BACKLOG_LIMIT
+        {
+            self.backlog.below_limit.notify_one();
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The narrow way the handler runtime answers a query: a [`Reply`] names the
+//! connection and reply address the answers go to, and queues them in the
+//! outbox, waiting for room in the answer budget.
+//!
+//! An answer is refused ([`QueryAnswerError::ConnectionLost`]) once the
+//! connection the query came on has ended, whichever way it ended (lost, a
+//! `reconnectRequired` of either style, closed): the server has dropped the
+//! query by then.
+
+use std::sync::Arc;
+
+use super::outbox::{Answer, Refused};
+use super::Shared;
+use crate::error::QueryAnswerError;
+use crate::protocol::session::is_final;
+
+/// Where the answers of one query go.
+#[derive(Clone)]
+pub(crate) struct Reply {
+    shared: Arc<Shared>,
+    epoch: u64,
+    reply_address: Arc<str>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("source", &self.shared.name)
+            .field("reply_address", &self.reply_address)
+            .finish()
+    }
+}
+
+impl Reply {
+    pub(super) fn new(shared: Arc<Shared>, epoch: u64, reply_address: Arc<str>) -> Self {
+        Reply {
+            shared,
+            epoch,
+            reply_address,
+        }
+    }
+
+    /// The query's reply address.
+    pub(crate) fn reply_address(&self) -> &Arc<str> {
+        &self.reply_address
+    }
+
+    fn answer(&self, status: u16, body: Option<String>) -> Answer {
+        Answer {
+            epoch: self.epoch,
+            reply_address: self.reply_address.clone(),
+            status,
+            body,
+        }
+    }
+
+    fn counted(&self, status: u16) {
+        if is_final(status) {
+            self.shared.stats.add_query(status >= 400);
+        }
+    }
+
+    /// Queues one answer, waiting for room in the answer budget.
+    pub(crate) async fn send(
+        &self,
+        status: u16,
+        body: Option<String>,
+    ) -> Result<(), QueryAnswerError> {
+        let shared = &self.shared;
+        let epoch = self.epoch;
+        match shared
+            .outbox
+            .push_answer(self.answer(status, body), || shared.is_current(epoch))
+            .await
+        {
+            Ok(true) => {
+                self.counted(status);
+                Ok(())
+            }
+            Ok(false) | Err(Refused::Closed) => Err(QueryAnswerError::ConnectionLost),
+        }
+    }
+
+    /// Queues an answer of the SDK's own at once (an error answer: small,
+    /// one per query, so it never waits for room).
+    pub(crate) fn send_now(
+        &self,
+        status: u16,
+        body: Option<String>,
+    ) -> Result<(), QueryAnswerError> {
+        if !self.shared.is_current(self.epoch) {
+            return Err(QueryAnswerError::ConnectionLost);
+        }
+        self.shared
+            .outbox
+            .push_answer_now(self.answer(status, body))
+            .map_err(|Refused::Closed| QueryAnswerError::ConnectionLost)?;
+        self.counted(status);
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! The dispatcher of one source: reads the connection's event port and calls
+//! the handler.
+//!
+//! Connect, publish and close handlers run here one at a time, in the order
+//! the events came, so publishes are handled in the order they arrived, and
+//! connect and close strictly alternate. Each query goes on a task of its
+//! own in the dispatcher's [`JoinSet`], spawned in order too, so it sees the
+//! configuration of the connect handler that ran before it, and nothing it
+//! does holds up publishes or other queries. The dispatcher owns those
+//! tasks: when the connection ends for good it stops the ones still running
+//! (the connection has by then waited for them, up to the close timeout, and
+//! answered their queries with an error). A panicking or failing handler is
+//! logged; it takes neither the connection nor the process down.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use serde_json::Value;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::query::Query;
+use super::query_error::QueryError;
+use super::{Context, HandlerResult, SharedHandler, SourceState};
+use crate::connection::events::{Event, Events};
+use crate::connection::reply::Reply;
+use crate::connection::SourceConnection;
+
+/// Runs until the connection's port ends (the connection ended for good).
+pub(crate) async fn run(
+    conn: SourceConnection,
+    handler: SharedHandler,
+    state: Arc<SourceState>,
+    mut events: Events,
+) {
+    let ctx = Context::new(conn, state);
+    let mut queries = JoinSet::new();
+    while let Some(event) = events.recv().await {
+        while queries.try_join_next().is_some() {}
+        match event {
+            Event::Connected { config } => {
+                let result = guarded("connect", handler.clone().connect(ctx.clone(), config)).await;
+                ctx.state.set_rejection(result.err());
+            }
+            Event::Publish { object } => {
+                let _ = guarded("publish", handler.clone().publish(ctx.clone(), object)).await;
+            }
+            Event::Query { params, reply } => {
+                let query = run_query(ctx.clone(), handler.clone(), params, reply);
+                queries.spawn(query.in_current_span());
+            }
+            Event::Closed => {
+                let _ = guarded("close", handler.clone().close(ctx.clone())).await;
+            }
+        }
+    }
+    // The connection has ended for good: the answers of what still runs
+    // would be refused.
+    if !queries.is_empty() {
+        tracing::debug!(
+            running = queries.len(),
+            "stopping the query handlers still running"
+        );
+        queries.shutdown().await;
+    }
+}
+
+/// Runs a handler future, logging its error or panic; returns the reason
+/// when it failed.
+async fn guarded(
+    kind: &'static str,
+    fut: impl std::future::Future<Output = HandlerResult>,
+) -> Result<(), String> {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::error!(handler = kind, error = %e, "handler returned an error");
+            Err(e.to_string())
+        }
+        Err(panic) => {
+            let message = panic_message(&panic);
+            tracing::error!(handler = kind, panic = %message, "handler panicked");
+            Err(format!("the {kind} handler panicked: {message}"))
+        }
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
+
+/// Runs one query and makes sure it gets a final answer.
+async fn run_query(ctx: Context, handler: SharedHandler, params: Value, reply: Reply) {
+    let deadline = ctx.connection().settings().query_deadline;
+    let (query, guard, done) = Query::new(ctx, params, reply);
+    let work = async move {
+        // Why the handler failed, if it did; `None` when it returned normally
+        // (whether or not it answered).
+        let failure = match AssertUnwindSafe(handler.query(query)).catch_unwind().await {
+            Ok(Ok(())) => None,
+            // The error the handler returned is the answer, as it is.
+            Ok(Err(e)) => Some(match e.downcast::<QueryError>() {
+                Ok(error) => *error,
+                Err(e) => {
+                    tracing::error!(error = %e, "query handler returned an error");
+                    QueryError::handler_failed(&e.to_string())
+                }
+            }),
+            Err(panic) => {
+                let message = panic_message(&panic);
+                tracing::error!(panic = %message, "query handler panicked");
+                Some(QueryError::handler_panicked(&message))
+            }
+        };
+        // Wait for the final answer, wherever the query went; if every
+        // handle on it is dropped first, nobody can answer it any more.
+        match done.await {
+            Ok(()) => None,
+            Err(_) => Some(failure.unwrap_or_else(QueryError::no_answer)),
+        }
+    };
+    let unanswered = match deadline {
+        None => work.await,
+        Some(deadline) => match tokio::time::timeout(deadline, work).await {
+            Ok(unanswered) => unanswered,
+            Err(_) => Some(QueryError::deadline(deadline.as_millis())),
+        },
+    };
+    if let Some(error) = unanswered {
+        guard.fail(&error);
+    }
+}
