@@ -168,7 +168,7 @@ pub(super) fn parse(json: &str) -> Result<Parsed, String> {
                 Value::String(s) if header_value_ok(s) => options.user_agent = Some(s.clone()),
                 Value::String(_) => {
                     return Err(
-                        "`user_agent_header` contains a line break or control character".into(),
+                        "`user_agent_header` contains a line break, a control character or non-ASCII text".into(),
                     )
                 }
                 _ => return Err(wrong("a string")),
@@ -189,7 +189,7 @@ pub(super) fn parse(json: &str) -> Result<Parsed, String> {
                         }
                         Value::String(_) => {
                             return Err(format!(
-                                "`additional_headers`: the value of `{name}` contains a line break or control character"
+                                "`additional_headers`: the value of `{name}` contains a line break, a control character or non-ASCII text"
                             ))
                         }
                         other => {
@@ -227,8 +227,11 @@ fn header_name_ok(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Visible ASCII, spaces and tabs: what an HTTP header value can carry as text.
 fn header_value_ok(value: &str) -> bool {
-    !value.chars().any(|c| c.is_control() && c != '\t')
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
 }
 
 /// The JSON kind of a value, for messages ("a string", "an object").
