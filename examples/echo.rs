@@ -18,7 +18,7 @@ mod echo_handler;
 
 use std::process::ExitCode;
 
-use vantiq_connector_sdk::{shutdown_signal, ConnectorSet, Error, ServerConfig, Settings};
+use vantiq_connector_sdk::{shutdown_signal, ConnectorSet, Error, ServerConfig};
 
 // One thread: echo's handlers only move messages, so a second worker thread
 // would add nothing but hand-offs between threads (on a 2-core machine the
@@ -37,14 +37,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let set = match ConnectorSet::new(config, Settings::default()) {
+    let set = match ConnectorSet::builder(config)
+        .handler(echo_handler::Echo::default())
+        .build()
+    {
         Ok(set) => set,
         Err(e) => {
             eprintln!("echo: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
-    set.set_handler_for_all(echo_handler::Echo::default());
     // The Kubernetes TCP probe (tcpProbePort, default 8000): healthy while the
     // process runs. A port already taken is not fatal for echo.
     if let Err(e) = set.declare_healthy() {

@@ -16,7 +16,7 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use vantiq_connector_sdk::{ConnectorSet, ServerConfig, Settings};
+use vantiq_connector_sdk::{ConnectorSet, ServerConfig};
 use vantiq_sim::Sim;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -65,8 +65,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         config.target_server(),
         config.websocket_url()
     );
-    let set = ConnectorSet::new(config, Settings::default())?;
-    set.set_handler_for_all(echo_handler::Echo::default());
+    let set = ConnectorSet::builder(config)
+        .handler(echo_handler::Echo::default())
+        .build()?;
     let runner = {
         let set = set.clone();
         tokio::spawn(async move { set.run().await })

@@ -68,7 +68,7 @@ mod sqlite_handler;
 
 use std::process::ExitCode;
 
-use vantiq_connector_sdk::{shutdown_signal, ConnectorSet, ServerConfig, Settings};
+use vantiq_connector_sdk::{shutdown_signal, ConnectorSet, ServerConfig};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -82,14 +82,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let set = match ConnectorSet::new(config, Settings::default()) {
+    let set = match ConnectorSet::builder(config)
+        .handler(sqlite_handler::SqliteConnector::new())
+        .build()
+    {
         Ok(set) => set,
         Err(e) => {
             eprintln!("sqlite: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
-    set.set_handler_for_all(sqlite_handler::SqliteConnector::new());
     if let Err(e) = set.declare_healthy() {
         eprintln!(
             "sqlite: health probe not started on port {}: {e}",

@@ -19,20 +19,21 @@
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     vantiq_connector_sdk::setup_logging()?;
 //!     // Reads serverConfig/server.config (or server.config).
-//!     let set = ConnectorSet::from_server_config()?;
-//!     set.set_handler_for_all(
-//!         Handlers::new()
-//!             .on_connect(|ctx: Context, config: Value| async move {
-//!                 tracing::info!(source = ctx.source(), %config, "configured");
-//!             })
-//!             .on_publish(|ctx: Context, message: Value| async move {
-//!                 // Echo every published message back as a notification.
-//!                 ctx.connection().send_notification(&message).await
-//!             })
-//!             .on_query(|query: Query| async move {
-//!                 query.complete(&json!({"hello": "world"})).await
-//!             }),
-//!     );
+//!     let set = ConnectorSet::from_server_config()?
+//!         .handler(
+//!             Handlers::new()
+//!                 .on_connect(|_ctx: Context, config: Value| async move {
+//!                     tracing::info!(%config, "configured");
+//!                 })
+//!                 .on_publish(|ctx: Context, message: Value| async move {
+//!                     // Echo every published message back as a notification.
+//!                     ctx.connection().send_notification(&message).await
+//!                 })
+//!                 .on_query(|query: Query| async move {
+//!                     query.complete(&json!({"hello": "world"})).await
+//!                 }),
+//!         )
+//!         .build()?;
 //!     set.declare_healthy()?;
 //!     set.run_until(vantiq_connector_sdk::shutdown_signal()).await?;
 //!     Ok(())
@@ -41,13 +42,28 @@
 //!
 //! ## The layers
 //!
-//! - [`protocol`]: message types and the per-connection state machine; pure,
-//!   no I/O.
+//! Dependencies run one way: the set on the handler runtime, the runtime on
+//! the connection, the connection on the protocol and the transport.
+//!
+//! - `protocol`: message types and the state machines of one connection
+//!   (handshake and queries, delivery, keepalive); pure, no I/O, no clock.
 //! - `transport`: WebSocket over TCP or rustls TLS.
 //! - `connection`: one task per source that owns its socket, and the cheap
 //!   [`SourceConnection`] handle onto it.
+//! - the handler runtime: [`Handler`], [`Handlers`], [`Context`], [`Query`];
+//!   the order in which handlers run is documented on [`Handler`].
 //! - [`ConnectorSet`]: every source of a [`config::ServerConfig`], the
 //!   [`health`] probe, and shutdown.
+//!
+//! ## Numbers
+//!
+//! Every JSON number passes through unchanged: the SDK builds serde_json with
+//! `arbitrary_precision` (each number is kept as its text, so integers of any
+//! size and floats go through digit for digit, `-0.0` and `1e400` included)
+//! and `float_roundtrip` (a conversion to `f64`, as in a typed handler, is
+//! correctly rounded). Cargo features are unified, so these are on for every
+//! crate of a build that uses the SDK; one consequence to know: a
+//! `serde_json::Number` compares by its text (`1.0` and `1.00` differ).
 //!
 //! See the README for the mapping from the Python SDK's calls to these.
 

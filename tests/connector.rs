@@ -43,8 +43,11 @@ impl Handler for Recording {
 
 fn recording_set(sim: &vantiq_sim::Sim, sources: &[&str]) -> (ConnectorSet, Recorder) {
     let rec = Recorder::new();
-    let set = ConnectorSet::new(config_for(sim, sources), fast_settings()).unwrap();
-    set.set_handler_for_all(Recording(rec.clone()));
+    let set = ConnectorSet::builder(config_for(sim, sources))
+        .settings(fast_settings())
+        .handler(Recording(rec.clone()))
+        .build()
+        .unwrap();
     (set, rec)
 }
 
@@ -207,10 +210,15 @@ fn query_handlers() -> Handlers {
 }
 
 async fn query_set(sim: &vantiq_sim::Sim, deadline: Option<Duration>) -> Running {
-    let mut settings = fast_settings();
-    settings.query_deadline = deadline;
-    let set = ConnectorSet::new(config_for(sim, &["q"]), settings).unwrap();
-    set.set_handler_for_all(query_handlers());
+    let settings = fast_settings()
+        .to_builder()
+        .query_deadline(deadline)
+        .build();
+    let set = ConnectorSet::builder(config_for(sim, &["q"]))
+        .settings(settings)
+        .handler(query_handlers())
+        .build()
+        .unwrap();
     let running = start(set);
     sim.wait_connected("q", WAIT).await.unwrap();
     running
@@ -308,8 +316,11 @@ async fn a_query_over_its_deadline_gets_an_error() {
 #[tokio::test]
 async fn a_source_without_query_handler_answers_with_an_error() {
     let sim = sim(&["q"]).await;
-    let set = ConnectorSet::new(config_for(&sim, &["q"]), fast_settings()).unwrap();
-    set.set_handler_for_all(Handlers::new());
+    let set = ConnectorSet::builder(config_for(&sim, &["q"]))
+        .settings(fast_settings())
+        .handler(Handlers::new())
+        .build()
+        .unwrap();
     let running = start(set);
     sim.wait_connected("q", WAIT).await.unwrap();
     let out = sim.query("q", json!({}), WAIT).await.unwrap();
@@ -325,11 +336,14 @@ async fn queries_run_concurrently_with_publishes_and_each_other() {
     let sim = sim(&["q"]).await;
     let rec = Recorder::new();
     let r2 = rec.clone();
-    let set = ConnectorSet::new(config_for(&sim, &["q"]), fast_settings()).unwrap();
-    set.set_handler_for_all(query_handlers().on_publish(move |_ctx: Context, m: Value| {
-        let r = r2.clone();
-        async move { r.record(format!("publish {m}")) }
-    }));
+    let set = ConnectorSet::builder(config_for(&sim, &["q"]))
+        .settings(fast_settings())
+        .handler(query_handlers().on_publish(move |_ctx: Context, m: Value| {
+            let r = r2.clone();
+            async move { r.record(format!("publish {m}")) }
+        }))
+        .build()
+        .unwrap();
     let running = start(set);
     sim.wait_connected("q", WAIT).await.unwrap();
     let slow = {
@@ -386,10 +400,12 @@ fn running_stats_after(sim: &vantiq_sim::Sim) -> u64 {
 async fn reconfigure(style: ReconnectStyle) {
     let sim = sim(&["c"]).await;
     let rec = Recorder::new();
-    let mut settings = fast_settings();
-    settings.reconnect_style = style;
-    let set = ConnectorSet::new(config_for(&sim, &["c"]), settings).unwrap();
-    set.set_handler_for_all(Recording(rec.clone()));
+    let settings = fast_settings().to_builder().reconnect_style(style).build();
+    let set = ConnectorSet::builder(config_for(&sim, &["c"]))
+        .settings(settings)
+        .handler(Recording(rec.clone()))
+        .build()
+        .unwrap();
     let running = start(set);
     rec.expect("connect").await;
     sim.set_config("c", json!({"version": 2})).await.unwrap();
@@ -447,7 +463,10 @@ async fn username_and_password_authenticate() {
         .source("u")
         .build()
         .unwrap();
-    let set = ConnectorSet::new(config, fast_settings()).unwrap();
+    let set = ConnectorSet::builder(config)
+        .settings(fast_settings())
+        .build()
+        .unwrap();
     let running = start(set);
     sim.wait_connected("u", WAIT).await.unwrap();
     running.stop().await.unwrap();
@@ -497,9 +516,11 @@ async fn notifications_sent_while_disconnected_go_out_after_reconnection() {
 #[tokio::test]
 async fn a_full_buffer_waits_or_fails_without_waiting() {
     let sim = sim(&["w"]).await;
-    let mut settings = fast_settings();
-    settings.buffer_capacity = 3;
-    let set = ConnectorSet::new(config_for(&sim, &["w"]), settings).unwrap();
+    let settings = fast_settings().to_builder().buffer_capacity(3).build();
+    let set = ConnectorSet::builder(config_for(&sim, &["w"]))
+        .settings(settings)
+        .build()
+        .unwrap();
     let conn = set.connection("w").unwrap().clone();
     for i in 0..3 {
         conn.try_send_notification(&json!({"i": i})).unwrap();
@@ -532,11 +553,16 @@ async fn half_open_links_are_noticed_by_pings() {
         .send_pings(true)
         .build()
         .unwrap();
-    let mut settings = fast_settings();
-    settings.ping_interval = Duration::from_millis(200);
-    let set = ConnectorSet::new(config, settings).unwrap();
+    let settings = fast_settings()
+        .to_builder()
+        .ping_interval(Duration::from_millis(200))
+        .build();
     let rec = Recorder::new();
-    set.set_handler_for_all(Recording(rec.clone()));
+    let set = ConnectorSet::builder(config)
+        .settings(settings)
+        .handler(Recording(rec.clone()))
+        .build()
+        .unwrap();
     let running = start(set);
     rec.expect("connect").await;
     sim.go_silent("p").await.unwrap();
@@ -586,15 +612,19 @@ async fn malformed_server_frames_are_skipped() {
 async fn several_sources_with_their_own_handlers() {
     let sim = sim(&["one", "two"]).await;
     let config = config_for(&sim, &["one", "two"]);
-    let set = ConnectorSet::new(config, fast_settings()).unwrap();
-    assert_eq!(set.sources().collect::<Vec<_>>(), ["one", "two"]);
-    for conn in &set {
-        let tag = format!("handled by {}", conn.source());
-        conn.set_handler(Handlers::new().on_query(move |q: Query| {
-            let tag = tag.clone();
-            async move { q.complete(&json!({"tag": tag})).await }
-        }));
+    let mut builder = ConnectorSet::builder(config).settings(fast_settings());
+    for source in ["one", "two"] {
+        let tag = format!("handled by {source}");
+        builder = builder.source_handler(
+            source,
+            Handlers::new().on_query(move |q: Query| {
+                let tag = tag.clone();
+                async move { q.complete(&json!({"tag": tag})).await }
+            }),
+        );
     }
+    let set = builder.build().unwrap();
+    assert_eq!(set.sources().collect::<Vec<_>>(), ["one", "two"]);
     let running = start(set);
     for s in ["one", "two"] {
         sim.wait_connected(s, WAIT).await.unwrap();
@@ -607,7 +637,10 @@ async fn several_sources_with_their_own_handlers() {
 #[tokio::test]
 async fn the_health_probe_follows_declarations() {
     let sim = sim(&["h"]).await;
-    let set = ConnectorSet::new(config_for(&sim, &["h"]), fast_settings()).unwrap();
+    let set = ConnectorSet::builder(config_for(&sim, &["h"]))
+        .settings(fast_settings())
+        .build()
+        .unwrap();
     let conn = set.connection("h").unwrap().clone();
     assert_eq!(set.is_healthy(), None);
     conn.declare_healthy().unwrap();
@@ -660,17 +693,20 @@ async fn typed_configuration_and_query_parameters() {
     let sim = sim(&["typed"]).await;
     let rec = Recorder::new();
     let r = rec.clone();
-    let set = ConnectorSet::new(config_for(&sim, &["typed"]), fast_settings()).unwrap();
-    set.set_handler_for_all(
-        Handlers::new()
-            .on_connect_typed(move |_ctx: Context, config: Config| {
-                let r = r.clone();
-                async move { r.record(format!("connect {} v{}", config.name, config.version)) }
-            })
-            .on_query_typed(|query: Query, p: Params| async move {
-                query.complete(&json!({"a": p.a, "b": p.b})).await
-            }),
-    );
+    let set = ConnectorSet::builder(config_for(&sim, &["typed"]))
+        .settings(fast_settings())
+        .handler(
+            Handlers::new()
+                .on_connect_typed(move |_ctx: Context, config: Config| {
+                    let r = r.clone();
+                    async move { r.record(format!("connect {} v{}", config.name, config.version)) }
+                })
+                .on_query_typed(|query: Query, p: Params| async move {
+                    query.complete(&json!({"a": p.a, "b": p.b})).await
+                }),
+        )
+        .build()
+        .unwrap();
     let running = start(set);
     assert_eq!(rec.expect("connect").await, "connect typed v1");
     let out = sim.query("typed", json!({"a": 5}), WAIT).await.unwrap();

@@ -16,8 +16,11 @@ use vantiq_connector_sdk::{
 };
 
 fn echo_set(sim: &vantiq_sim::Sim, settings: vantiq_connector_sdk::Settings) -> Running {
-    let set = ConnectorSet::new(config_for(sim, &["echo"]), settings).unwrap();
-    set.set_handler_for_all(echo_handler::Echo::default());
+    let set = ConnectorSet::builder(config_for(sim, &["echo"]))
+        .settings(settings)
+        .handler(echo_handler::Echo::default())
+        .build()
+        .unwrap();
     start(set)
 }
 
@@ -133,8 +136,11 @@ impl Handler for Alternation {
 async fn a_storm_of_reconnect_required_ends_on_the_last_configuration() {
     let sim = sim(&["c"]).await;
     let rec = Recorder::new();
-    let set = ConnectorSet::new(config_for(&sim, &["c"]), fast_settings()).unwrap();
-    set.set_handler_for_all(Alternation(rec.clone()));
+    let set = ConnectorSet::builder(config_for(&sim, &["c"]))
+        .settings(fast_settings())
+        .handler(Alternation(rec.clone()))
+        .build()
+        .unwrap();
     let running = start(set);
     sim.wait_connected("c", WAIT).await.unwrap();
     let storm = std::time::Instant::now();
@@ -176,8 +182,11 @@ async fn a_storm_of_reconnect_required_ends_on_the_last_configuration() {
 async fn a_source_that_disappears_and_comes_back_is_reconnected() {
     let sim = sim(&["gone"]).await;
     let rec = Recorder::new();
-    let set = ConnectorSet::new(config_for(&sim, &["gone"]), fast_settings()).unwrap();
-    set.set_handler_for_all(Alternation(rec.clone()));
+    let set = ConnectorSet::builder(config_for(&sim, &["gone"]))
+        .settings(fast_settings())
+        .handler(Alternation(rec.clone()))
+        .build()
+        .unwrap();
     let running = start(set);
     rec.expect("connect").await;
     sim.remove_source("gone");
@@ -187,11 +196,11 @@ async fn a_source_that_disappears_and_comes_back_is_reconnected() {
     let mut state = conn.watch_state();
     for _ in 0..3 {
         state
-            .wait_for(|s| *s == vantiq_connector_sdk::ConnectionState::Connecting)
+            .wait_for(|s| s == vantiq_connector_sdk::ConnectionState::Connecting)
             .await
             .unwrap();
         state
-            .wait_for(|s| *s == vantiq_connector_sdk::ConnectionState::Disconnected)
+            .wait_for(|s| s == vantiq_connector_sdk::ConnectionState::Disconnected)
             .await
             .unwrap();
     }
@@ -209,17 +218,22 @@ async fn a_source_that_disappears_and_comes_back_is_reconnected() {
 #[tokio::test]
 async fn oversized_messages_are_skipped() {
     let sim = sim(&["big"]).await;
-    let mut settings = fast_settings();
-    settings.max_message_size = 64 * 1024;
+    let settings = fast_settings()
+        .to_builder()
+        .max_message_size(64 * 1024)
+        .build();
     let rec = Recorder::new();
-    let set = ConnectorSet::new(config_for(&sim, &["big"]), settings).unwrap();
     let r = rec.clone();
-    set.set_handler_for_all(vantiq_connector_sdk::Handlers::new().on_publish(
-        move |_c: Context, m: Value| {
-            let r = r.clone();
-            async move { r.record(format!("publish {}", m.to_string().len())) }
-        },
-    ));
+    let set = ConnectorSet::builder(config_for(&sim, &["big"]))
+        .settings(settings)
+        .handler(
+            vantiq_connector_sdk::Handlers::new().on_publish(move |_c: Context, m: Value| {
+                let r = r.clone();
+                async move { r.record(format!("publish {}", m.to_string().len())) }
+            }),
+        )
+        .build()
+        .unwrap();
     let running = start(set);
     sim.wait_connected("big", WAIT).await.unwrap();
     sim.publish("big", json!({"blob": "x".repeat(100 * 1024)}))
@@ -263,10 +277,15 @@ async fn a_server_without_acks_does_not_stall_delivery() {
         .start()
         .await
         .unwrap();
-    let mut settings = fast_settings();
-    settings.window = 8;
-    settings.ack_timeout = Duration::from_millis(200);
-    let set = ConnectorSet::new(config_for(&sim, &["na"]), settings).unwrap();
+    let settings = fast_settings()
+        .to_builder()
+        .window(8)
+        .ack_timeout(Duration::from_millis(200))
+        .build();
+    let set = ConnectorSet::builder(config_for(&sim, &["na"]))
+        .settings(settings)
+        .build()
+        .unwrap();
     let conn = set.connection("na").unwrap().clone();
     let running = start(set);
     for i in 0..100 {
@@ -286,10 +305,15 @@ async fn a_server_without_acks_does_not_stall_delivery() {
 #[tokio::test]
 async fn drop_oldest_keeps_the_newest_and_counts_drops() {
     let sim = sim(&["d"]).await;
-    let mut settings = fast_settings();
-    settings.buffer_capacity = 10;
-    settings.overflow = OverflowPolicy::DropOldest;
-    let set = ConnectorSet::new(config_for(&sim, &["d"]), settings).unwrap();
+    let settings = fast_settings()
+        .to_builder()
+        .buffer_capacity(10)
+        .overflow(OverflowPolicy::DropOldest)
+        .build();
+    let set = ConnectorSet::builder(config_for(&sim, &["d"]))
+        .settings(settings)
+        .build()
+        .unwrap();
     let conn = set.connection("d").unwrap().clone();
     // Not running yet: everything waits in the buffer.
     for i in 0..25 {
@@ -334,8 +358,11 @@ async fn panicking_handlers_do_not_take_the_connection_down() {
     }
     let sim = sim(&["p"]).await;
     let rec = Recorder::new();
-    let set = ConnectorSet::new(config_for(&sim, &["p"]), fast_settings()).unwrap();
-    set.set_handler_for_all(Panicky(rec.clone()));
+    let set = ConnectorSet::builder(config_for(&sim, &["p"]))
+        .settings(fast_settings())
+        .handler(Panicky(rec.clone()))
+        .build()
+        .unwrap();
     let running = start(set);
     rec.expect("connect").await;
     sim.publish("p", json!({"panic": true})).await.unwrap();
@@ -380,9 +407,11 @@ async fn tls_failures_are_connection_failures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_burst_echoed_through_a_full_buffer_does_not_deadlock() {
     let sim = sim(&["echo"]).await;
-    let mut settings = fast_settings();
-    settings.buffer_capacity = 50;
-    settings.window = 8;
+    let settings = fast_settings()
+        .to_builder()
+        .buffer_capacity(50)
+        .window(8)
+        .build();
     let running = echo_set(&sim, settings);
     sim.wait_connected("echo", WAIT).await.unwrap();
     let n = 30_000;
@@ -409,9 +438,14 @@ async fn a_publish_burst_echoed_through_a_full_buffer_does_not_deadlock() {
 #[tokio::test]
 async fn unacknowledged_notifications_are_sent_again_after_a_drop() {
     let sim = sim(&["alo"]).await;
-    let mut settings = fast_settings();
-    settings.ack_timeout = Duration::from_secs(60);
-    let set = ConnectorSet::new(config_for(&sim, &["alo"]), settings).unwrap();
+    let settings = fast_settings()
+        .to_builder()
+        .ack_timeout(Duration::from_secs(60))
+        .build();
+    let set = ConnectorSet::builder(config_for(&sim, &["alo"]))
+        .settings(settings)
+        .build()
+        .unwrap();
     let conn = set.connection("alo").unwrap().clone();
     let running = start(set);
     sim.wait_connected("alo", WAIT).await.unwrap();

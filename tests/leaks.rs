@@ -33,11 +33,16 @@ fn rss_kib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_connect_drop_cycles_leak_nothing() {
     let sim = sim(&["cyc"]).await;
-    let mut settings = fast_settings();
-    settings.initial_backoff = Duration::from_millis(1);
-    settings.max_backoff = Duration::from_millis(5);
-    let set = ConnectorSet::new(config_for(&sim, &["cyc"]), settings).unwrap();
-    set.set_handler_for_all(echo_handler::Echo::default());
+    let settings = fast_settings()
+        .to_builder()
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(5))
+        .build();
+    let set = ConnectorSet::builder(config_for(&sim, &["cyc"]))
+        .settings(settings)
+        .handler(echo_handler::Echo::default())
+        .build()
+        .unwrap();
     let running = start(set);
     // Warm up, then measure.
     for n in 1..=100 {

@@ -31,19 +31,22 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
         .build()
         .unwrap();
     let mut texts = vec![format!("{config:?}"), format!("{:?}", config.credentials())];
-    let set = ConnectorSet::new(config, fast_settings()).unwrap();
+    let set = ConnectorSet::builder(config)
+        .settings(fast_settings())
+        .handler(
+            Handlers::new()
+                .on_publish(
+                    |ctx: vantiq_connector_sdk::Context, m: serde_json::Value| async move {
+                        ctx.connection().send_notification(&m).await
+                    },
+                )
+                .on_query(|q: vantiq_connector_sdk::Query| async move {
+                    q.complete(&json!({"ok": 1})).await
+                }),
+        )
+        .build()
+        .unwrap();
     texts.push(format!("{set:?}"));
-    set.set_handler_for_all(
-        Handlers::new()
-            .on_publish(
-                |ctx: vantiq_connector_sdk::Context, m: serde_json::Value| async move {
-                    ctx.connection().send_notification(&m).await
-                },
-            )
-            .on_query(|q: vantiq_connector_sdk::Query| async move {
-                q.complete(&json!({"ok": 1})).await
-            }),
-    );
     let running = start(set);
     sim.wait_connected("s", WAIT).await.unwrap();
     sim.publish("s", json!({"a": 1})).await.unwrap();
@@ -72,7 +75,12 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
         .build()
         .unwrap();
     texts.push(format!("{config:?}"));
-    let running = start(ConnectorSet::new(config, fast_settings()).unwrap());
+    let running = start(
+        ConnectorSet::builder(config)
+            .settings(fast_settings())
+            .build()
+            .unwrap(),
+    );
     sim.wait_connections("s", 4, WAIT).await.unwrap();
     running.stop().await.unwrap();
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sqlite_handler::SqliteConnector;
-use vantiq_connector_sdk::{ConnectorSet, Error, ServerConfig, Settings};
+use vantiq_connector_sdk::{ConnectorSet, Error, ServerConfig};
 use vantiq_sim::{QueryOutcome, Sim};
 
 const TOKEN: &str = "sqlite-test-token-4Kq";
@@ -56,8 +56,10 @@ impl Harness {
             .tcp_probe_port(0)
             .build()
             .expect("valid server config");
-        let set = ConnectorSet::new(server_config, Settings::default()).expect("connector set");
-        set.set_handler_for_all(SqliteConnector::new());
+        let set = ConnectorSet::builder(server_config)
+            .handler(SqliteConnector::new())
+            .build()
+            .expect("connector set");
         let runner = set.clone();
         let task = tokio::spawn(async move { runner.run().await });
         sim.wait_connected(SOURCE, WAIT)

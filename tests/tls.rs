@@ -78,7 +78,12 @@ async fn a_private_ca_file_is_trusted() {
         .build()
         .unwrap();
     assert!(config.websocket_url().starts_with("wss://127.0.0.1:"));
-    let running = start(ConnectorSet::new(config, fast_settings()).unwrap());
+    let running = start(
+        ConnectorSet::builder(config)
+            .settings(fast_settings())
+            .build()
+            .unwrap(),
+    );
     sim.wait_connected("tls", WAIT).await.unwrap();
     let out = sim.query("tls", json!({}), WAIT).await.unwrap();
     assert!(
@@ -129,7 +134,12 @@ async fn turning_checks_off_works_and_warns_on_every_connection() {
     )
     .unwrap();
     assert!(config.tls().disable_verification);
-    let running = start(ConnectorSet::new(config, fast_settings()).unwrap());
+    let running = start(
+        ConnectorSet::builder(config)
+            .settings(fast_settings())
+            .build()
+            .unwrap(),
+    );
     sim.wait_connected("tls", WAIT).await.unwrap();
     sim.drop_connection("tls").await.unwrap();
     sim.wait_connections("tls", 2, WAIT).await.unwrap();

@@ -626,12 +626,15 @@ mod tests {
             let mut open: std::collections::HashMap<String, bool> = Default::default();
             for step in steps {
                 match step {
-                    Step::Server(msg) => {
-                        if let Action::Query { reply_address, .. } = s.on_message(msg) {
+                    Step::Server(msg) => match s.on_message(msg) {
+                        Action::Query { reply_address, .. } => {
                             prop_assert!(!open.get(&*reply_address).copied().unwrap_or(false));
                             open.insert(reply_address.to_string(), true);
                         }
-                    }
+                        // The queries of the ended connection are closed.
+                        Action::Reconfigure { .. } => open.clear(),
+                        _ => {}
+                    },
                     Step::Answer(q, status) => {
                         let addr = format!("q{q}");
                         let body = if status == 204 { None } else { Some("{}") };

@@ -24,11 +24,11 @@ pub async fn sim(sources: &[&str]) -> Sim {
 
 /// Settings that retry quickly, so tests do not wait on backoff.
 pub fn fast_settings() -> Settings {
-    let mut s = Settings::default();
-    s.initial_backoff = Duration::from_millis(20);
-    s.max_backoff = Duration::from_millis(200);
-    s.connect_timeout = Duration::from_secs(5);
-    s
+    Settings::builder()
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(200))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
 }
 
 pub fn config_for(sim: &Sim, sources: &[&str]) -> ServerConfig {
@@ -62,7 +62,10 @@ pub fn start(set: ConnectorSet) -> Running {
 /// Runs a connector set for `config` until it fails (bounded by [`WAIT`]);
 /// for tests of the errors that end `run`.
 pub async fn run_to_error(config: ServerConfig) -> Error {
-    let set = ConnectorSet::new(config, fast_settings()).expect("set");
+    let set = ConnectorSet::builder(config)
+        .settings(fast_settings())
+        .build()
+        .expect("set");
     tokio::time::timeout(WAIT, set.run())
         .await
         .expect("run returns")
