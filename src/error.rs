@@ -18,11 +18,15 @@ pub enum Error {
     },
     /// A connection could not be made, and `failOnConnectionError=true` (or
     /// [`crate::Settings::max_reconnect_attempts`]) says not to retry.
+    ///
+    /// Match on `kind` to act on the cause; `reason` says it in words.
     #[error("source `{source_name}`: could not connect: {reason}")]
     ConnectFailed {
         /// The source that could not connect.
         source_name: String,
-        /// Why.
+        /// What kind of failure it was.
+        kind: ConnectErrorKind,
+        /// Why, in words an operator can act on.
         reason: String,
     },
     /// The source connection is already running (`run` was called twice).
@@ -41,6 +45,63 @@ pub enum Error {
         /// What the runtime reported.
         reason: String,
     },
+}
+
+/// What kind of failure ended a connection attempt, for programs that act on
+/// the cause (see [`Error::ConnectFailed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectErrorKind {
+    /// The server's host name could not be resolved.
+    Dns,
+    /// The server (or the proxy's target, through the tunnel) refused the TCP
+    /// connection.
+    Refused,
+    /// The attempt did not finish in time (`Settings::connect_timeout`, or the
+    /// network's own timeout).
+    Timeout,
+    /// The TLS handshake failed: most often the server's certificate could not
+    /// be verified (unknown issuer, expired, wrong name).
+    Tls,
+    /// The server answered the WebSocket upgrade with this HTTP status
+    /// instead of `101`.
+    HttpStatus(u16),
+    /// The proxy could not be reached (resolved, connected to).
+    ProxyUnreachable,
+    /// The proxy answered `407`: it wants credentials, or rejected the ones
+    /// in the proxy URL.
+    ProxyAuth,
+    /// The proxy refused to open a tunnel to the server, with this status
+    /// (`403` forbidden by policy, `502` it could not reach the server, ...).
+    ProxyRefused(u16),
+    /// The server refused the source (`connectExtension` answered with an
+    /// error status).
+    Rejected,
+    /// The connection closed or broke during the handshake, or another
+    /// network error.
+    Network,
+}
+
+/// A failed connection attempt: its kind and what to tell the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConnectError {
+    pub(crate) kind: ConnectErrorKind,
+    pub(crate) message: String,
+}
+
+impl ConnectError {
+    pub(crate) fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
+        ConnectError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Why a notification could not be sent.

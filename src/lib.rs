@@ -85,7 +85,7 @@ mod transport;
 
 pub use config::{ConfigError, Credentials, Secret, ServerConfig, ServerConfigBuilder};
 pub use connection::{ConnectionState, SourceConnection, StateWatch, Stats};
-pub use error::{Error, NotifyError, QueryAnswerError};
+pub use error::{ConnectErrorKind, Error, NotifyError, QueryAnswerError};
 pub use handler::{
     Context, Handler, HandlerError, HandlerResult, Handlers, IntoHandlerResult, Query,
     QueryContext, QueryError, QUERY_COMPLETE, QUERY_EMPTY, QUERY_ERROR, QUERY_PARTIAL,

@@ -44,6 +44,7 @@ use std::path::{Path, PathBuf};
 
 use tracing_subscriber::EnvFilter;
 
+use crate::config::file::{self, origin_display, parse_bool};
 use crate::config::properties::{self, PropertiesError};
 
 /// Where the logging settings file is looked for, relative to the working directory (or
@@ -184,33 +185,11 @@ impl LoggingSettings {
     /// ```
     pub fn from_dir(dir: &Path) -> Result<Self, LoggingError> {
         let path = dir.join(LOGGING_PROPERTIES_PATH);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let text = String::from_utf8(bytes)
-                    .unwrap_or_else(|e| e.into_bytes().iter().map(|&b| char::from(b)).collect());
-                let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-                Self::from_properties_str(text, Some(&path))
-            }
+        match file::read_text(&path) {
+            Ok(text) => Self::from_properties_str(&text, Some(&path)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(LoggingError::Io { path, source }),
         }
-    }
-}
-
-fn parse_bool(value: &str) -> Option<bool> {
-    if value.eq_ignore_ascii_case("true") {
-        Some(true)
-    } else if value.eq_ignore_ascii_case("false") {
-        Some(false)
-    } else {
-        None
-    }
-}
-
-fn origin_display(path: &Option<PathBuf>) -> String {
-    match path {
-        Some(p) => p.display().to_string(),
-        None => "in code".to_owned(),
     }
 }
 

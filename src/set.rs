@@ -79,9 +79,22 @@ pub enum SetupError {
     /// The TLS settings could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The proxy could not be used (a proxy variable of the environment,
+    /// `HTTPS_PROXY` say, that is not an `http://` proxy URL).
+    #[error(transparent)]
+    Proxy(#[from] crate::config::ProxyError),
     /// A handler was given for a source that server.config does not list.
     #[error("a handler was given for source `{0}`, which is not in `sources`")]
     UnknownSource(String),
+}
+
+impl From<crate::transport::SetupError> for SetupError {
+    fn from(e: crate::transport::SetupError) -> Self {
+        match e {
+            crate::transport::SetupError::Tls(e) => SetupError::Tls(e),
+            crate::transport::SetupError::Proxy(e) => SetupError::Proxy(e),
+        }
+    }
 }
 
 /// Builds a [`ConnectorSet`]: the server configuration, the [`Settings`],

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use crate::config::ProxySetting;
 use crate::protocol::ReconnectStyle;
 
 /// The default of every setting.
@@ -179,6 +180,12 @@ settings! {
     /// sources at once, and their short-lived handshake state is never all
     /// allocated together. Default [`defaults::MAX_CONCURRENT_HANDSHAKES`].
     max_concurrent_handshakes: usize = defaults::MAX_CONCURRENT_HANDSHAKES;
+    /// Where the HTTP proxy comes from, over server.config's `proxy` key and
+    /// the environment: `Some(ProxySetting::Direct)` ignores both,
+    /// `Some(ProxySetting::Url(..))` names the proxy. Default `None`: as
+    /// server.config says (by default, the environment's `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`).
+    proxy: Option<ProxySetting> = None;
 }
 
 impl Settings {

@@ -8,7 +8,9 @@
 //!
 //! # Keys
 //!
-//! Keys are case-sensitive, spelled as Vantiq writes them. Unknown keys are ignored.
+//! Keys are case-sensitive, spelled as Vantiq writes them. Keys this SDK does not know
+//! are the connector's own: read them with [`ServerConfig::get`] and
+//! [`ServerConfig::properties`].
 //! Except for `username`, `password`, `reconnectSecret` and `connectKWArgs`, values are
 //! trimmed of surrounding whitespace, and an empty value counts as absent.
 //!
@@ -23,8 +25,10 @@
 //! | `tcpProbePort` | port of the TCP health probe (default 8000) |
 //! | `tcpProbeHost` | (extension) IP address the health probe listens on (default `0.0.0.0`, so Kubernetes probes can reach it) |
 //! | `reconnectSecret` | a fixed part of the reconnect secret |
-//! | `connectKWArgs` | a JSON object; its `"disableSslVerification": true` turns TLS certificate checks off. The other entries are kept (see [`ServerConfig::connect_kwargs`]) |
-//! | `caFile` | (extension) a PEM file of extra certificate authorities to trust |
+//! | `connectKWArgs` | a JSON object of the Python SDK's WebSocket keywords; `"disableSslVerification": true` turns TLS certificate checks off, and the others are mapped as [`ConnectOptions`] says |
+//! | `caFile` | (extension) a PEM file of extra certificate authorities to trust, besides the trust store |
+//! | `trustStore` | (extension) `platform` (default: the machine's trust store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set) or `builtin` (the web roots built into the SDK, for minimal images) |
+//! | `proxy` | (extension) an HTTP proxy URL `http://[user:password@]host:port`, or `none` to ignore the proxy environment variables (see [`ProxySetting`]) |
 //!
 //! Booleans must be `true` or `false` (any case). The Python SDK takes anything other
 //! than `true` as false; this SDK reports any other value as an error
@@ -44,19 +48,31 @@
 //! # Ok::<(), vantiq_connector_sdk::config::ConfigError>(())
 //! ```
 
+mod builder;
+mod connect_kwargs;
+mod error;
+pub(crate) mod file;
+mod keys;
+mod load;
 pub mod properties;
+mod proxy;
 mod secret;
+mod url;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+pub use self::builder::ServerConfigBuilder;
+pub use self::connect_kwargs::ConnectOptions;
+pub use self::error::ConfigError;
 pub use self::properties::PropertiesError;
+pub use self::proxy::{NoProxy, ProxyCredentials, ProxyError, ProxySetting, ProxyUrl};
 pub use self::secret::Secret;
+pub use self::url::websocket_url;
 
 /// How the connector authenticates to the Vantiq server.
 ///
@@ -76,15 +92,49 @@ pub enum Credentials {
 
 /// TLS settings for `wss://` connections.
 ///
-/// The default verifies server certificates against the built-in web roots, with no extra
-/// certificate authority.
+/// The default verifies server certificates against the machine's trust store, with no
+/// extra certificate authority.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TlsSettings {
     /// Turn certificate verification off (`connectKWArgs={"disableSslVerification": true}`).
     /// Only for tests against servers with self-signed certificates.
     pub disable_verification: bool,
-    /// A PEM file of extra certificate authorities to trust (key `caFile`).
+    /// A PEM file of extra certificate authorities to trust (key `caFile`), in addition
+    /// to the trust store.
     pub ca_file: Option<PathBuf>,
+    /// Which roots of trust to start from (key `trustStore`).
+    pub trust_store: TrustStore,
+}
+
+/// The certificate authorities a `wss://` connection trusts, before `caFile` adds its
+/// own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustStore {
+    /// What the machine trusts (`trustStore=platform`, the default), as Python and Java
+    /// do: the files named by the environment variables `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` when either is set, else the system's store (on Linux the
+    /// distribution's CA bundle). A machine with an empty store falls back to
+    /// [`TrustStore::BuiltIn`], with a warning.
+    #[default]
+    Platform,
+    /// The Mozilla web roots built into the SDK (`trustStore=builtin`): for minimal
+    /// images without a CA bundle. `SSL_CERT_FILE` and `SSL_CERT_DIR` are not read.
+    BuiltIn,
+}
+
+impl TrustStore {
+    /// Parses a `trustStore` value: `platform` or `builtin`, in any case.
+    pub fn parse(value: &str) -> Option<TrustStore> {
+        if value.eq_ignore_ascii_case("platform") {
+            Some(TrustStore::Platform)
+        } else if value.eq_ignore_ascii_case("builtin") {
+            Some(TrustStore::BuiltIn)
+        } else {
+            None
+        }
+    }
 }
 
 /// The connector's server configuration, read from `server.config` or built in code.
@@ -103,7 +153,11 @@ pub struct ServerConfig {
     tcp_probe_host: IpAddr,
     reconnect_secret: Option<Secret>,
     tls: TlsSettings,
+    proxy: ProxySetting,
     connect_kwargs: Option<Map<String, Value>>,
+    connect_options: ConnectOptions,
+    /// Every key of the file (or set in code) but the secret ones, as written.
+    properties: BTreeMap<String, String>,
     origin: Option<PathBuf>,
 }
 
@@ -120,6 +174,7 @@ impl fmt::Debug for ServerConfig {
             .field("tcp_probe_host", &self.tcp_probe_host)
             .field("reconnect_secret", &self.reconnect_secret)
             .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
             .field(
                 "connect_kwargs_keys",
                 &self
@@ -127,41 +182,11 @@ impl fmt::Debug for ServerConfig {
                     .as_ref()
                     .map(|m| m.keys().collect::<Vec<_>>()),
             )
+            .field("connect_options", &self.connect_options)
+            .field("property_keys", &self.properties.keys().collect::<Vec<_>>())
             .field("origin", &self.origin)
             .finish()
     }
-}
-
-/// Property keys, as Vantiq spells them.
-mod keys {
-    pub(super) const TARGET_SERVER: &str = "targetServer";
-    pub(super) const AUTH_TOKEN: &str = "authToken";
-    pub(super) const USERNAME: &str = "username";
-    pub(super) const PASSWORD: &str = "password";
-    pub(super) const SOURCES: &str = "sources";
-    pub(super) const SEND_PINGS: &str = "sendPings";
-    pub(super) const FAIL_ON_CONNECTION_ERROR: &str = "failOnConnectionError";
-    pub(super) const TCP_PROBE_PORT: &str = "tcpProbePort";
-    pub(super) const TCP_PROBE_HOST: &str = "tcpProbeHost";
-    pub(super) const RECONNECT_SECRET: &str = "reconnectSecret";
-    pub(super) const CONNECT_KW_ARGS: &str = "connectKWArgs";
-    pub(super) const CA_FILE: &str = "caFile";
-    pub(super) const DISABLE_SSL_VERIFICATION: &str = "disableSslVerification";
-
-    pub(super) const ALL: [&str; 12] = [
-        TARGET_SERVER,
-        AUTH_TOKEN,
-        USERNAME,
-        PASSWORD,
-        SOURCES,
-        SEND_PINGS,
-        FAIL_ON_CONNECTION_ERROR,
-        TCP_PROBE_PORT,
-        TCP_PROBE_HOST,
-        RECONNECT_SECRET,
-        CONNECT_KW_ARGS,
-        CA_FILE,
-    ];
 }
 
 impl ServerConfig {
@@ -182,262 +207,6 @@ impl ServerConfig {
 
     /// The WebSocket path used when `targetServer` does not already name one.
     pub const DEFAULT_WEBSOCKET_PATH: &'static str = "/api/v1/wsock/websocket";
-
-    /// Loads `server.config` from the working directory (see
-    /// [`SEARCH_PATHS`](Self::SEARCH_PATHS)), taking the token from the environment
-    /// variable `CONNECTOR_AUTH_TOKEN` when the file has no `authToken`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::NotFound`] when no file exists, [`ConfigError::Io`] when one cannot
-    /// be read, and any validation error of [`ServerConfig::from_properties_str`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use vantiq_connector_sdk::config::ServerConfig;
-    ///
-    /// let config = ServerConfig::load()?;
-    /// println!("serving {:?} at {}", config.sources(), config.websocket_url());
-    /// # Ok::<(), vantiq_connector_sdk::config::ConfigError>(())
-    /// ```
-    pub fn load() -> Result<ServerConfig, ConfigError> {
-        Self::load_from_dir(Path::new(""))
-    }
-
-    /// Like [`ServerConfig::load`], looking for the [`SEARCH_PATHS`](Self::SEARCH_PATHS)
-    /// under `dir` instead of the working directory.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::NotFound`] (listing the paths tried) when no file exists,
-    /// [`ConfigError::Io`] when one exists but cannot be read, and any validation error
-    /// of [`ServerConfig::from_properties_str`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use vantiq_connector_sdk::config::{ConfigError, ServerConfig};
-    ///
-    /// let dir = tempfile::tempdir().unwrap();
-    /// assert!(matches!(ServerConfig::load_from_dir(dir.path()), Err(ConfigError::NotFound { .. })));
-    ///
-    /// std::fs::write(
-    ///     dir.path().join("server.config"),
-    ///     "targetServer=http://localhost:8080\nsources=s\nauthToken=t\n",
-    /// )
-    /// .unwrap();
-    /// let config = ServerConfig::load_from_dir(dir.path())?;
-    /// assert_eq!(config.websocket_url(), "ws://localhost:8080/api/v1/wsock/websocket");
-    /// assert_eq!(config.origin(), Some(dir.path().join("server.config").as_path()));
-    /// # Ok::<(), ConfigError>(())
-    /// ```
-    pub fn load_from_dir(dir: &Path) -> Result<ServerConfig, ConfigError> {
-        let env_token = std::env::var(Self::AUTH_TOKEN_ENV).ok();
-        let mut tried = Vec::new();
-        for candidate in Self::SEARCH_PATHS {
-            let path = dir.join(candidate);
-            match std::fs::read(&path) {
-                Ok(bytes) => {
-                    let text = decode(bytes);
-                    return Self::from_properties_str(&text, Some(&path), env_token);
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => tried.push(path),
-                Err(source) => return Err(ConfigError::Io { path, source }),
-            }
-        }
-        Err(ConfigError::NotFound { tried })
-    }
-
-    /// Loads the configuration from the given file, with the same environment fallback
-    /// for the token as [`ServerConfig::load`].
-    ///
-    /// The file is read as UTF-8 (a leading byte-order mark is skipped); a file that is
-    /// not valid UTF-8 is read as ISO-8859-1, the encoding Java uses for properties files.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Io`] when the file cannot be read (including when it does not
-    /// exist), and any validation error of [`ServerConfig::from_properties_str`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use vantiq_connector_sdk::config::{ConfigError, ServerConfig};
-    ///
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let path = dir.path().join("my.config");
-    /// std::fs::write(&path, "targetServer=https://x.example\nsources=a,b\nauthToken=t").unwrap();
-    /// assert_eq!(ServerConfig::from_file(&path)?.sources(), ["a", "b"]);
-    /// # Ok::<(), ConfigError>(())
-    /// ```
-    pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let env_token = std::env::var(Self::AUTH_TOKEN_ENV).ok();
-        Self::from_properties_str(&decode(bytes), Some(path), env_token)
-    }
-
-    /// Builds the configuration from properties text: the pure core of the loaders.
-    ///
-    /// `origin` is the file the text came from, named in errors (`None` gives "in code")
-    /// and returned by [`ServerConfig::origin`]. `env_token` is the value of
-    /// `CONNECTOR_AUTH_TOKEN`, used when the text has no (or an empty) `authToken`.
-    ///
-    /// # Errors
-    ///
-    /// Every [`ConfigError`] except `NotFound` and `Io`: malformed properties text, a
-    /// missing `targetServer` or `sources`, an invalid URL, port, host, boolean or
-    /// `connectKWArgs`, bad source names, or no credentials at all.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::path::Path;
-    /// use vantiq_connector_sdk::config::{ConfigError, ServerConfig};
-    ///
-    /// let err = ServerConfig::from_properties_str(
-    ///     "sources=a",
-    ///     Some(Path::new("serverConfig/server.config")),
-    ///     None,
-    /// )
-    /// .unwrap_err();
-    /// assert_eq!(err.to_string(), "serverConfig/server.config: `targetServer` is missing");
-    /// ```
-    pub fn from_properties_str(
-        text: &str,
-        origin: Option<&Path>,
-        env_token: Option<String>,
-    ) -> Result<ServerConfig, ConfigError> {
-        let path = origin.map(Path::to_path_buf);
-        let props: HashMap<String, String> =
-            properties::parse_map(text).map_err(|source| ConfigError::Properties {
-                path: path.clone(),
-                source,
-            })?;
-        warn_about_miscased_keys(&props, &path);
-
-        // Trimmed, non-empty value of a key.
-        let get = |key: &str| -> Option<&str> {
-            props.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
-        };
-        // As written, non-empty value of a key.
-        let get_raw = |key: &str| -> Option<&str> {
-            props.get(key).map(String::as_str).filter(|v| !v.is_empty())
-        };
-
-        let target_server = get(keys::TARGET_SERVER)
-            .ok_or_else(|| ConfigError::MissingTargetServer { path: path.clone() })?
-            .to_owned();
-
-        let sources_text =
-            get(keys::SOURCES).ok_or_else(|| ConfigError::MissingSources { path: path.clone() })?;
-        let sources: Vec<String> = sources_text
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .collect();
-
-        let token = get(keys::AUTH_TOKEN).map(str::to_owned).or_else(|| {
-            env_token
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty())
-        });
-        let username = get_raw(keys::USERNAME).map(str::to_owned);
-        let password = get_raw(keys::PASSWORD).map(str::to_owned);
-
-        let send_pings = parse_bool(keys::SEND_PINGS, get(keys::SEND_PINGS), &path)?;
-        let fail_on_connection_error = parse_bool(
-            keys::FAIL_ON_CONNECTION_ERROR,
-            get(keys::FAIL_ON_CONNECTION_ERROR),
-            &path,
-        )?;
-        let tcp_probe_port = match get(keys::TCP_PROBE_PORT) {
-            None => None,
-            Some(v) => Some(v.parse::<u16>().map_err(|_| ConfigError::InvalidPort {
-                path: path.clone(),
-                key: keys::TCP_PROBE_PORT.to_owned(),
-                value: v.to_owned(),
-            })?),
-        };
-        let tcp_probe_host = match get(keys::TCP_PROBE_HOST) {
-            None => None,
-            Some(v) => Some(parse_ip(v).ok_or_else(|| ConfigError::InvalidHost {
-                path: path.clone(),
-                key: keys::TCP_PROBE_HOST.to_owned(),
-                value: v.to_owned(),
-            })?),
-        };
-        let reconnect_secret = get_raw(keys::RECONNECT_SECRET).map(str::to_owned);
-
-        let (connect_kwargs, disable_verification) = match get(keys::CONNECT_KW_ARGS) {
-            None => (None, false),
-            Some(json) => {
-                let (map, disable) = parse_connect_kwargs(json).map_err(|reason| {
-                    ConfigError::InvalidConnectKwArgs {
-                        path: path.clone(),
-                        reason,
-                    }
-                })?;
-                (Some(map), disable)
-            }
-        };
-        let ca_file = get(keys::CA_FILE).map(PathBuf::from);
-
-        Raw {
-            target_server,
-            token,
-            username,
-            password,
-            sources,
-            send_pings,
-            fail_on_connection_error,
-            tcp_probe_port,
-            tcp_probe_host,
-            reconnect_secret,
-            tls: TlsSettings {
-                disable_verification,
-                ca_file,
-            },
-            connect_kwargs,
-        }
-        .validate(path)
-    }
-
-    /// Starts building a configuration in code, for the server at `target_server`
-    /// (rewritten as in a file). The builder does not read the environment.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use vantiq_connector_sdk::config::ServerConfig;
-    ///
-    /// let config = ServerConfig::builder("https://dev.vantiq.com")
-    ///     .token("secret-token")
-    ///     .source("pumps")
-    ///     .source("valves")
-    ///     .send_pings(true)
-    ///     .build()?;
-    /// assert_eq!(config.sources(), ["pumps", "valves"]);
-    /// assert!(!format!("{config:?}").contains("secret-token"));
-    /// # Ok::<(), vantiq_connector_sdk::config::ConfigError>(())
-    /// ```
-    #[must_use]
-    pub fn builder(target_server: impl Into<String>) -> ServerConfigBuilder {
-        ServerConfigBuilder {
-            target_server: target_server.into(),
-            token: None,
-            user_password: None,
-            sources: Vec::new(),
-            send_pings: false,
-            fail_on_connection_error: false,
-            tcp_probe_port: None,
-            tcp_probe_host: None,
-            reconnect_secret: None,
-            tls: TlsSettings::default(),
-        }
-    }
 
     /// The server URL as written in the configuration (`targetServer`).
     pub fn target_server(&self) -> &str {
@@ -499,690 +268,58 @@ impl ServerConfig {
         &self.tls
     }
 
-    /// The `connectKWArgs` JSON object, if given (including `disableSslVerification`,
-    /// already applied to [`tls`](Self::tls)). Its other entries are Python-specific
-    /// arguments that this SDK keeps but does not interpret.
+    /// Where the HTTP proxy comes from (key `proxy`, else `connectKWArgs`' `proxy`,
+    /// else [`ProxySetting::FromEnvironment`]). `Settings::proxy`, when set, wins over it.
+    pub fn proxy(&self) -> &ProxySetting {
+        &self.proxy
+    }
+
+    /// The `connectKWArgs` JSON object as written, if given. What this SDK applies of it
+    /// is in [`tls`](Self::tls), [`proxy`](Self::proxy) and
+    /// [`connect_options`](Self::connect_options).
     pub fn connect_kwargs(&self) -> Option<&Map<String, Value>> {
         self.connect_kwargs.as_ref()
+    }
+
+    /// The WebSocket keywords of `connectKWArgs`, typed (see [`ConnectOptions`]).
+    pub fn connect_options(&self) -> &ConnectOptions {
+        &self.connect_options
+    }
+
+    /// The value of a key as written (not trimmed), for a connector's own keys: Python's
+    /// `get_server_config()[key]`. Known keys are returned too, except the secret ones
+    /// (`authToken`, `password`, `reconnectSecret`: see [`credentials`](Self::credentials)
+    /// and [`reconnect_secret`](Self::reconnect_secret)), which give `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vantiq_connector_sdk::config::ServerConfig;
+    ///
+    /// let text = "targetServer=http://h\nsources=s\nauthToken=t\npollSeconds = 5\n";
+    /// let config = ServerConfig::from_properties_str(text, None, None)?;
+    /// assert_eq!(config.get("pollSeconds"), Some("5"));
+    /// assert_eq!(config.get("sources"), Some("s"));
+    /// assert_eq!(config.get("authToken"), None);
+    /// let keys: Vec<&str> = config.properties().map(|(k, _)| k).collect();
+    /// assert_eq!(keys, ["pollSeconds", "sources", "targetServer"]);
+    /// # Ok::<(), vantiq_connector_sdk::config::ConfigError>(())
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.properties.get(key).map(String::as_str)
+    }
+
+    /// Every key and value (as written), sorted by key, without the secret keys (see
+    /// [`get`](Self::get)).
+    pub fn properties(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The file the configuration was loaded from; `None` when built in code or from text.
     pub fn origin(&self) -> Option<&Path> {
         self.origin.as_deref()
-    }
-}
-
-/// Builds a [`ServerConfig`] in code; see [`ServerConfig::builder`].
-///
-/// [`build`](Self::build) applies the same validation as a `server.config` file; errors
-/// say "in code" where a file error names the file.
-#[derive(Clone)]
-pub struct ServerConfigBuilder {
-    target_server: String,
-    token: Option<String>,
-    user_password: Option<(String, String)>,
-    sources: Vec<String>,
-    send_pings: bool,
-    fail_on_connection_error: bool,
-    tcp_probe_port: Option<u16>,
-    tcp_probe_host: Option<IpAddr>,
-    reconnect_secret: Option<String>,
-    tls: TlsSettings,
-}
-
-impl fmt::Debug for ServerConfigBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerConfigBuilder")
-            .field("target_server", &self.target_server)
-            .field("token", &self.token.as_ref().map(|_| "***"))
-            .field(
-                "user_password",
-                &self.user_password.as_ref().map(|(u, _)| (u, "***")),
-            )
-            .field("sources", &self.sources)
-            .field("send_pings", &self.send_pings)
-            .field("fail_on_connection_error", &self.fail_on_connection_error)
-            .field("tcp_probe_port", &self.tcp_probe_port)
-            .field("tcp_probe_host", &self.tcp_probe_host)
-            .field(
-                "reconnect_secret",
-                &self.reconnect_secret.as_ref().map(|_| "***"),
-            )
-            .field("tls", &self.tls)
-            .finish()
-    }
-}
-
-impl ServerConfigBuilder {
-    /// Authenticates with an access token (wins over [`user_password`](Self::user_password);
-    /// an empty token counts as none).
-    #[must_use]
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
-
-    /// Authenticates with a user name and password.
-    #[must_use]
-    pub fn user_password(
-        mut self,
-        username: impl Into<String>,
-        password: impl Into<String>,
-    ) -> Self {
-        self.user_password = Some((username.into(), password.into()));
-        self
-    }
-
-    /// Adds a source to serve; call once per source.
-    #[must_use]
-    pub fn source(mut self, name: impl Into<String>) -> Self {
-        self.sources.push(name.into());
-        self
-    }
-
-    /// Adds several sources to serve.
-    #[must_use]
-    pub fn sources<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.sources.extend(names.into_iter().map(Into::into));
-        self
-    }
-
-    /// Whether to send WebSocket pings (default `false`).
-    #[must_use]
-    pub fn send_pings(mut self, send_pings: bool) -> Self {
-        self.send_pings = send_pings;
-        self
-    }
-
-    /// Whether to stop instead of retrying when a connection cannot be made (default
-    /// `false`).
-    #[must_use]
-    pub fn fail_on_connection_error(mut self, fail: bool) -> Self {
-        self.fail_on_connection_error = fail;
-        self
-    }
-
-    /// The port of the TCP health probe (default 8000).
-    #[must_use]
-    pub fn tcp_probe_port(mut self, port: u16) -> Self {
-        self.tcp_probe_port = Some(port);
-        self
-    }
-
-    /// The address the TCP health probe listens on (default `0.0.0.0`).
-    #[must_use]
-    pub fn tcp_probe_host(mut self, host: IpAddr) -> Self {
-        self.tcp_probe_host = Some(host);
-        self
-    }
-
-    /// A fixed part of the reconnect secret (an empty one counts as none).
-    #[must_use]
-    pub fn reconnect_secret(mut self, secret: impl Into<String>) -> Self {
-        self.reconnect_secret = Some(secret.into());
-        self
-    }
-
-    /// Turns TLS certificate verification off (only for test servers).
-    #[must_use]
-    pub fn disable_tls_verification(mut self, disable: bool) -> Self {
-        self.tls.disable_verification = disable;
-        self
-    }
-
-    /// A PEM file of extra certificate authorities to trust.
-    #[must_use]
-    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.ca_file = Some(path.into());
-        self
-    }
-
-    /// Validates and builds the configuration.
-    ///
-    /// # Errors
-    ///
-    /// The same validation errors as a file, naming "in code": an invalid or empty
-    /// target server, no sources, an empty, blank-containing or duplicate source name,
-    /// no credentials, or a user name without a password (or the reverse).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use vantiq_connector_sdk::config::{ConfigError, ServerConfig};
-    ///
-    /// let err = ServerConfig::builder("https://dev.vantiq.com").token("t").build().unwrap_err();
-    /// assert!(matches!(err, ConfigError::MissingSources { path: None }));
-    /// assert_eq!(err.to_string(), "in code: `sources` is missing or empty (expected comma-separated source names)");
-    /// ```
-    pub fn build(self) -> Result<ServerConfig, ConfigError> {
-        let (username, password) = match self.user_password {
-            Some((u, p)) => (Some(u), Some(p)),
-            None => (None, None),
-        };
-        Raw {
-            target_server: self.target_server.trim().to_owned(),
-            token: self.token,
-            username,
-            password,
-            sources: self.sources,
-            send_pings: self.send_pings,
-            fail_on_connection_error: self.fail_on_connection_error,
-            tcp_probe_port: self.tcp_probe_port,
-            tcp_probe_host: self.tcp_probe_host,
-            reconnect_secret: self.reconnect_secret,
-            tls: self.tls,
-            connect_kwargs: None,
-        }
-        .validate(None)
-    }
-}
-
-/// Values gathered from a file or a builder, before the validation they share.
-struct Raw {
-    target_server: String,
-    token: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    sources: Vec<String>,
-    send_pings: bool,
-    fail_on_connection_error: bool,
-    tcp_probe_port: Option<u16>,
-    tcp_probe_host: Option<IpAddr>,
-    reconnect_secret: Option<String>,
-    tls: TlsSettings,
-    connect_kwargs: Option<Map<String, Value>>,
-}
-
-impl Raw {
-    fn validate(self, path: Option<PathBuf>) -> Result<ServerConfig, ConfigError> {
-        if self.target_server.is_empty() {
-            return Err(ConfigError::MissingTargetServer { path });
-        }
-        let websocket_url =
-            rewrite_url(&self.target_server).map_err(|reason| ConfigError::InvalidUrl {
-                path: path.clone(),
-                url: self.target_server.clone(),
-                reason,
-            })?;
-
-        validate_sources(&self.sources, &path)?;
-
-        let token = self.token.filter(|t| !t.is_empty());
-        let username = self.username.filter(|u| !u.is_empty());
-        let password = self.password.filter(|p| !p.is_empty());
-        let credentials = match (token, username, password) {
-            (Some(token), _, _) => Credentials::Token(Secret::new(token)),
-            (None, Some(username), Some(password)) => Credentials::UserPassword {
-                username,
-                password: Secret::new(password),
-            },
-            (None, Some(_), None) => {
-                return Err(ConfigError::IncompleteUserPassword {
-                    path,
-                    missing: keys::PASSWORD,
-                })
-            }
-            (None, None, Some(_)) => {
-                return Err(ConfigError::IncompleteUserPassword {
-                    path,
-                    missing: keys::USERNAME,
-                })
-            }
-            (None, None, None) => return Err(ConfigError::MissingCredentials { path }),
-        };
-
-        Ok(ServerConfig {
-            target_server: self.target_server,
-            websocket_url,
-            credentials,
-            sources: self.sources,
-            send_pings: self.send_pings,
-            fail_on_connection_error: self.fail_on_connection_error,
-            tcp_probe_port: self
-                .tcp_probe_port
-                .unwrap_or(ServerConfig::DEFAULT_TCP_PROBE_PORT),
-            tcp_probe_host: self
-                .tcp_probe_host
-                .unwrap_or(ServerConfig::DEFAULT_TCP_PROBE_HOST),
-            reconnect_secret: self
-                .reconnect_secret
-                .filter(|s| !s.is_empty())
-                .map(Secret::new),
-            tls: self.tls,
-            connect_kwargs: self.connect_kwargs,
-            origin: path,
-        })
-    }
-}
-
-fn validate_sources(sources: &[String], path: &Option<PathBuf>) -> Result<(), ConfigError> {
-    if sources.is_empty() || (sources.len() == 1 && sources[0].trim().is_empty()) {
-        return Err(ConfigError::MissingSources { path: path.clone() });
-    }
-    for (i, name) in sources.iter().enumerate() {
-        if name.is_empty() {
-            return Err(ConfigError::EmptySource {
-                path: path.clone(),
-                position: i + 1,
-                value: sources.join(","),
-            });
-        }
-        if name.chars().any(char::is_whitespace) {
-            return Err(ConfigError::InvalidSource {
-                path: path.clone(),
-                name: name.clone(),
-                reason: "a source name cannot contain whitespace".to_owned(),
-            });
-        }
-        if sources[..i].contains(name) {
-            return Err(ConfigError::DuplicateSource {
-                path: path.clone(),
-                name: name.clone(),
-            });
-        }
-    }
-    Ok(())
-}
-
-fn parse_bool(key: &str, value: Option<&str>, path: &Option<PathBuf>) -> Result<bool, ConfigError> {
-    match value {
-        None => Ok(false),
-        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-        Some(v) => Err(ConfigError::InvalidBool {
-            path: path.clone(),
-            key: key.to_owned(),
-            value: v.to_owned(),
-        }),
-    }
-}
-
-fn parse_ip(value: &str) -> Option<IpAddr> {
-    // Accept IPv6 addresses in brackets too, as they are written in URLs.
-    let v = value
-        .strip_prefix('[')
-        .and_then(|v| v.strip_suffix(']'))
-        .unwrap_or(value);
-    v.parse().ok()
-}
-
-fn parse_connect_kwargs(json: &str) -> Result<(Map<String, Value>, bool), String> {
-    let value: Value = serde_json::from_str(json).map_err(|e| format!("not valid JSON: {e}"))?;
-    let Value::Object(map) = value else {
-        return Err(format!(
-            "expected a JSON object, found {}",
-            json_kind(&value)
-        ));
-    };
-    let disable = match map.get(keys::DISABLE_SSL_VERIFICATION) {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(format!(
-                "`{}` must be true or false, found {}",
-                keys::DISABLE_SSL_VERIFICATION,
-                json_kind(other)
-            ))
-        }
-    };
-    Ok((map, disable))
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Warns about keys that differ from a known key only by case: they are ignored.
-fn warn_about_miscased_keys(props: &HashMap<String, String>, path: &Option<PathBuf>) {
-    for key in props.keys() {
-        if let Some(known) = keys::ALL
-            .iter()
-            .find(|k| **k != key && k.eq_ignore_ascii_case(key))
-        {
-            tracing::warn!(
-                "{}: ignoring key `{key}`; did you mean `{known}`? (keys are case-sensitive)",
-                origin_display(path)
-            );
-        }
-    }
-}
-
-/// Decodes a configuration file: UTF-8 without BOM, else ISO-8859-1.
-fn decode(bytes: Vec<u8>) -> String {
-    match String::from_utf8(bytes) {
-        Ok(mut s) => {
-            if s.starts_with('\u{feff}') {
-                s.drain(..'\u{feff}'.len_utf8());
-            }
-            s
-        }
-        Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),
-    }
-}
-
-/// Rewrites a Vantiq server URL into the WebSocket URL a connector connects to.
-///
-/// * The scheme `http` becomes `ws` and `https` becomes `wss`; `ws` and `wss` are kept
-///   (schemes are case-insensitive and written in lower case).
-/// * The host and port are kept as written.
-/// * Unless the path already ends with `/api/v<N>/wsock/websocket` (`<N>` digits, any
-///   prefix allowed, as with the Python SDK), the path becomes `/api/v1/wsock/websocket`.
-/// * A query string is kept; a fragment is dropped (WebSocket URLs cannot have one).
-///
-/// # Errors
-///
-/// [`ConfigError::InvalidUrl`] (with `path: None`) when the URL is not absolute, its
-/// scheme is not one of `http`, `https`, `ws`, `wss`, it has no host, an invalid port,
-/// user information (`user:pass@`), or whitespace.
-///
-/// # Examples
-///
-/// ```
-/// use vantiq_connector_sdk::config::websocket_url;
-///
-/// assert_eq!(websocket_url("https://dev.vantiq.com/")?, "wss://dev.vantiq.com/api/v1/wsock/websocket");
-/// assert_eq!(websocket_url("http://localhost:8080")?, "ws://localhost:8080/api/v1/wsock/websocket");
-/// assert_eq!(
-///     websocket_url("wss://h/proxy/api/v2/wsock/websocket")?,
-///     "wss://h/proxy/api/v2/wsock/websocket"
-/// );
-/// assert!(websocket_url("ftp://dev.vantiq.com").is_err());
-/// # Ok::<(), vantiq_connector_sdk::config::ConfigError>(())
-/// ```
-pub fn websocket_url(target_server: &str) -> Result<String, ConfigError> {
-    rewrite_url(target_server).map_err(|reason| ConfigError::InvalidUrl {
-        path: None,
-        url: target_server.to_owned(),
-        reason,
-    })
-}
-
-fn rewrite_url(input: &str) -> Result<String, String> {
-    if input.is_empty() {
-        return Err("the URL is empty".to_owned());
-    }
-    if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("the URL contains whitespace or control characters".to_owned());
-    }
-    let (scheme, rest) = input.split_once("://").ok_or_else(|| {
-        "not an absolute URL (expected for example `https://dev.vantiq.com`)".to_owned()
-    })?;
-    let ws_scheme = match scheme.to_ascii_lowercase().as_str() {
-        "http" | "ws" => "ws",
-        "https" | "wss" => "wss",
-        _ => {
-            return Err(format!(
-                "the scheme `{scheme}` is not http, https, ws or wss"
-            ))
-        }
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    check_authority(authority)?;
-    let tail = tail.split('#').next().unwrap_or("");
-    let (path, query) = match tail.split_once('?') {
-        Some((path, query)) => (path, Some(query).filter(|q| !q.is_empty())),
-        None => (tail, None),
-    };
-    let path = if is_websocket_path(path) {
-        path
-    } else {
-        ServerConfig::DEFAULT_WEBSOCKET_PATH
-    };
-    let mut url = format!("{ws_scheme}://{authority}{path}");
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(query);
-    }
-    Ok(url)
-}
-
-fn check_authority(authority: &str) -> Result<(), String> {
-    if authority.contains('@') {
-        return Err(
-            "user information (`user@`) in the URL is not supported; use `authToken`, or `username` and `password`"
-                .to_owned(),
-        );
-    }
-    let port = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| "unclosed `[` in the host".to_owned())?;
-        host.parse::<Ipv6Addr>()
-            .map_err(|_| format!("`{host}` is not a valid IPv6 address"))?;
-        if after.is_empty() {
-            None
-        } else {
-            Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or_else(|| format!("unexpected `{after}` after the host"))?,
-            )
-        }
-    } else {
-        let (host, port) = match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        };
-        if host.is_empty() {
-            return Err("the URL has no host".to_owned());
-        }
-        if let Some(c) = host
-            .chars()
-            .find(|c| !(c.is_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '%')))
-        {
-            return Err(format!("invalid character `{c}` in the host `{host}`"));
-        }
-        port
-    };
-    if let Some(port) = port {
-        if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
-            return Err(format!("invalid port `{port}`"));
-        }
-    }
-    Ok(())
-}
-
-fn is_websocket_path(path: &str) -> bool {
-    path.strip_suffix("/wsock/websocket")
-        .and_then(|prefix| prefix.rsplit_once("/api/v"))
-        .is_some_and(|(_, version)| {
-            !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())
-        })
-}
-
-/// Names where a configuration came from in messages: the file, or "in code".
-fn origin_display(path: &Option<PathBuf>) -> String {
-    match path {
-        Some(p) => p.display().to_string(),
-        None => "in code".to_owned(),
-    }
-}
-
-fn paths_display(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Why a server configuration could not be loaded or built.
-///
-/// Every message starts with the file concerned (or "in code" for the builder and for
-/// text without origin) and names the key at fault. Messages never contain a token or
-/// password.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// None of the files searched exists.
-    #[error("no server.config found (tried {})", paths_display(.tried))]
-    NotFound {
-        /// The paths looked at, in order.
-        tried: Vec<PathBuf>,
-    },
-    /// The file exists but could not be read.
-    #[error("{}: cannot read: {source}", .path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
-    },
-    /// The text is not valid properties text (a malformed `\uXXXX` escape).
-    #[error("{}: {source}", origin_display(.path))]
-    Properties {
-        /// The file, if any.
-        path: Option<PathBuf>,
-        /// The parse error, with its line number.
-        source: PropertiesError,
-    },
-    /// `targetServer` is absent or empty.
-    #[error("{}: `targetServer` is missing", origin_display(.path))]
-    MissingTargetServer {
-        /// The file, if any.
-        path: Option<PathBuf>,
-    },
-    /// `sources` is absent or empty.
-    #[error(
-        "{}: `sources` is missing or empty (expected comma-separated source names)",
-        origin_display(.path)
-    )]
-    MissingSources {
-        /// The file, if any.
-        path: Option<PathBuf>,
-    },
-    /// `sources` has an empty entry, e.g. `a,,b` or a trailing comma.
-    #[error(
-        "{}: `sources` entry {position} is empty in `{value}` (stray comma?)",
-        origin_display(.path)
-    )]
-    EmptySource {
-        /// The file, if any.
-        path: Option<PathBuf>,
-        /// The 1-based position of the empty entry.
-        position: usize,
-        /// The whole `sources` value.
-        value: String,
-    },
-    /// A source name is not acceptable (it contains whitespace).
-    #[error("{}: invalid source name `{name}` in `sources`: {reason}", origin_display(.path))]
-    InvalidSource {
-        /// The file, if any.
-        path: Option<PathBuf>,
-        /// The name.
-        name: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A source is listed twice.
-    #[error("{}: source `{name}` is listed twice in `sources`", origin_display(.path))]
-    DuplicateSource {
-        /// The file, if any.
-        path: Option<PathBuf>,
-        /// The name.
-        name: String,
-    },
-    /// `targetServer` is not a usable server URL.
-    #[error("{}: `targetServer` value `{url}` is not a valid server URL: {reason}", origin_display(.path))]
-    InvalidUrl {
-        /// The file, if any.
-        path: Option<PathBuf>,
-        /// The URL as written.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A port is not a number from 0 to 65535.
-    #[error("{}: `{key}` must be a port number from 0 to 65535, not `{value}`", origin_display(.path))]
-    InvalidPort {
-        /// The file, if any.
-        path: Option<PathBuf>,
-        /// The key.
-        key: String,
-        /// The value as written.
-        value: String,
-    },
-    /// A host is not an IP address.
-    #[error("{}: `{key}` must be an IP address such as 0.0.0.0 or ::, not `{value}`", origin_display(.path))]
-    InvalidHost {
-        /// The file, if any.
-        path: Option<PathBuf>,
-        /// The key.
-        key: String,
-        /// The value as written.
-        value: String,
-    },
-    /// A boolean is neither `true` nor `false`.
-    #[error("{}: `{key}` must be `true` or `false`, not `{value}`", origin_display(.path))]
-    InvalidBool {
-        /// The file, if any.
-        path: Option<PathBuf>,
-        /// The key.
-        key: String,
-        /// The value as written.
-        value: String,
-    },
-    /// No token and no user name and password.
-    #[error(
-        "{}: no credentials: set `authToken` (or the environment variable CONNECTOR_AUTH_TOKEN), or `username` and `password`",
-        origin_display(.path)
-    )]
-    MissingCredentials {
-        /// The file, if any.
-        path: Option<PathBuf>,
-    },
-    /// Only one of `username` and `password` is set (and no token).
-    #[error("{}: `{missing}` is missing (`username` and `password` go together)", origin_display(.path))]
-    IncompleteUserPassword {
-        /// The file, if any.
-        path: Option<PathBuf>,
-        /// The missing key: `username` or `password`.
-        missing: &'static str,
-    },
-    /// `connectKWArgs` is not a JSON object, or its `disableSslVerification` is not a
-    /// boolean.
-    #[error("{}: invalid `connectKWArgs`: {reason}", origin_display(.path))]
-    InvalidConnectKwArgs {
-        /// The file, if any.
-        path: Option<PathBuf>,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-impl ConfigError {
-    /// The file the error is about, if any (`None` for the builder, text without origin,
-    /// and [`ConfigError::NotFound`]).
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            ConfigError::NotFound { .. } => None,
-            ConfigError::Io { path, .. } => Some(path),
-            ConfigError::Properties { path, .. }
-            | ConfigError::MissingTargetServer { path }
-            | ConfigError::MissingSources { path }
-            | ConfigError::EmptySource { path, .. }
-            | ConfigError::InvalidSource { path, .. }
-            | ConfigError::DuplicateSource { path, .. }
-            | ConfigError::InvalidUrl { path, .. }
-            | ConfigError::InvalidPort { path, .. }
-            | ConfigError::InvalidHost { path, .. }
-            | ConfigError::InvalidBool { path, .. }
-            | ConfigError::MissingCredentials { path }
-            | ConfigError::IncompleteUserPassword { path, .. }
-            | ConfigError::InvalidConnectKwArgs { path, .. } => path.as_deref(),
-        }
     }
 }
 

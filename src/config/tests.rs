@@ -1,4 +1,5 @@
 use super::*;
+use std::io;
 use std::net::Ipv6Addr;
 
 const BASE: &str = "targetServer=https://dev.vantiq.com/\nsources=a\nauthToken=tok\n";
@@ -538,6 +539,124 @@ fn ca_file() {
     assert!(ok(&format!("{BASE}caFile=")).tls().ca_file.is_none());
 }
 
+#[test]
+fn trust_store() {
+    assert_eq!(ok(BASE).tls().trust_store, TrustStore::Platform);
+    assert_eq!(
+        ok(&format!("{BASE}trustStore= BuiltIn ")).tls().trust_store,
+        TrustStore::BuiltIn
+    );
+    assert_eq!(
+        ok(&format!("{BASE}trustStore=platform")).tls().trust_store,
+        TrustStore::Platform
+    );
+    let e = err(&format!("{BASE}trustStore=system"));
+    assert_eq!(
+        e.to_string(),
+        "serverConfig/server.config: `trustStore` must be `platform` or `builtin`, not `system`"
+    );
+    let c = ServerConfig::builder("https://h")
+        .token("t")
+        .source("s")
+        .trust_store(TrustStore::BuiltIn)
+        .build()
+        .unwrap();
+    assert_eq!(c.tls().trust_store, TrustStore::BuiltIn);
+}
+
+#[test]
+fn proxy_key_and_connect_kwargs_proxy() {
+    assert_eq!(ok(BASE).proxy(), &ProxySetting::FromEnvironment);
+    assert_eq!(
+        ok(&format!("{BASE}proxy=none")).proxy(),
+        &ProxySetting::Direct
+    );
+    let c = ok(&format!("{BASE}proxy=http://u:PSECRET@proxy:3128"));
+    let ProxySetting::Url(url) = c.proxy() else {
+        panic!("{c:?}")
+    };
+    assert_eq!((url.host(), url.port()), ("proxy", 3128));
+    assert!(!format!("{c:?}").contains("PSECRET"));
+    // connectKWArgs' proxy applies when the key is absent; the key wins.
+    let kw = r#"connectKWArgs={"proxy": null}"#;
+    assert_eq!(ok(&format!("{BASE}{kw}")).proxy(), &ProxySetting::Direct);
+    assert!(matches!(
+        ok(&format!("{BASE}{kw}\nproxy=http://p:1")).proxy(),
+        ProxySetting::Url(_)
+    ));
+    // A bad proxy names the key and hides the password.
+    let e = err(&format!("{BASE}proxy=http://u:PSECRET@proxy:nope"));
+    assert_eq!(
+        e.to_string(),
+        "serverConfig/server.config: `proxy`: invalid proxy URL `http://***@proxy:nope`: invalid port `nope`"
+    );
+    assert!(!format!("{e:?}").contains("PSECRET"));
+    let e = err(&format!("{BASE}proxy=socks5h://p:1080"));
+    assert!(
+        e.to_string()
+            .contains("unsupported proxy scheme `socks5h://`"),
+        "{e}"
+    );
+    let e = err(&format!("{BASE}connectKWArgs={{\"proxy\": \"https://p\"}}"));
+    assert!(
+        matches!(e, ConfigError::InvalidConnectKwArgs { .. }),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn connect_kwargs_are_mapped() {
+    let c = ok(&format!(
+        "{BASE}connectKWArgs={{\"open_timeout\": 3, \"max_size\": null, \"user_agent_header\": \"ua/1\", \"bogus\": 1}}"
+    ));
+    let o = c.connect_options();
+    assert_eq!(o.open_timeout, Some(std::time::Duration::from_secs(3)));
+    assert_eq!(o.max_size, Some(None));
+    assert_eq!(o.user_agent.as_deref(), Some("ua/1"));
+    assert_eq!(c.connect_kwargs().unwrap().len(), 4);
+}
+
+#[test]
+fn own_keys_are_readable() {
+    let c = ok(&format!(
+        "{BASE}pollSeconds = 5 \nreconnectSecret=RS\npassword=PW\nusername=u\nemptyKey=\n"
+    ));
+    assert_eq!(c.get("pollSeconds"), Some("5 "));
+    assert_eq!(c.get("emptyKey"), Some(""));
+    assert_eq!(c.get("targetServer"), Some("https://dev.vantiq.com/"));
+    assert_eq!(c.get("username"), Some("u"));
+    for secret in ["authToken", "password", "reconnectSecret"] {
+        assert_eq!(c.get(secret), None, "{secret}");
+    }
+    assert_eq!(c.get("missing"), None);
+    let keys: Vec<_> = c.properties().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            "emptyKey",
+            "pollSeconds",
+            "sources",
+            "targetServer",
+            "username"
+        ]
+    );
+    // Debug names the keys, never the values (a connector's own key may be a secret).
+    let c = ok(&format!("{BASE}dbPassword=OWNSECRET"));
+    let d = format!("{c:?}");
+    assert!(d.contains("dbPassword") && !d.contains("OWNSECRET"), "{d}");
+
+    let c = ServerConfig::builder("https://h")
+        .token("t")
+        .source("s")
+        .property("pollSeconds", "7")
+        .property("authToken", "ignored")
+        .build()
+        .unwrap();
+    assert_eq!(c.get("pollSeconds"), Some("7"));
+    assert_eq!(c.get("authToken"), None);
+    assert_eq!(c.properties().count(), 1);
+}
+
 // ---- Debug redaction ----
 
 #[test]
@@ -800,13 +919,6 @@ fn file_encodings() {
     std::fs::write(&path, bytes).unwrap();
     let c = ServerConfig::from_file(&path).unwrap();
     assert_eq!(c.sources(), ["café"]);
-}
-
-#[test]
-fn decode_helper() {
-    assert_eq!(decode(b"abc".to_vec()), "abc");
-    assert_eq!(decode("\u{feff}x".as_bytes().to_vec()), "x");
-    assert_eq!(decode(vec![0xFF, b'a']), "\u{ff}a");
 }
 
 #[test]

@@ -19,7 +19,7 @@ use super::events::{Event, EventSender};
 use super::serve::{serve, End};
 use super::{ConnectionState, Shared};
 use crate::config::Credentials;
-use crate::error::Error;
+use crate::error::{ConnectError, ConnectErrorKind, Error};
 use crate::protocol::{self, Action, Auth, Failure, ServerMessage, Session};
 use crate::transport::{Frame, Socket};
 
@@ -28,7 +28,7 @@ enum AttemptError {
     /// The credentials were rejected: do not retry.
     Auth { status: u16, message: String },
     /// Anything else: retry after a delay.
-    Failed(String),
+    Failed(ConnectError),
 }
 
 /// Runs the source connection until it is closed or fails for good; then
@@ -81,9 +81,9 @@ async fn supervise(shared: &Arc<Shared>, events: &EventSender) -> Result<(), Err
         let attempt = tokio::select! {
             attempt = timeout(settings.connect_timeout, Box::pin(connect(shared))) => match attempt {
                 Ok(result) => result,
-                Err(_) => Err(AttemptError::Failed(format!(
+                Err(_) => Err(AttemptError::Failed(ConnectError::new(ConnectErrorKind::Timeout, format!(
                     "no configuration within the connect timeout of {:?}", settings.connect_timeout
-                ))),
+                )))),
             },
             _ = shutdown.changed() => return Ok(()),
         };
@@ -121,12 +121,16 @@ async fn supervise(shared: &Arc<Shared>, events: &EventSender) -> Result<(), Err
                     message,
                 });
             }
-            Err(AttemptError::Failed(reason)) => {
+            Err(AttemptError::Failed(ConnectError {
+                kind,
+                message: reason,
+            })) => {
                 shared.set_state(ConnectionState::Disconnected);
                 if shared.config.fail_on_connection_error() {
                     tracing::error!(%reason, "connection failed (failOnConnectionError=true: not retrying)");
                     return Err(Error::ConnectFailed {
                         source_name: shared.name.to_string(),
+                        kind,
                         reason,
                     });
                 }
@@ -134,6 +138,7 @@ async fn supervise(shared: &Arc<Shared>, events: &EventSender) -> Result<(), Err
                     if backoff.failures() + 1 >= max {
                         return Err(Error::ConnectFailed {
                             source_name: shared.name.to_string(),
+                            kind,
                             reason: format!("{reason} (gave up after {max} attempts)"),
                         });
                     }
@@ -164,9 +169,11 @@ async fn wait_before_retry(
 
 /// Opens the socket and runs the handshake to the configuration.
 async fn connect(shared: &Shared) -> Result<(Socket, Session, serde_json::Value), AttemptError> {
-    let mut socket = shared.transport.connect().await.map_err(|e| {
-        AttemptError::Failed(format!("cannot open {}: {e}", shared.transport.url()))
-    })?;
+    let mut socket = shared
+        .transport
+        .connect()
+        .await
+        .map_err(AttemptError::Failed)?;
     let auth = match shared.config.credentials() {
         Credentials::Token(token) => Auth::Token(token.expose()),
         Credentials::UserPassword { username, password } => Auth::Password {
@@ -184,13 +191,13 @@ async fn connect(shared: &Shared) -> Result<(Socket, Session, serde_json::Value)
     loop {
         let frame = match socket.recv().await {
             None | Some(Ok(Frame::Close(_))) => {
-                return Err(AttemptError::Failed(
+                return Err(network(
                     "the server closed the connection during the handshake".into(),
                 ))
             }
             Some(Ok(frame)) => frame,
             Some(Err(e)) => {
-                return Err(AttemptError::Failed(format!(
+                return Err(network(format!(
                     "connection failed during the handshake: {e}"
                 )))
             }
@@ -210,15 +217,16 @@ async fn connect(shared: &Shared) -> Result<(Socket, Session, serde_json::Value)
             }
             Action::Fail(Failure::ConnectRejected { status, body }) => {
                 socket.close().await;
-                return Err(AttemptError::Failed(format!(
-                    "the server refused the source (status {status}): {}",
-                    error_text(body.as_ref())
+                return Err(AttemptError::Failed(ConnectError::new(
+                    ConnectErrorKind::Rejected,
+                    format!(
+                        "the server refused the source (status {status}): {}",
+                        error_text(body.as_ref())
+                    ),
                 )));
             }
             Action::Reconnect | Action::Reconfigure { .. } => {
-                return Err(AttemptError::Failed(
-                    "reconnectRequired during the handshake".into(),
-                ))
+                return Err(network("reconnectRequired during the handshake".into()))
             }
             Action::Ignore(why) => tracing::debug!(why, "ignored a message during the handshake"),
             other => tracing::debug!(?other, "unexpected action during the handshake"),
@@ -230,7 +238,12 @@ async fn send(socket: &mut Socket, frame: String) -> Result<(), AttemptError> {
     socket
         .send(Frame::Text(frame.into()))
         .await
-        .map_err(|e| AttemptError::Failed(format!("connection failed during the handshake: {e}")))
+        .map_err(|e| network(format!("connection failed during the handshake: {e}")))
+}
+
+/// A failure of the socket or the handshake after the connection was made.
+fn network(message: String) -> AttemptError {
+    AttemptError::Failed(ConnectError::new(ConnectErrorKind::Network, message))
 }
 
 /// The server's error list (`[{"code","message"}]`), as one line.

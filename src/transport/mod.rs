@@ -8,7 +8,9 @@
 //! without touching the connection logic.
 //!
 //! - `tls`: the rustls client configuration.
+//! - `proxy`: the `CONNECT` tunnel through an HTTP proxy.
 
+mod proxy;
 pub(crate) mod tls;
 
 use std::collections::VecDeque;
@@ -19,11 +21,14 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use crate::config::ServerConfig;
+use crate::config::{ProxyError, ProxyUrl, ServerConfig};
+use crate::error::{ConnectError, ConnectErrorKind};
 use crate::settings::Settings;
 pub use tls::TlsError;
 
@@ -229,16 +234,35 @@ impl Writer {
 /// How to open a source's WebSocket; built once per connector set.
 pub(crate) struct Transport {
     url: String,
+    /// The server's host (IPv6 without brackets) and port, as dialled.
+    host: String,
+    port: u16,
+    /// The HTTP proxy to tunnel through, if any.
+    proxy: Option<ProxyUrl>,
     tls: Option<Arc<ClientConfig>>,
     insecure: bool,
     ws_config: WebSocketConfig,
+    /// Headers added to the upgrade request (`connectKWArgs`).
+    headers: Vec<(HeaderName, HeaderValue)>,
     /// Bounds the handshakes in progress across the set.
     handshakes: tokio::sync::Semaphore,
 }
 
+/// Why the transport could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SetupError {
+    /// The TLS configuration (trust store, CA file).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// A proxy variable of the environment is not usable.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+}
+
 impl Transport {
-    /// Prepares connections to `config`'s server.
-    pub(crate) fn new(config: &ServerConfig, settings: &Settings) -> Result<Self, TlsError> {
+    /// Prepares connections to `config`'s server: TLS, the proxy (the
+    /// setting's, or the environment's, read now), the upgrade's headers.
+    pub(crate) fn new(config: &ServerConfig, settings: &Settings) -> Result<Self, SetupError> {
         let url = config.websocket_url().to_owned();
         let insecure = config.tls().disable_verification;
         let tls = if url.starts_with("wss:") {
@@ -246,6 +270,38 @@ impl Transport {
         } else {
             None
         };
+        let (host, port) = host_and_port(&url);
+        let proxy = settings
+            .proxy
+            .as_ref()
+            .unwrap_or(config.proxy())
+            .resolve(&url, |name| std::env::var(name).ok())?;
+        match &proxy {
+            Some(proxy) => tracing::info!(%proxy, "connecting through an HTTP proxy"),
+            None => tracing::debug!("connecting directly (no proxy)"),
+        }
+        let options = config.connect_options();
+        let mut headers = Vec::new();
+        let extra = options
+            .user_agent
+            .iter()
+            .map(|ua| ("User-Agent", ua.as_str()))
+            .chain(
+                options
+                    .additional_headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            );
+        for (name, value) in extra {
+            // server.config's reader has checked both already.
+            match (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                (Ok(name), Ok(value)) => headers.push((name, value)),
+                _ => tracing::warn!(header = name, "skipping a header that cannot be sent"),
+            }
+        }
         // Messages between the limit and twice the limit are read and then
         // skipped by the connection task; beyond that the WebSocket library
         // refuses them and the connection is re-made.
@@ -258,9 +314,13 @@ impl Transport {
             .max_frame_size(Some(hard_limit));
         Ok(Transport {
             url,
+            host,
+            port,
+            proxy,
             tls,
             insecure,
             ws_config,
+            headers,
             handshakes: tokio::sync::Semaphore::new(settings.max_concurrent_handshakes().max(1)),
         })
     }
@@ -275,28 +335,175 @@ impl Transport {
             .expect("the semaphore is never closed")
     }
 
-    /// The WebSocket URL.
-    pub(crate) fn url(&self) -> &str {
-        &self.url
+    /// The server as `host:port` (IPv6 in brackets): what a proxy tunnels to.
+    fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 
-    /// Opens one WebSocket (no timeout here: the caller bounds the whole
-    /// handshake).
-    pub(crate) async fn connect(&self) -> Result<Socket, TransportError> {
+    /// Opens one WebSocket, through the proxy when there is one (no timeout
+    /// here: the caller bounds the whole handshake).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConnectError`] whose kind says what failed (DNS, refused, TLS,
+    /// HTTP status, the proxy) and whose message says it to the operator.
+    pub(crate) async fn connect(&self) -> Result<Socket, ConnectError> {
         if self.insecure && self.tls.is_some() {
             tracing::warn!(url = %self.url, "TLS certificate verification is turned off for this connection");
+        }
+        let server = self.authority();
+        let tcp = match &self.proxy {
+            None => dial(&self.host, self.port).await.map_err(|(kind, e)| {
+                ConnectError::new(kind, format!("cannot open {}: {e}", self.url))
+            })?,
+            Some(proxy) => {
+                let mut tcp = dial(proxy.host(), proxy.port()).await.map_err(|(_, e)| {
+                    ConnectError::new(
+                        ConnectErrorKind::ProxyUnreachable,
+                        format!("cannot reach the proxy {proxy} (for {}): {e}", self.url),
+                    )
+                })?;
+                proxy::tunnel(&mut tcp, proxy, &server).await?;
+                tcp
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let mut request = self.url.as_str().into_client_request().map_err(|e| {
+            ConnectError::new(ConnectErrorKind::Network, format!("{}: {e}", self.url))
+        })?;
+        for (name, value) in &self.headers {
+            request.headers_mut().insert(name.clone(), value.clone());
         }
         let connector = match &self.tls {
             Some(tls) => Connector::Rustls(tls.clone()),
             None => Connector::Plain,
         };
-        let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
-            self.url.as_str(),
+        let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(
+            request,
+            tcp,
             Some(self.ws_config),
-            true,
             Some(connector),
         )
-        .await?;
+        .await
+        .map_err(|e| classify(e, &self.url, &server))?;
         Ok(Socket { ws })
+    }
+}
+
+/// Resolves `host` and connects to its first address that answers.
+async fn dial(host: &str, port: u16) -> Result<TcpStream, (ConnectErrorKind, String)> {
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| {
+            (
+                ConnectErrorKind::Dns,
+                format!("cannot resolve `{host}`: {e}"),
+            )
+        })?
+        .collect();
+    let mut last = (ConnectErrorKind::Dns, format!("`{host}` has no address"));
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => {
+                let kind = match e.kind() {
+                    std::io::ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
+                    std::io::ErrorKind::TimedOut => ConnectErrorKind::Timeout,
+                    _ => ConnectErrorKind::Network,
+                };
+                last = (kind, format!("{addr}: {e}"));
+            }
+        }
+    }
+    Err(last)
+}
+
+/// The typed failure of the TLS or WebSocket handshake.
+fn classify(error: tungstenite::Error, url: &str, server: &str) -> ConnectError {
+    use tungstenite::Error as E;
+    match error {
+        E::Http(response) => {
+            let status = response.status();
+            ConnectError::new(
+                ConnectErrorKind::HttpStatus(status.as_u16()),
+                format!("{url}: the server answered the WebSocket upgrade with HTTP {status}"),
+            )
+        }
+        E::Io(e) => match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(tls_error) => ConnectError::new(
+                ConnectErrorKind::Tls,
+                tls::explain(tls_error, server)
+                    .unwrap_or_else(|| format!("TLS handshake with {server} failed: {tls_error}")),
+            ),
+            None => ConnectError::new(
+                ConnectErrorKind::Network,
+                format!("{url}: the connection failed during the WebSocket handshake: {e}"),
+            ),
+        },
+        E::Tls(e) => ConnectError::new(
+            ConnectErrorKind::Tls,
+            format!("TLS handshake with {server} failed: {e}"),
+        ),
+        other => ConnectError::new(
+            ConnectErrorKind::Network,
+            format!("{url}: the WebSocket handshake failed: {other}"),
+        ),
+    }
+}
+
+/// The host (IPv6 without brackets) and port of a validated `ws(s)://` URL.
+fn host_and_port(url: &str) -> (String, u16) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("ws", url));
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let default = if scheme == "wss" { 443 } else { 80 };
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
+            (host, after.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let port = port.and_then(|p| p.parse().ok()).unwrap_or(default);
+    (host.to_owned(), port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_ports() {
+        assert_eq!(
+            host_and_port("wss://dev.vantiq.com/api"),
+            ("dev.vantiq.com".into(), 443)
+        );
+        assert_eq!(host_and_port("ws://h:8080/x?y"), ("h".into(), 8080));
+        assert_eq!(host_and_port("ws://[::1]:9/x"), ("::1".into(), 9));
+        assert_eq!(host_and_port("wss://[::1]/x"), ("::1".into(), 443));
+    }
+
+    #[tokio::test]
+    async fn dialling_says_what_failed() {
+        let (kind, message) = dial("no-such-host.invalid", 80).await.unwrap_err();
+        assert_eq!(kind, ConnectErrorKind::Dns, "{message}");
+        assert!(message.contains("no-such-host.invalid"), "{message}");
+        // A port nobody listens on: bind one, then free it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (kind, message) = dial("127.0.0.1", port).await.unwrap_err();
+        assert_eq!(kind, ConnectErrorKind::Refused, "{message}");
     }
 }
