@@ -30,8 +30,11 @@ async fn exercise(mode: FrameMode, expected: FrameType) {
         .start()
         .await
         .unwrap();
-    let set = ConnectorSet::new(config_for(&sim, &["f"]), fast_settings()).unwrap();
-    set.set_handler_for_all(echo());
+    let set = ConnectorSet::builder(config_for(&sim, &["f"]))
+        .settings(fast_settings())
+        .handler(echo())
+        .build()
+        .unwrap();
     let running = start(set);
 
     let status = sim.wait_connected("f", WAIT).await.unwrap();
