@@ -12,7 +12,6 @@
 //! The same code serves the driver's ceiling: [`Session::count_frames`] and
 //! [`Session::blast_notifications`] drive the emulator one way only.
 
-use crate::config::ServerConfig;
 use futures_util::stream::StreamExt;
 use futures_util::{FutureExt, SinkExt};
 use serde_json::{json, Value};
@@ -23,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use vantiq_connector_sdk::config::ServerConfig;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -333,14 +333,21 @@ pub async fn serve_forever(url: Arc<str>, token: Arc<str>, source: String, retry
 
 /// Serves every source of `config` (one socket each) until the returned tasks are
 /// aborted.
-pub fn spawn_all(config: &ServerConfig, retry: Duration) -> Vec<tokio::task::JoinHandle<()>> {
-    let url: Arc<str> = config.ws_url().into();
-    let token: Arc<str> = config.auth_token.as_str().into();
-    config
-        .sources
+///
+/// # Errors
+///
+/// When `config` authenticates with something other than a token.
+pub fn spawn_all(
+    config: &ServerConfig,
+    retry: Duration,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+    let url: Arc<str> = config.websocket_url().into();
+    let token: Arc<str> = crate::config::token(config)?.into();
+    Ok(config
+        .sources()
         .iter()
         .map(|s| tokio::spawn(serve_forever(url.clone(), token.clone(), s.clone(), retry)))
-        .collect()
+        .collect())
 }
 
 /// The floor's code serving every source of a configuration on a thread of its own, with
@@ -354,6 +361,7 @@ pub struct FloorThread {
 impl FloorThread {
     /// Starts serving `config`'s sources, retrying a lost connection after `retry`.
     pub fn start(config: &ServerConfig, retry: Duration) -> std::io::Result<FloorThread> {
+        crate::config::token(config).map_err(std::io::Error::other)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = config.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -363,7 +371,7 @@ impl FloorThread {
             .name("floor-ceiling".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let tasks = spawn_all(&config, retry);
+                    let tasks = spawn_all(&config, retry).unwrap_or_default();
                     let _ = stopped.await;
                     for t in tasks {
                         t.abort();

@@ -9,8 +9,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use vantiq_bench::config::ServerConfig;
 use vantiq_bench::{floor, pingpong};
+use vantiq_connector_sdk::config::ServerConfig;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,14 +39,20 @@ fn main() -> ExitCode {
 }
 
 async fn serve() -> ExitCode {
-    let config = match ServerConfig::load_from(std::path::Path::new(".")) {
+    let config = match ServerConfig::load_from_dir(std::path::Path::new(".")) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("floor: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
-    let tasks = floor::spawn_all(&config, Duration::from_millis(10));
+    let tasks = match floor::spawn_all(&config, Duration::from_millis(10)) {
+        Ok(tasks) => tasks,
+        Err(e) => {
+            eprintln!("floor: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     for t in tasks {
         let _ = t.await;
     }

@@ -1,0 +1,96 @@
+//! The targets of the issues, checked against one run's figures of the current echo.
+
+use super::Bench;
+use crate::report::{self, Target};
+use crate::stats::Summary;
+
+/// A time figure as its median and its slowest round, in milliseconds.
+fn ms_with_max(s: &Summary) -> String {
+    format!(
+        "{} ms (max {} ms)",
+        report::fmt_num(s.median),
+        report::fmt_num(s.max)
+    )
+}
+
+impl Bench {
+    /// The targets of the issues, checked against the echo's figures.
+    pub fn targets(&self) -> Vec<Target> {
+        let mut out = Vec::new();
+        for (id, name) in [
+            ("publish_echo", "publish echo"),
+            (
+                "publish_echo_windowed",
+                "publish echo (≤ 4,000 outstanding)",
+            ),
+            ("notify", "notifications"),
+            ("query_tput", "queries (64 in flight)"),
+        ] {
+            let f = self.find(id);
+            let py = f.and_then(|f| f.ratio("python"));
+            out.push(Target {
+                requirement: format!("{name} throughput ≥ 20× the Python SDK"),
+                measured: py.map_or("not measured".into(), |r| format!("{r:.1}×")),
+                met: py.map(|r| r >= 20.0),
+            });
+            let fl = f.and_then(|f| f.ratio("floor"));
+            out.push(Target {
+                requirement: format!("{name} throughput within 1.5× of the floor"),
+                measured: fl.map_or("not measured".into(), |r| {
+                    format!("floor is {:.2}× echo", 1.0 / r)
+                }),
+                met: fl.map(|r| 1.0 / r <= 1.5),
+            });
+        }
+        let p99 = self.find("latency_p99");
+        let r = p99.and_then(|f| f.ratio("python"));
+        let python_p99 = p99.and_then(|f| f.get("python")).map(|s| s.median);
+        let kernel_p99 = self
+            .find("kernel_rtt_p99")
+            .and_then(|f| f.get("ceiling"))
+            .map(|s| s.median);
+        let kernel = match (kernel_p99, python_p99) {
+            (Some(k), Some(p)) => format!(
+                "; the kernel's own round trip: {} µs, {:.3}× Python's",
+                report::fmt_num(k),
+                k / p
+            ),
+            _ => String::new(),
+        };
+        out.push(Target {
+            requirement: "query latency p99 ≤ 1/10 of the Python SDK's".into(),
+            measured: match (p99.and_then(|f| f.get("echo")), python_p99, r) {
+                (Some(e), Some(p), Some(r)) => format!(
+                    "{} µs vs {} µs ({:.3}×){kernel}",
+                    report::fmt_num(e.median),
+                    report::fmt_num(p),
+                    r
+                ),
+                _ => "not measured".into(),
+            },
+            met: r.map(|r| r <= 0.1),
+        });
+        let c = self.find("connect_10000").and_then(|f| f.get("echo"));
+        out.push(Target {
+            requirement: "10,000 sources connected within 5 s".into(),
+            measured: c.map_or("not measured".into(), ms_with_max),
+            met: c.map(|s| s.median <= 5000.0),
+        });
+        let m = self
+            .find("rss_per_source_10000")
+            .and_then(|f| f.get("echo"));
+        out.push(Target {
+            requirement: "≤ 20 KiB resident memory per additional idle source (10,000 sources)"
+                .into(),
+            measured: m.map_or("not measured".into(), |s| format!("{:.1} KiB", s.median)),
+            met: m.map(|s| s.median <= 20.0),
+        });
+        let r = self.find("restart").and_then(|f| f.get("echo"));
+        out.push(Target {
+            requirement: "1,000 sources back within 500 ms of the server accepting again".into(),
+            measured: r.map_or("not measured".into(), ms_with_max),
+            met: r.map(|s| s.median <= 500.0),
+        });
+        out
+    }
+}
