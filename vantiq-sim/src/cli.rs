@@ -98,6 +98,20 @@ enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Stop reading a source's connection, keeping it open (the connector's writes back up)
+    StopReading {
+        /// Source name
+        name: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Read a source's connection again (after stop-reading)
+    ResumeReading {
+        /// Source name
+        name: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Print the protocol violations recorded so far, one JSON object per line
     Violations {
         #[command(flatten)]
@@ -236,6 +250,18 @@ pub(crate) async fn run() -> ExitCode {
         Command::Drop { name, server } => {
             with_client(&server, |c| async move {
                 c.drop_connection(&name).await.map_err(fail)
+            })
+            .await
+        }
+        Command::StopReading { name, server } => {
+            with_client(&server, |c| async move {
+                c.stop_reading(&name).await.map_err(fail)
+            })
+            .await
+        }
+        Command::ResumeReading { name, server } => {
+            with_client(&server, |c| async move {
+                c.resume_reading(&name).await.map_err(fail)
             })
             .await
         }

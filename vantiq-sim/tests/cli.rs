@@ -296,3 +296,33 @@ async fn serve_forces_the_frame_type_and_sources_shows_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("follow, text or binary"), "{stderr}");
 }
+
+#[tokio::test]
+async fn stop_reading_and_resume_reading() {
+    let server = serve(&["--source", "src", "--no-acks"]);
+    let out = cli(&server, &["stop-reading", "src"]).await;
+    assert_eq!(out.status.code(), Some(1), "no connector yet");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("409"));
+    let (mut c, _) = Conn::handshake(&server.ws, "any", "src", "s").await;
+    let out = cli(&server, &["stop-reading", "src"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sources = lines(&cli(&server, &["sources"]).await);
+    assert_eq!(sources[0]["reading_stopped"], true, "{sources:?}");
+    c.notify("src", json!({"n": 0})).await;
+    assert!(lines(&cli(&server, &["notifications", "src"]).await).is_empty());
+    let out = cli(&server, &["resume-reading", "src"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = vantiq_sim::client::Client::new(&server.http).unwrap();
+    let notes = client.notifications("src", 0, Some(10_000)).await.unwrap();
+    assert_eq!(notes[0].object, json!({"n": 0}));
+    let sources = lines(&cli(&server, &["sources"]).await);
+    assert_eq!(sources[0]["reading_stopped"], false);
+}
