@@ -326,3 +326,61 @@ async fn stop_reading_and_resume_reading() {
     let sources = lines(&cli(&server, &["sources"]).await);
     assert_eq!(sources[0]["reading_stopped"], false);
 }
+
+/// Every number passes through the CLI unchanged: a configuration file, `publish`,
+/// `notifications`, `set-config`, `sources` and `query` (arguments and output).
+#[tokio::test]
+async fn numbers_pass_through_the_cli_unchanged() {
+    use common::{assert_numbers_in, NUMBERS};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sim.json");
+    std::fs::write(&file, format!(r#"{{"sources":{{"src":{NUMBERS}}}}}"#)).unwrap();
+    let server = serve(&["--config", file.to_str().unwrap()]);
+    let mut c = Conn::open(&server.ws).await;
+    assert_eq!(c.validate("t").await["status"], 200);
+    assert_eq!(c.connect_extension("src", "s").await["status"], 200);
+    assert_numbers_in(&c.recv_text().await);
+
+    let stdout = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout.clone()).unwrap()
+    };
+    assert_numbers_in(&stdout(&cli(&server, &["sources"]).await));
+    stdout(&cli(&server, &["publish", "src", NUMBERS]).await);
+    assert_numbers_in(&c.recv_text().await);
+    c.send_text(&format!(
+        r#"{{"op":"notification","resourceName":"sources","resourceId":"src","object":{NUMBERS}}}"#
+    ))
+    .await;
+    c.recv().await; // the acknowledgement: recorded
+    let printed = stdout(&cli(&server, &["notifications", "src"]).await);
+    assert_eq!(printed, format!("{{\"seq\":0,\"object\":{NUMBERS}}}\n"));
+
+    let query = {
+        let mut command = Command::new(BIN);
+        command
+            .args(["query", "src", NUMBERS])
+            .args(["--server", &server.http]);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let sent = c.recv_text().await;
+    assert_numbers_in(&sent);
+    let q: Value = serde_json::from_str(&sent).unwrap();
+    let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"].as_str().unwrap();
+    c.send_text(&format!(
+        r#"{{"status":200,"headers":{{"X-Reply-Address":"{addr}"}},"body":[{NUMBERS}]}}"#
+    ))
+    .await;
+    assert_eq!(stdout(&query.await.unwrap()), format!("{NUMBERS}\n"));
+
+    assert_numbers_in(&stdout(
+        &cli(&server, &["set-config", "src", NUMBERS]).await,
+    ));
+    assert_eq!(c.recv().await["op"], "reconnectRequired");
+    assert_eq!(c.connect_extension("src", "s").await["status"], 200);
+    assert_numbers_in(&c.recv_text().await);
+}
