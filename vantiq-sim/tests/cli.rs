@@ -122,12 +122,10 @@ async fn client_subcommands_drive_a_running_server() {
     assert_eq!(notes, vec![json!({"seq": 1, "object": {"n": 1}})]);
 
     // query: rows one per line.
-    let query = {
-        let args = ["query", "src", r#"{"op":"rows"}"#, "--timeout-ms", "10000"];
-        let mut command = Command::new(BIN);
-        command.args(args).args(["--server", &server.http]);
-        tokio::task::spawn_blocking(move || command.output().unwrap())
-    };
+    let query = spawn_cli(
+        &server,
+        &["query", "src", r#"{"op":"rows"}"#, "--timeout-ms", "10000"],
+    );
     let q = c.recv().await;
     let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
         .as_str()
@@ -142,13 +140,7 @@ async fn client_subcommands_drive_a_running_server() {
     );
 
     // An error answer: printed, exit 1.
-    let query = {
-        let mut command = Command::new(BIN);
-        command
-            .args(["query", "src", r#"{"op":"fail"}"#])
-            .args(["--server", &server.http]);
-        tokio::task::spawn_blocking(move || command.output().unwrap())
-    };
+    let query = spawn_cli(&server, &["query", "src", r#"{"op":"fail"}"#]);
     let q = c.recv().await;
     let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
         .as_str()
@@ -360,13 +352,7 @@ async fn numbers_pass_through_the_cli_unchanged() {
     let printed = stdout(&cli(&server, &["notifications", "src"]).await);
     assert_eq!(printed, format!("{{\"seq\":0,\"object\":{NUMBERS}}}\n"));
 
-    let query = {
-        let mut command = Command::new(BIN);
-        command
-            .args(["query", "src", NUMBERS])
-            .args(["--server", &server.http]);
-        tokio::task::spawn_blocking(move || command.output().unwrap())
-    };
+    let query = spawn_cli(&server, &["query", "src", NUMBERS]);
     let sent = c.recv_text().await;
     assert_numbers_in(&sent);
     let q: Value = serde_json::from_str(&sent).unwrap();
@@ -383,4 +369,97 @@ async fn numbers_pass_through_the_cli_unchanged() {
     assert_eq!(c.recv().await["op"], "reconnectRequired");
     assert_eq!(c.connect_extension("src", "s").await["status"], 200);
     assert_numbers_in(&c.recv_text().await);
+}
+
+/// Starts a client subcommand that waits (a query) and returns at once.
+fn spawn_cli(server: &Server, args: &[&str]) -> tokio::task::JoinHandle<Output> {
+    let mut command = Command::new(BIN);
+    command.args(args).args(["--server", &server.http]);
+    tokio::task::spawn_blocking(move || command.output().expect("run vantiq-sim"))
+}
+
+/// Answers the next query on `c` with these (status, body) frames.
+async fn answer_next(c: &mut Conn, frames: &[(u16, Option<Value>)]) {
+    let q = c.recv().await;
+    let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (status, body) in frames {
+        c.answer(&addr, *status, body.clone()).await;
+    }
+}
+
+#[tokio::test]
+async fn query_says_no_data_shows_frames_and_fails_on_an_error() {
+    let server = serve(&["--source", "src"]);
+    let (mut c, _) = Conn::handshake(&server.ws, "any", "src", "s").await;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    // 204: nothing on stdout, "no data (204)" on stderr, success.
+    let query = spawn_cli(&server, &["query", "src", "{}"]);
+    answer_next(&mut c, &[(204, None)]).await;
+    let out = query.await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        text(&out.stderr).contains("no data (204)"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // An empty 200 is not "no data".
+    let query = spawn_cli(&server, &["query", "src", "{}"]);
+    answer_next(&mut c, &[(200, Some(json!([])))]).await;
+    let out = query.await.unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        !text(&out.stderr).contains("no data"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --frames: every answer frame, with its status.
+    let query = spawn_cli(&server, &["query", "src", "{}", "--frames"]);
+    answer_next(
+        &mut c,
+        &[
+            (100, Some(json!([{"i": 0}]))),
+            (200, Some(json!([{"i": 1}]))),
+        ],
+    )
+    .await;
+    let frames = lines(&query.await.unwrap());
+    let statuses: Vec<&Value> = frames.iter().map(|f| &f["status"]).collect();
+    assert_eq!(statuses, [&json!(100), &json!(200)]);
+    assert_eq!(frames[1]["body"], json!([{"i": 1}]));
+    let query = spawn_cli(&server, &["query", "src", "{}", "--frames"]);
+    answer_next(&mut c, &[(204, None)]).await;
+    let frames = lines(&query.await.unwrap());
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0]["status"], 204);
+
+    // An error answer: exit 1, its code and its text.
+    let query = spawn_cli(&server, &["query", "src", "{}"]);
+    let error =
+        json!({"messageCode": "io.x.bad", "messageTemplate": "Bad {0}", "parameters": ["p"]});
+    answer_next(&mut c, &[(400, Some(error))]).await;
+    let out = query.await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("status 400"), "{stderr}");
+    assert!(stderr.contains("io.x.bad: Bad p"), "{stderr}");
+    let query = spawn_cli(&server, &["query", "src", "{}", "--frames"]);
+    let error = json!([{"code": "io.y", "message": "It broke"}]);
+    answer_next(&mut c, &[(500, Some(error))]).await;
+    let out = query.await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("io.y: It broke"),
+        "{}",
+        text(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["status"], 500, "the frame is printed too");
 }
