@@ -10,11 +10,11 @@
 
 mod common;
 
-use common::network::{free_port, FakeProxy, PrivateCa, Reply, Tinyproxy};
+use common::network::{connect_failure, free_port, FakeProxy, PrivateCa, Reply, Tinyproxy};
 use common::*;
 use serde_json::json;
 use vantiq_connector_sdk::config::ProxySetting;
-use vantiq_connector_sdk::{ConnectErrorKind, ConnectorSet, Error, ServerConfig};
+use vantiq_connector_sdk::{ConnectErrorKind, ConnectorSet, ServerConfig};
 
 fn via(url: &str, proxy: &str) -> vantiq_connector_sdk::ServerConfigBuilder {
     ServerConfig::builder(url)
@@ -29,14 +29,6 @@ fn set(config: ServerConfig) -> ConnectorSet {
         .settings(fast_settings())
         .build()
         .unwrap()
-}
-
-/// The kind and reason of a run that ended with a connection failure.
-async fn connect_failure(config: ServerConfig) -> (ConnectErrorKind, String) {
-    match run_to_error(config).await {
-        Error::ConnectFailed { kind, reason, .. } => (kind, reason),
-        other => panic!("expected a connection failure, got {other:?}"),
-    }
 }
 
 #[tokio::test]

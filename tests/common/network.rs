@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// A certificate authority made for one test, and a server certificate it
-/// signed for `127.0.0.1` and `localhost`.
+/// signed (for `127.0.0.1` and `localhost` unless told otherwise).
 pub struct PrivateCa {
     /// The CA's certificate, PEM: what a connector must be told to trust.
     pub ca_pem: String,
@@ -25,6 +25,11 @@ pub struct PrivateCa {
 
 impl PrivateCa {
     pub fn new() -> PrivateCa {
+        Self::for_names(&["127.0.0.1", "localhost"])
+    }
+
+    /// A CA whose server certificate names only `names`.
+    pub fn for_names(names: &[&str]) -> PrivateCa {
         use rcgen::{
             BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
             KeyUsagePurpose,
@@ -39,7 +44,8 @@ impl PrivateCa {
         ];
         let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
         let server =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
         let server_key = KeyPair::generate().unwrap();
         let cert = server.signed_by(&server_key, &ca).unwrap();
         PrivateCa {
@@ -93,6 +99,17 @@ pub async fn tls_terminator(
         }
     });
     addr
+}
+
+/// The kind and reason of a run of `config` that ends with a connection
+/// failure.
+pub async fn connect_failure(
+    config: vantiq_connector_sdk::ServerConfig,
+) -> (vantiq_connector_sdk::ConnectErrorKind, String) {
+    match super::run_to_error(config).await {
+        vantiq_connector_sdk::Error::ConnectFailed { kind, reason, .. } => (kind, reason),
+        other => panic!("expected a connection failure, got {other:?}"),
+    }
 }
 
 /// A loopback port that nothing listens on (bound, then freed).
