@@ -10,6 +10,7 @@ use vantiq_connector_sdk::{ConnectorSet, Handlers, ServerConfig};
 
 const PASSWORD: &str = "wonder-pass-77";
 const WRONG_TOKEN: &str = "rejected-token-secret-9981";
+const RECONNECT_SECRET: &str = "reconnect-secret-4417";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_trace_logs_errors_or_debug() {
@@ -28,6 +29,7 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
         .token(TOKEN)
         .source("s")
         .send_pings(true)
+        .reconnect_secret(RECONNECT_SECRET)
         .build()
         .unwrap();
     let mut texts = vec![format!("{config:?}"), format!("{:?}", config.credentials())];
@@ -56,6 +58,10 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
     sim.wait_connections("s", 2, WAIT).await.unwrap();
     sim.set_config("s", json!({"v": 2})).await.unwrap();
     sim.wait_connections("s", 3, WAIT).await.unwrap();
+    // The running set and its connection, printed.
+    texts.push(format!("{:?}", running.set));
+    texts.push(format!("{:?}", running.set.connection("s").unwrap()));
+    texts.push(format!("{:?}", running.set.server_config()));
     running.stop().await.unwrap();
 
     // A rejected token.
@@ -100,7 +106,7 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
         "the capture saw no low-level events"
     );
     assert!(logs.contains("connected"), "the capture missed the session");
-    for secret in [TOKEN, WRONG_TOKEN, PASSWORD] {
+    for secret in [TOKEN, WRONG_TOKEN, PASSWORD, RECONNECT_SECRET] {
         assert!(!logs.contains(secret), "`{secret}` appears in the logs");
         for t in &texts {
             assert!(!t.contains(secret), "`{secret}` appears in: {t}");

@@ -85,6 +85,8 @@ struct Shared {
     reconnect_secret: Secret,
     shutdown: watch::Sender<bool>,
     running: AtomicBool,
+    /// Whether the run ended with an error.
+    failed: AtomicBool,
 }
 
 impl Shared {
@@ -208,6 +210,7 @@ impl SourceConnection {
                 reconnect_secret,
                 shutdown: watch::Sender::new(false),
                 running: AtomicBool::new(false),
+                failed: AtomicBool::new(false),
             }),
         }
     }
@@ -378,13 +381,20 @@ impl SourceConnection {
     /// Runs the connection until it is closed or fails for good, handing
     /// its events to `events`. The connector set calls this.
     pub(crate) async fn run(&self, events: events::EventSender) -> Result<(), Error> {
+        if self.shared.outbox.is_closed() {
+            // Closed by `close()` before it ran: nothing to do. Ended by an
+            // error: it does not run again.
+            return match self.shared.failed.load(Ordering::Acquire) {
+                false => Ok(()),
+                true => Err(Error::Closed(self.source().to_owned())),
+            };
+        }
         if self.shared.running.swap(true, Ordering::AcqRel) {
             return Err(Error::AlreadyRunning(self.source().to_owned()));
         }
-        if self.shared.outbox.is_closed() {
-            return Err(Error::Closed(self.source().to_owned()));
-        }
-        supervisor::run(&self.shared, events).await
+        let result = supervisor::run(&self.shared, events).await;
+        self.shared.failed.store(result.is_err(), Ordering::Release);
+        result
     }
 
     /// Closes the connection for good: buffered and unacknowledged

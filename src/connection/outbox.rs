@@ -334,10 +334,16 @@ impl Outbox {
     }
 
     /// Refuses everything from now on and wakes every waiting producer.
-    pub(crate) fn close(&self) {
-        self.lock().closed = true;
+    /// Returns the notifications left unsent, or `None` if it was closed
+    /// already.
+    pub(crate) fn close(&self) -> Option<usize> {
+        let mut st = self.lock();
+        let unsent = (!st.closed).then_some(st.notifications);
+        st.closed = true;
+        drop(st);
         self.space.notify_waiters();
         self.data.notify_one();
+        unsent
     }
 
     /// Whether [`Outbox::close`] was called.

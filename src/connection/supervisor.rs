@@ -46,13 +46,14 @@ pub(super) async fn run(shared: &Arc<Shared>, events: EventSender) -> Result<(),
 /// Marks the connection ended for good: nothing is accepted any more, and
 /// producers waiting for room wake with an error.
 pub(super) fn end_for_good(shared: &Shared) {
-    let unsent = shared.outbox.notifications() as u64;
-    if unsent > 0 {
-        shared.stats.add_unsent_at_close(unsent);
-        shared.stats.add_settled(unsent);
-        tracing::warn!(source = %shared.name, unsent, "the connection ended for good with notifications not sent");
+    if let Some(unsent) = shared.outbox.close() {
+        let unsent = unsent as u64;
+        if unsent > 0 {
+            shared.stats.add_unsent_at_close(unsent);
+            shared.stats.add_settled(unsent);
+            tracing::warn!(source = %shared.name, unsent, "the connection ended for good with notifications not sent");
+        }
     }
-    shared.outbox.close();
     shared.set_state(ConnectionState::Closed);
 }
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vantiq_sim::client::{Client, ClientError};
-use vantiq_sim::{Sim, SimBuilder};
+use vantiq_sim::{FrameMode, Sim, SimBuilder};
 
 #[derive(Parser)]
 #[command(
@@ -136,9 +136,13 @@ struct ServeArgs {
     #[arg(long = "source", value_name = "NAME[=FILE]")]
     sources: Vec<String>,
     /// A JSON file: {"tokens":[..],"users":[{"username":..,"password":..}],
-    /// "sources":{"name":{..config..}},"acks":true}
+    /// "sources":{"name":{..config..}},"acks":true,"listen":"ADDR","frames":"follow"}
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Frame type of the emulator's messages: follow (each connection in the type its
+    /// connector sends), text or binary [default: follow]
+    #[arg(long, value_name = "follow|text|binary")]
+    frames: Option<FrameMode>,
     /// Do not acknowledge notifications
     #[arg(long)]
     no_acks: bool,
@@ -156,6 +160,7 @@ struct ConfigFile {
     sources: serde_json::Map<String, Value>,
     acks: Option<bool>,
     listen: Option<SocketAddr>,
+    frames: Option<FrameMode>,
 }
 
 #[derive(Deserialize)]
@@ -345,6 +350,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8088)));
     let mut builder = SimBuilder::new()
         .listen(listen)
+        .frames(args.frames.or(file.frames).unwrap_or_default())
         .acks(!args.no_acks && file.acks.unwrap_or(true));
     for token in file.tokens.into_iter().chain(args.tokens) {
         builder = builder.token(token);

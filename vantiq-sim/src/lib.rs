@@ -35,9 +35,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The modules, whose dependencies run one way: `server` (listener, connections, HTTP and
+// control routes) -> `session` (one connector socket: reader and writer) -> `state`
+// (sources, session links, notifications, queries, violations) -> `load`, `answers`
+// (checking query answers) -> `wire` (the frames the emulator sends), `types`.
 mod answers;
 pub mod client;
-mod control;
 mod io;
 mod load;
 mod server;
@@ -47,9 +50,13 @@ mod types;
 mod wire;
 
 pub use load::{LatencySummary, QueryLoad, QueryLoadReport, QueryLoadSummary};
-pub use types::{kinds, Notification, QueryOutcome, RawFrame, SimError, SourceStatus, Violation};
+pub use types::{
+    kinds, FrameMode, FrameType, Notification, QueryOutcome, RawFrame, SimError, SourceStatus,
+    Violation,
+};
 
 use serde_json::Value;
+use server::Server;
 use state::Core;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -66,7 +73,13 @@ pub struct SimBuilder {
     acks: bool,
     listen: SocketAddr,
     keep_notifications: Option<usize>,
+    frames: FrameMode,
+    connect_grace: Duration,
 }
+
+/// How long an authenticated connector may go without `connectExtension` before the
+/// emulator records a [`kinds::NO_CONNECT`] note, by default.
+pub const DEFAULT_CONNECT_GRACE: Duration = Duration::from_secs(5);
 
 impl Default for SimBuilder {
     fn default() -> Self {
@@ -77,6 +90,8 @@ impl Default for SimBuilder {
             acks: true,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             keep_notifications: None,
+            frames: FrameMode::Follow,
+            connect_grace: DEFAULT_CONNECT_GRACE,
         }
     }
 }
@@ -126,6 +141,22 @@ impl SimBuilder {
         self
     }
 
+    /// In which frame type the emulator sends (default [`FrameMode::Follow`]: each
+    /// connection in the type its connector uses). Forcing text or binary checks that a
+    /// connector accepts both.
+    pub fn frames(mut self, mode: FrameMode) -> Self {
+        self.frames = mode;
+        self
+    }
+
+    /// How long an authenticated connector may go without `connectExtension` before the
+    /// emulator records a [`kinds::NO_CONNECT`] note naming the likely cause (default
+    /// [`DEFAULT_CONNECT_GRACE`]).
+    pub fn connect_grace(mut self, grace: Duration) -> Self {
+        self.connect_grace = grace;
+        self
+    }
+
     /// Binds the listener and starts serving.
     pub async fn start(self) -> std::io::Result<Sim> {
         let core = Arc::new(Core::new(
@@ -133,14 +164,16 @@ impl SimBuilder {
             self.users,
             self.acks,
             self.keep_notifications,
-            self.listen,
+            self.frames,
+            self.connect_grace,
         ));
         for (name, config) in self.sources {
             core.add_source(name, config);
         }
-        server::start(&core, self.listen, false).await?;
+        let server = Server::new(core, self.listen);
+        server.start(self.listen, false).await?;
         Ok(Sim {
-            inner: Arc::new(SimInner { core }),
+            inner: Arc::new(SimInner { server }),
         })
     }
 }
@@ -153,12 +186,12 @@ pub struct Sim {
 }
 
 struct SimInner {
-    core: Arc<Core>,
+    server: Arc<Server>,
 }
 
 impl Drop for SimInner {
     fn drop(&mut self) {
-        server::stop_now(&self.core);
+        self.server.stop_now();
     }
 }
 
@@ -175,12 +208,12 @@ impl Sim {
     }
 
     fn core(&self) -> &Core {
-        &self.inner.core
+        &self.inner.server.core
     }
 
     /// The listening address (kept while stopped, so a restart reuses it).
     pub fn addr(&self) -> SocketAddr {
-        state::lock(&self.core().listener).addr
+        self.inner.server.addr()
     }
 
     /// The address clients should dial: the listening address, with a wildcard IP
@@ -308,7 +341,8 @@ impl Sim {
         self.core().go_silent(source)
     }
 
-    /// Sends a frame, as is, on the source's connection.
+    /// Sends a frame, as is, on the source's connection (in the frame type given, whatever
+    /// the [`FrameMode`]).
     pub async fn send_raw(&self, source: &str, frame: RawFrame) -> Result<(), SimError> {
         let msg = match frame {
             RawFrame::Text(text) => Message::Text(Utf8Bytes::from(text)),
@@ -321,16 +355,16 @@ impl Sim {
     /// cut without a close frame. Sources, configurations and notifications are kept, and
     /// so is the port, for [`Sim::restart`]. Returns once the sockets are closed.
     pub async fn stop(&self) {
-        server::stop(self.core()).await;
+        self.inner.server.stop().await;
     }
 
     /// Listens again on the same address after [`Sim::stop`] (retrying briefly while the
     /// port is still busy). Does nothing if running.
     pub async fn restart(&self) -> std::io::Result<()> {
-        if server::running(self.core()) {
+        if self.inner.server.running() {
             return Ok(());
         }
-        server::start(&self.inner.core, self.addr(), true).await
+        self.inner.server.start(self.addr(), true).await
     }
 
     /// The source's notifications with `seq >= since`.

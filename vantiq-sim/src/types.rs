@@ -15,6 +15,72 @@ pub enum RawFrame {
     Binary(Vec<u8>),
 }
 
+/// The two kinds of WebSocket data frame. Vantiq's official SDKs differ here: the Python SDK
+/// sends and reads text frames, the Java SDK sends binary frames and reads only binary
+/// frames (text frames are dropped unseen). A Vantiq server answers each connector in the
+/// type it uses, and so does the emulator by default (see [`FrameMode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameType {
+    /// Text frames (UTF-8 JSON).
+    Text,
+    /// Binary frames (UTF-8 JSON as bytes).
+    Binary,
+}
+
+impl std::fmt::Display for FrameType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FrameType::Text => "text",
+            FrameType::Binary => "binary",
+        })
+    }
+}
+
+/// In which frame type the emulator sends its messages (handshake answers, configuration,
+/// publishes, queries, `reconnectRequired`, acknowledgements, the load generator's
+/// frames). Frames sent with [`crate::Sim::send_raw`] keep the type they were given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameMode {
+    /// Each connection in the type its connector uses: decided by the connector's first
+    /// data frame, and followed if it changes (text until the connector sends anything).
+    #[default]
+    Follow,
+    /// Text frames to every connector, whatever it sends (to check that a connector
+    /// accepts text frames).
+    Text,
+    /// Binary frames to every connector, whatever it sends.
+    Binary,
+}
+
+impl std::fmt::Display for FrameMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FrameMode::Follow => "follow",
+            FrameMode::Text => "text",
+            FrameMode::Binary => "binary",
+        })
+    }
+}
+
+impl std::str::FromStr for FrameMode {
+    type Err = String;
+
+    /// Parses `follow`, `text` or `binary` (as the `serve --frames` flag and the config
+    /// file's `"frames"` spell them).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "follow" => Ok(FrameMode::Follow),
+            "text" => Ok(FrameMode::Text),
+            "binary" => Ok(FrameMode::Binary),
+            other => Err(format!(
+                "unknown frame mode {other:?} (expected follow, text or binary)"
+            )),
+        }
+    }
+}
+
 /// One notification a connector sent for a source, as the emulator recorded it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -54,6 +120,10 @@ pub struct SourceStatus {
     /// The distinct reconnect secrets connectors presented, in order of first use: a
     /// connector that keeps its secret across reconnections shows exactly one.
     pub reconnect_secrets: Vec<String>,
+    /// The frame type the emulator sends on the connection serving the source (in the
+    /// default [`FrameMode::Follow`], the type its connector last sent); `None` while no
+    /// connection serves it.
+    pub frame_type: Option<FrameType>,
 }
 
 /// One protocol violation: something a connector sent that a Vantiq server would not
@@ -99,6 +169,10 @@ pub mod kinds {
     /// A query answer whose body does not fit its status (missing body, scalar rows,
     /// malformed error).
     pub const BAD_BODY: &str = "query.badBody";
+    /// A connector authenticated but sent no `connectExtension` within the emulator's
+    /// grace period (five seconds by default); most likely it cannot read the frames it
+    /// is sent (the detail says which frame types each side used).
+    pub const NO_CONNECT: &str = "handshake.noConnectExtension";
 }
 
 /// Why an emulator operation failed.

@@ -260,3 +260,39 @@ fn serve_reports_a_bad_config_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json"));
 }
+
+/// `serve --frames` and the config file's `"frames"` force the frame type; `sources`
+/// shows each connection's type.
+#[tokio::test]
+async fn serve_forces_the_frame_type_and_sources_shows_it() {
+    let server = serve(&["--source", "src", "--frames", "binary"]);
+    let mut c = Conn::open(&server.ws).await;
+    c.send(json!({"op":"validate","resourceName":"system.credentials","object":"t"}))
+        .await;
+    assert_eq!(c.recv_frame().await.0, vantiq_sim::FrameType::Binary);
+    let sources = lines(&cli(&server, &["sources"]).await);
+    assert_eq!(sources[0]["frame_type"], Value::Null, "not connected yet");
+    c.connect_ok("src", "s").await;
+    let sources = lines(&cli(&server, &["sources"]).await);
+    assert_eq!(sources[0]["frame_type"], "binary", "{sources:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sim.json");
+    std::fs::write(&file, r#"{"sources":{"src":{}},"frames":"text"}"#).unwrap();
+    let server = serve(&["--config", file.to_str().unwrap()]);
+    let mut c = Conn::open(&server.ws).await;
+    c.send_binary(json!({"op":"validate","resourceName":"system.credentials","object":"t"}))
+        .await;
+    assert_eq!(c.recv_frame().await.0, vantiq_sim::FrameType::Text);
+    c.connect_ok("src", "s").await;
+    let sources = lines(&cli(&server, &["sources"]).await);
+    assert_eq!(sources[0]["frame_type"], "text", "{sources:?}");
+
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--frames", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("follow, text or binary"), "{stderr}");
+}

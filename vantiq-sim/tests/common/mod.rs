@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod java;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -53,8 +55,13 @@ impl Conn {
             .expect("send");
     }
 
-    /// The next data message, parsed (pings and pongs skipped).
+    /// The next data message, parsed (pings and pongs skipped), text or binary.
     pub async fn recv(&mut self) -> Value {
+        self.recv_frame().await.1
+    }
+
+    /// The next data message with its frame type (pings and pongs skipped).
+    pub async fn recv_frame(&mut self) -> (vantiq_sim::FrameType, Value) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let msg = tokio::time::timeout_at(deadline, self.ws.next())
@@ -63,8 +70,14 @@ impl Conn {
                 .expect("connection ended")
                 .expect("read error");
             match msg {
-                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON"),
-                Message::Binary(b) => return serde_json::from_slice(&b).expect("JSON"),
+                Message::Text(t) => {
+                    let v = serde_json::from_str(t.as_str()).expect("JSON");
+                    return (vantiq_sim::FrameType::Text, v);
+                }
+                Message::Binary(b) => {
+                    let v = serde_json::from_slice(&b).expect("JSON");
+                    return (vantiq_sim::FrameType::Binary, v);
+                }
                 Message::Close(c) => panic!("unexpected close: {c:?}"),
                 _ => continue,
             }

@@ -34,7 +34,7 @@ use std::time::Duration;
 const DEFAULT_QUERY_TIMEOUT_MS: u64 = 10_000;
 
 /// The control API's routes.
-pub(crate) fn routes() -> Router<Arc<Core>> {
+pub(crate) fn routes() -> Router<super::http::AppState> {
     Router::new()
         .route("/sim/sources", get(list_sources))
         .route("/sim/sources/{name}", get(get_source))
