@@ -87,8 +87,9 @@ pub use config::{ConfigError, Credentials, Secret, ServerConfig, ServerConfigBui
 pub use connection::{ConnectionState, SourceConnection, StateWatch, Stats};
 pub use error::{ConnectErrorKind, Error, NotifyError, QueryAnswerError};
 pub use handler::{
-    Context, Handler, HandlerError, HandlerResult, Handlers, IntoHandlerResult, Query,
-    QueryContext, QueryError, QUERY_COMPLETE, QUERY_EMPTY, QUERY_ERROR, QUERY_PARTIAL,
+    event_stream, Context, Event, EventHandler, EventStream, Handler, HandlerError, HandlerResult,
+    Handlers, IntoHandlerResult, Query, QueryContext, QueryError, QUERY_COMPLETE, QUERY_EMPTY,
+    QUERY_ERROR, QUERY_PARTIAL,
 };
 pub use logging::setup_logging;
 pub use protocol::ReconnectStyle;
