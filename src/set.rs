@@ -88,6 +88,27 @@ pub enum SetupError {
     UnknownSource(String),
 }
 
+/// Applies server.config's `connectKWArgs` (Python's WebSocket keywords)
+/// over the settings: the deployment's word wins over the code's defaults.
+fn with_connect_options(settings: Settings, options: &crate::config::ConnectOptions) -> Settings {
+    let mut b = settings.to_builder();
+    if let Some(t) = options.open_timeout {
+        b = b.connect_timeout(t);
+    }
+    if let Some(Some(t)) = options.ping_interval {
+        b = b.ping_interval(t);
+    }
+    if let Some(t) = options.close_timeout {
+        b = b.close_timeout(t);
+    }
+    if let Some(max) = options.max_size {
+        // `null`: no limit of this SDK's (the transport still refuses a frame
+        // over twice the limit, which saturates here).
+        b = b.max_message_size(max.unwrap_or(usize::MAX / 2));
+    }
+    b.build()
+}
+
 impl From<crate::transport::SetupError> for SetupError {
     fn from(e: crate::transport::SetupError) -> Self {
         match e {
@@ -162,6 +183,7 @@ impl ConnectorSetBuilder {
         {
             return Err(SetupError::UnknownSource(name.clone()));
         }
+        let settings = with_connect_options(settings, config.connect_options());
         let transport = Arc::new(Transport::new(&config, &settings)?);
         let config = Arc::new(config);
         let settings = Arc::new(settings);
