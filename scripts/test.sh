@@ -6,8 +6,9 @@
 # Steps: formatting, clippy (warnings are errors), the unit, integration and doc
 # tests of the whole workspace (the integration tests run the SDK, the echo
 # example, the SQLite example and the official Python SDK against the vantiq-sim
-# emulator on loopback), rustdoc with warnings as errors, the deployment
-# manifests against the Kubernetes schemas, and a short run of each fuzz target.
+# emulator on loopback, the proxy tests through Debian's tinyproxy), rustdoc
+# with warnings as errors, the deployment manifests against the Kubernetes
+# schemas, and a short run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,14 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Python environment (official vantiqconnectorsdk for the interoperability test)"
 bash scripts/setup-python.sh
 export VANTIQ_PY="$PWD/.venv/bin/python"
+
+step "Debian packages for the tests (tinyproxy: the real proxy of tests/proxy.rs)"
+# The binary alone (tinyproxy-bin): the tests start it on their own port and
+# configuration; no service is installed.
+if ! command -v tinyproxy >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy-bin
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

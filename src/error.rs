@@ -68,8 +68,8 @@ pub enum ConnectErrorKind {
     HttpStatus(u16),
     /// The proxy could not be reached (resolved, connected to).
     ProxyUnreachable,
-    /// The proxy answered `407`: it wants credentials, or rejected the ones
-    /// in the proxy URL.
+    /// The proxy answered `407` (or `401`): it wants credentials, or rejected
+    /// the ones in the proxy URL.
     ProxyAuth,
     /// The proxy refused to open a tunnel to the server, with this status
     /// (`403` forbidden by policy, `502` it could not reach the server, ...).

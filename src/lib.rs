@@ -77,6 +77,7 @@ mod error;
 mod handler;
 pub mod health;
 pub mod logging;
+mod panics;
 #[doc(hidden)]
 pub mod protocol;
 mod set;
@@ -87,8 +88,9 @@ pub use config::{ConfigError, Credentials, Secret, ServerConfig, ServerConfigBui
 pub use connection::{ConnectionState, SourceConnection, StateWatch, Stats};
 pub use error::{ConnectErrorKind, Error, NotifyError, QueryAnswerError};
 pub use handler::{
-    Context, Handler, HandlerError, HandlerResult, Handlers, IntoHandlerResult, Query,
-    QueryContext, QueryError, QUERY_COMPLETE, QUERY_EMPTY, QUERY_ERROR, QUERY_PARTIAL,
+    event_stream, Context, Event, EventHandler, EventStream, Handler, HandlerError, HandlerResult,
+    Handlers, IntoHandlerResult, Query, QueryContext, QueryError, QUERY_COMPLETE, QUERY_EMPTY,
+    QUERY_ERROR, QUERY_PARTIAL,
 };
 pub use logging::setup_logging;
 pub use protocol::ReconnectStyle;

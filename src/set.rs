@@ -88,6 +88,27 @@ pub enum SetupError {
     UnknownSource(String),
 }
 
+/// Applies server.config's `connectKWArgs` (Python's WebSocket keywords)
+/// over the settings: the deployment's word wins over the code's defaults.
+fn with_connect_options(settings: Settings, options: &crate::config::ConnectOptions) -> Settings {
+    let mut b = settings.to_builder();
+    if let Some(t) = options.open_timeout {
+        b = b.connect_timeout(t);
+    }
+    if let Some(Some(t)) = options.ping_interval {
+        b = b.ping_interval(t);
+    }
+    if let Some(t) = options.close_timeout {
+        b = b.close_timeout(t);
+    }
+    if let Some(max) = options.max_size {
+        // `null`: no limit of this SDK's (the transport still refuses a frame
+        // over twice the limit, which saturates here).
+        b = b.max_message_size(max.unwrap_or(usize::MAX / 2));
+    }
+    b.build()
+}
+
 impl From<crate::transport::SetupError> for SetupError {
     fn from(e: crate::transport::SetupError) -> Self {
         match e {
@@ -162,6 +183,7 @@ impl ConnectorSetBuilder {
         {
             return Err(SetupError::UnknownSource(name.clone()));
         }
+        let settings = with_connect_options(settings, config.connect_options());
         let transport = Arc::new(Transport::new(&config, &settings)?);
         let config = Arc::new(config);
         let settings = Arc::new(settings);
@@ -264,7 +286,9 @@ impl ConnectorSet {
         let mut names = std::collections::HashMap::new();
         for source in &self.inner.sources {
             let conn = source.connection.clone();
-            let span = tracing::info_span!("source", source = %conn.source());
+            let span = // At ERROR level so that every event of the source names it, whatever
+            // the filter.
+            tracing::error_span!("source", source = %conn.source());
             if !source.has_handler {
                 tracing::warn!(source = %conn.source(), "no handlers set: publishes are ignored and queries answered with an error");
             }

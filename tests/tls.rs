@@ -9,13 +9,11 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use common::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
 use vantiq_connector_sdk::{ConnectorSet, Error, ServerConfig};
 
 fn fixture(name: &str) -> PathBuf {
@@ -24,42 +22,14 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Terminates TLS and forwards to `backend`.
+/// Terminates TLS with the fixture's certificate and forwards to `backend`.
 async fn tls_proxy(backend: SocketAddr) -> SocketAddr {
     let certs = CertificateDer::pem_file_iter(fixture("server.pem"))
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let key = PrivateKeyDer::from_pem_file(fixture("server.key")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut plain) = TcpStream::connect(backend).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-            });
-        }
-    });
-    addr
+    common::network::tls_terminator(backend, certs, &key).await
 }
 
 async fn setup() -> (vantiq_sim::Sim, String) {

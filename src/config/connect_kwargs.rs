@@ -5,16 +5,17 @@
 //! |---|---|
 //! | `disableSslVerification` | [`TlsSettings::disable_verification`](super::TlsSettings) |
 //! | `open_timeout` (seconds) | `Settings::connect_timeout` |
-//! | `ping_interval` (seconds, `null` for none) | `Settings::ping_interval`; `null` turns pings off |
-//! | `ping_timeout` (seconds, `null` for none) | `Settings::ping_timeout`; `null`: a late pong never ends the connection |
+//! | `ping_interval` (seconds, `null` for none) | `Settings::ping_interval` (pings are sent when `sendPings=true`); `null` turns pings off |
+//! | `ping_timeout` (seconds, `null` for none) | not applied yet: a pong is waited for half the ping interval (a warning says so) |
 //! | `close_timeout` (seconds) | `Settings::close_timeout` |
 //! | `max_size` (bytes, `null` for no limit) | `Settings::max_message_size` |
 //! | `proxy` (a URL, `null` for none, `true` for the environment) | the `proxy` key, which wins when both are given |
 //! | `user_agent_header` (a string) | the handshake's `User-Agent` header |
 //! | `additional_headers` (an object of strings) | extra headers on the handshake request |
 //!
-//! Other keywords mean nothing to this SDK: each is named in one warning when the
-//! configuration is read, and otherwise ignored.
+//! `connectKWArgs` applies over the `Settings` given in code: it is the deployment's
+//! word. Other keywords mean nothing to this SDK: each is named in one warning when
+//! the configuration is read, and otherwise ignored.
 
 use std::fmt;
 use std::time::Duration;

@@ -222,6 +222,8 @@ impl ServerConfig {
                     )
                 }
             };
+        // connectKWArgs' `ping_interval: null` turns pings off.
+        let send_pings = send_pings && connect_options.ping_interval != Some(None);
         let ca_file = get(keys::CA_FILE).map(PathBuf::from);
         let trust_store = match get(keys::TRUST_STORE) {
             None => TrustStore::default(),

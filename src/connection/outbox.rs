@@ -128,6 +128,20 @@ impl Outbox {
         self.stats.set_answer_bytes(st.answer_bytes);
     }
 
+    /// Runs `attempt` under the lock until it returns `Some`, waiting for
+    /// room between tries (drains, purges and closing wake the waiters).
+    async fn when_room<R>(&self, mut attempt: impl FnMut(&mut State) -> Option<R>) -> R {
+        loop {
+            let space = self.space.notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            if let Some(done) = attempt(&mut self.lock()) {
+                return done;
+            }
+            space.await;
+        }
+    }
+
     /// Queues a notification frame, applying the overflow policy; `wait`
     /// false turns [`OverflowPolicy::Wait`] into an error when full.
     pub(crate) async fn push_notification(
@@ -136,60 +150,52 @@ impl Outbox {
         wait: bool,
     ) -> Result<(), NotifyError> {
         let mut frame = Some(frame);
-        loop {
-            let space = self.space.notified();
-            tokio::pin!(space);
-            space.as_mut().enable();
-            {
-                let mut st = self.lock();
-                if st.closed {
-                    return Err(NotifyError::Closed);
-                }
-                let len = frame.as_ref().map_or(0, Text::len);
-                let fits = st.notifications < self.capacity
-                    && (st.notifications == 0
-                        || st.notification_bytes + len <= self.capacity_bytes);
-                if fits {
-                    st.queue.push_back(Outgoing::Notification {
-                        frame: frame.take().expect("pushed once"),
-                        resend: false,
-                    });
-                    st.notifications += 1;
-                    st.notification_bytes += len;
-                    self.publish_levels(&st);
-                    self.stats.add_accepted();
-                    drop(st);
-                    self.data.notify_one();
-                    return Ok(());
-                }
-                match (self.policy, wait) {
-                    (OverflowPolicy::DropOldest, _) => {
-                        if let Some(pos) = st
-                            .queue
-                            .iter()
-                            .position(|o| matches!(o, Outgoing::Notification { .. }))
-                        {
-                            if let Some(Outgoing::Notification { frame, .. }) = st.queue.remove(pos)
-                            {
-                                st.notifications -= 1;
-                                st.notification_bytes -= frame.len();
-                            }
-                            let dropped = self.stats.add_dropped();
-                            tracing::warn!(
-                                source = %self.source,
-                                dropped_total = dropped,
-                                "notification buffer full: dropped the oldest notification"
-                            );
-                        }
-                        continue;
-                    }
-                    (OverflowPolicy::Fail, _) | (OverflowPolicy::Wait, false) => {
-                        return Err(NotifyError::BufferFull);
-                    }
-                    (OverflowPolicy::Wait, true) => {}
-                }
+        self.when_room(|st| loop {
+            if st.closed {
+                return Some(Err(NotifyError::Closed));
             }
-            space.await;
+            let len = frame.as_ref().map_or(0, Text::len);
+            let fits = st.notifications < self.capacity
+                && (st.notifications == 0 || st.notification_bytes + len <= self.capacity_bytes);
+            if fits {
+                st.queue.push_back(Outgoing::Notification {
+                    frame: frame.take().expect("pushed once"),
+                    resend: false,
+                });
+                st.notifications += 1;
+                st.notification_bytes += len;
+                self.publish_levels(st);
+                self.stats.add_accepted();
+                self.data.notify_one();
+                return Some(Ok(()));
+            }
+            match (self.policy, wait) {
+                (OverflowPolicy::DropOldest, _) => self.drop_oldest(st),
+                (OverflowPolicy::Fail, _) | (OverflowPolicy::Wait, false) => {
+                    return Some(Err(NotifyError::BufferFull));
+                }
+                (OverflowPolicy::Wait, true) => return None,
+            }
+        })
+        .await
+    }
+
+    /// Makes room under [`OverflowPolicy::DropOldest`]: counted and logged.
+    fn drop_oldest(&self, st: &mut State) {
+        let oldest = st
+            .queue
+            .iter()
+            .position(|o| matches!(o, Outgoing::Notification { .. }));
+        if let Some(Outgoing::Notification { frame, .. }) = oldest.and_then(|i| st.queue.remove(i))
+        {
+            st.notifications -= 1;
+            st.notification_bytes -= frame.len();
+            let dropped = self.stats.add_dropped();
+            tracing::warn!(
+                source = %self.source,
+                dropped_total = dropped,
+                "notification buffer full: dropped the oldest notification"
+            );
         }
     }
 
@@ -202,26 +208,21 @@ impl Outbox {
         still_valid: impl Fn() -> bool,
     ) -> Result<bool, Refused> {
         let mut answer = Some(answer);
-        loop {
-            let space = self.space.notified();
-            tokio::pin!(space);
-            space.as_mut().enable();
-            {
-                let mut st = self.lock();
-                if st.closed {
-                    return Err(Refused::Closed);
-                }
-                if !still_valid() {
-                    return Ok(false);
-                }
-                let cost = answer.as_ref().map_or(0, Answer::cost);
-                if st.answer_bytes == 0 || st.answer_bytes + cost <= self.answer_budget {
-                    self.queue_answer(&mut st, answer.take().expect("pushed once"));
-                    return Ok(true);
-                }
+        self.when_room(|st| {
+            if st.closed {
+                return Some(Err(Refused::Closed));
             }
-            space.await;
-        }
+            if !still_valid() {
+                return Some(Ok(false));
+            }
+            let cost = answer.as_ref().map_or(0, Answer::cost);
+            if st.answer_bytes == 0 || st.answer_bytes + cost <= self.answer_budget {
+                self.queue_answer(st, answer.take().expect("pushed once"));
+                return Some(Ok(true));
+            }
+            None
+        })
+        .await
     }
 
     /// Queues an answer of the SDK's own (an error): never waits.
@@ -234,7 +235,7 @@ impl Outbox {
         Ok(())
     }
 
-    fn queue_answer(&self, st: &mut MutexGuard<'_, State>, answer: Answer) {
+    fn queue_answer(&self, st: &mut State, answer: Answer) {
         st.answer_bytes += answer.cost();
         st.queue.push_back(Outgoing::Answer(answer));
         self.publish_levels(st);

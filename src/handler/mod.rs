@@ -10,13 +10,15 @@
 //! - this file: [`Handler`], [`Context`] and the per-source state;
 //! - `closures`: [`Handlers`];
 //! - `query` and `query_error`: [`Query`], [`QueryContext`], [`QueryError`];
-//! - `dispatch`: reads a connection's event port and calls the handler.
+//! - `dispatch`: reads a connection's event port and calls the handler;
+//! - `pull`: the same events as a stream ([`event_stream`]).
 //!
 //! This layer sits on the connection layer (its event port and its answer
 //! port) and knows nothing of sockets or of the protocol's frames.
 
 mod closures;
 pub(crate) mod dispatch;
+mod pull;
 mod query;
 mod query_error;
 
@@ -31,6 +33,7 @@ use serde_json::Value;
 
 use crate::connection::SourceConnection;
 pub use closures::Handlers;
+pub use pull::{event_stream, Event, EventHandler, EventStream};
 pub use query::{Query, QueryContext};
 pub use query_error::{QueryError, QUERY_COMPLETE, QUERY_EMPTY, QUERY_ERROR, QUERY_PARTIAL};
 

@@ -142,15 +142,7 @@ impl Socket {
 
     /// The next frame; `None` when the peer has closed the stream.
     pub(crate) async fn recv(&mut self) -> Option<Result<Frame, TransportError>> {
-        loop {
-            match self.ws.next().await? {
-                Ok(message) => match Frame::from_message(message) {
-                    Some(frame) => return Some(Ok(frame)),
-                    None => continue,
-                },
-                Err(e) => return Some(Err(e.into())),
-            }
-        }
+        next_frame(&mut self.ws).await
     }
 
     /// Sends a close frame and ends the socket (best effort).
@@ -171,6 +163,23 @@ impl Socket {
     }
 }
 
+/// The next frame of a WebSocket stream, skipping what is never read.
+async fn next_frame<S>(stream: &mut S) -> Option<Result<Frame, TransportError>>
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+    loop {
+        match stream.next().await? {
+            Ok(message) => {
+                if let Some(frame) = Frame::from_message(message) {
+                    return Some(Ok(frame));
+                }
+            }
+            Err(e) => return Some(Err(e.into())),
+        }
+    }
+}
+
 /// The read half of a served socket.
 pub(crate) struct Reader {
     stream: SplitStream<WsStream>,
@@ -179,15 +188,7 @@ pub(crate) struct Reader {
 impl Reader {
     /// The next frame; `None` when the peer has closed the stream.
     pub(crate) async fn next(&mut self) -> Option<Result<Frame, TransportError>> {
-        loop {
-            match self.stream.next().await? {
-                Ok(message) => match Frame::from_message(message) {
-                    Some(frame) => return Some(Ok(frame)),
-                    None => continue,
-                },
-                Err(e) => return Some(Err(e.into())),
-            }
-        }
+        next_frame(&mut self.stream).await
     }
 
     /// The next frame if one is already read, without waiting.

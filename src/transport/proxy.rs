@@ -20,7 +20,7 @@ const MAX_HEAD: usize = 16 * 1024;
 ///
 /// # Errors
 ///
-/// [`ConnectErrorKind::ProxyAuth`] for a 407, [`ConnectErrorKind::ProxyRefused`]
+/// [`ConnectErrorKind::ProxyAuth`] for a 407 (or 401), [`ConnectErrorKind::ProxyRefused`]
 /// for any other non-2xx answer, [`ConnectErrorKind::ProxyUnreachable`] when
 /// the proxy closes, breaks or does not speak HTTP.
 pub(crate) async fn tunnel<S>(
@@ -80,14 +80,16 @@ where
             tracing::debug!(%proxy, target, code, "proxy tunnel open");
             Ok(())
         }
-        407 => Err(ConnectError::new(
+        // 407 is the standard answer; some proxies (tinyproxy) answer a
+        // CONNECT with wrong credentials with 401.
+        401 | 407 => Err(ConnectError::new(
             ConnectErrorKind::ProxyAuth,
             match proxy.credentials() {
                 Some(_) => format!(
-                    "the proxy {proxy} rejected the credentials of the proxy URL (407 {reason})"
+                    "the proxy {proxy} rejected the credentials of the proxy URL ({code} {reason})"
                 ),
                 None => format!(
-                    "the proxy {proxy} wants credentials (407 {reason}): \
+                    "the proxy {proxy} wants credentials ({code} {reason}): \
                      give them in the proxy URL, http://user:password@host:port"
                 ),
             },
