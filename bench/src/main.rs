@@ -10,7 +10,8 @@
 //! ```
 //!
 //! `--only` takes a comma-separated list of `single` (throughput and latency), `connect`
-//! (connect time and memory) and `restart`; `--sizes` the source counts of `connect`;
+//! (connect time and memory), `restart` and `stalled` (memory while streaming to a server
+//! that stopped reading); `--sizes` the source counts of `connect`;
 //! `--baseline` (or `BENCH_BASELINE=NAME=PATH,...`) adds another build's echo as a column.
 
 use std::time::Instant;
@@ -94,6 +95,9 @@ async fn run() {
     }
     if opts.part("restart") {
         bench.restart().await;
+    }
+    if opts.part("stalled") {
+        bench.stalled().await;
     }
     bench
         .figures

@@ -42,6 +42,9 @@ pub struct Connector {
     /// A slow connector (the Python SDK): a tenth of the messages per round (a twentieth
     /// of the concurrent queries), one round at 10,000 sources.
     pub slow: bool,
+    /// A build of this SDK's echo (the current one, a baseline): also measured in the
+    /// figures that check the SDK's own bounds (the stalled stream).
+    pub echo_build: bool,
 }
 
 impl Connector {
@@ -79,6 +82,7 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         ),
         launch: process(opts.echo_bin(), vec![]),
         slow: false,
+        echo_build: true,
     }];
     for (name, program) in &opts.baselines {
         out.push(Connector {
@@ -94,6 +98,7 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
             .with_ratio(),
             launch: process(program.clone(), vec![]),
             slow: false,
+            echo_build: true,
         });
     }
     if !opts.skip_python {
@@ -110,6 +115,7 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
                 vec![opts.python_script().display().to_string()],
             ),
             slow: true,
+        echo_build: false,
         });
     }
     out.push(Connector {
@@ -122,6 +128,7 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         .with_ratio(),
         launch: process(opts.floor_bin(), vec![]),
         slow: false,
+        echo_build: false,
     });
     out.push(Connector {
         column: Column::new(
@@ -132,6 +139,7 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         ),
         launch: Launch::InDriver,
         slow: false,
+        echo_build: false,
     });
     out
 }

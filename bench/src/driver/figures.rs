@@ -141,5 +141,13 @@ pub fn declare(sizes: &[usize]) -> Vec<Figure> {
         Panel::None,
         "",
     ));
+    figures.push(f(
+        "stalled_stream_rss",
+        "peak memory growth, 2,000,000 rows streamed to a server not reading",
+        "MiB",
+        false,
+        Panel::None,
+        "",
+    ));
     figures
 }

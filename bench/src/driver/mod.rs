@@ -24,6 +24,7 @@
 //! * [`ceiling`]: what the machine and the emulator sustain without any connector;
 //! * [`scale`]: many sources: connect time and memory;
 //! * [`restart`]: reconnection after the server restarts;
+//! * [`stalled`]: memory while a query streams to a server that stopped reading;
 //! * [`targets`]: the targets checked against the figures.
 //!
 //! # Adding a column
@@ -44,6 +45,7 @@ pub mod opts;
 pub mod restart;
 pub mod scale;
 pub mod single;
+pub mod stalled;
 pub mod targets;
 pub mod workload;
 

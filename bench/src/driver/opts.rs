@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 /// The usage line of `--help`.
 pub const USAGE: &str = "vantiq-bench [--quick] [--rounds N] [--skip-python] \
-     [--only single,connect,restart] [--sizes 1,100,1000,10000] [--baseline NAME=PATH]... \
+     [--only single,connect,restart,stalled] [--sizes 1,100,1000,10000] [--baseline NAME=PATH]... \
      [--out DIR]\n\
      environment: BENCH_ECHO_BIN (the current echo), BENCH_BASELINE=NAME=PATH,NAME2=PATH2 \
      (extra echo columns), BENCH_PYTHON, BENCH_KEEP, BENCH_RT=current";
@@ -18,7 +18,7 @@ pub struct Opts {
     pub rounds: usize,
     /// Leave out the Python SDK.
     pub skip_python: bool,
-    /// The parts to run: `single`, `connect`, `restart`.
+    /// The parts to run: `single`, `connect`, `restart`, `stalled`.
     pub parts: Vec<String>,
     /// The source counts of `connect`.
     pub sizes: Vec<usize>,
@@ -63,7 +63,9 @@ impl Opts {
             quick: false,
             rounds: 0,
             skip_python: false,
-            parts: vec!["single".into(), "connect".into(), "restart".into()],
+            parts: ["single", "connect", "restart", "stalled"]
+                .map(String::from)
+                .to_vec(),
             sizes: Vec::new(),
             baselines: Vec::new(),
             out: root.join("bench/results"),
@@ -117,7 +119,7 @@ impl Opts {
         Ok(o)
     }
 
-    /// Whether part `p` (`single`, `connect`, `restart`) is to run.
+    /// Whether part `p` (`single`, `connect`, `restart`, `stalled`) is to run.
     pub fn part(&self, p: &str) -> bool {
         self.parts.iter().any(|x| x == p)
     }

@@ -91,6 +91,20 @@ impl Bench {
             measured: r.map_or("not measured".into(), ms_with_max),
             met: r.map(|s| s.median <= 500.0),
         });
+        let m = self.find("stalled_stream_rss").and_then(|f| f.get("echo"));
+        out.push(Target {
+            requirement:
+                "≤ 12 MiB peak memory growth streaming 2,000,000 rows to a server not reading"
+                    .into(),
+            measured: m.map_or("not measured".into(), |s| {
+                format!(
+                    "{} MiB (max {} MiB)",
+                    report::fmt_num(s.median),
+                    report::fmt_num(s.max)
+                )
+            }),
+            met: m.map(|s| s.max <= 12.0),
+        });
         out
     }
 }
