@@ -193,6 +193,7 @@ impl Drop for Running {
     fn drop(&mut self) {
         match self {
             Running::Process { child, dir } => {
+                stop_gracefully(child);
                 let _ = child.kill();
                 let _ = child.wait();
                 if std::env::var_os("BENCH_KEEP").is_none() {
@@ -201,6 +202,32 @@ impl Drop for Running {
             }
             Running::InDriver { .. } => {}
         }
+    }
+}
+
+/// With `BENCH_STOP_GRACE_MS=N`, a connector is first asked to stop with SIGTERM and
+/// given N ms to exit before it is killed: a profiler it runs under (`valgrind
+/// --tool=callgrind` through a wrapper script given as the program) then writes its
+/// output. Without it, connectors are killed at once, as before.
+fn stop_gracefully(child: &mut Child) {
+    let Some(grace) = std::env::var("BENCH_STOP_GRACE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    if !matches!(sent, Ok(s) if s.success()) {
+        return;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_millis(grace);
+    while std::time::Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

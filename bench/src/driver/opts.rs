@@ -7,7 +7,7 @@ pub const USAGE: &str = "vantiq-bench [--quick] [--rounds N] [--skip-python] \
      [--only single,connect,restart,stalled] [--sizes 1,100,1000,10000] [--baseline NAME=PATH]... \
      [--out DIR]\n\
      environment: BENCH_ECHO_BIN (the current echo), BENCH_BASELINE=NAME=PATH,NAME2=PATH2 \
-     (extra echo columns), BENCH_PYTHON, BENCH_KEEP, BENCH_RT=current";
+     (extra echo columns), BENCH_PYTHON, BENCH_KEEP, BENCH_RT=current, BENCH_STOP_GRACE_MS (SIGTERM first)";
 
 /// Command-line options.
 #[derive(Debug, Clone)]
@@ -40,7 +40,9 @@ fn baseline(spec: &str) -> Result<(String, PathBuf), String> {
     if matches!(name, "echo" | "python" | "floor" | "ceiling") {
         return Err(format!("baseline {spec:?}: {name} names a built-in column"));
     }
-    Ok((name.to_owned(), PathBuf::from(path)))
+    // Absolute: connectors are started in directories of their own.
+    let path = std::path::absolute(path).map_err(|e| format!("baseline {spec:?}: {e}"))?;
+    Ok((name.to_owned(), path))
 }
 
 impl Opts {

@@ -84,12 +84,17 @@ async fn round(connector: &Connector) -> Result<(f64, Duration), String> {
     if query.is_finished() {
         return Err("the query was answered while the server did not read".into());
     }
+    let stalled_peak = peak;
     sim.resume_reading(SRC).await.map_err(|e| e.to_string())?;
     let answer = query
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("the query after resuming: {e}"))?;
     let hwm = sys::hwm_kib(pid).ok_or("no VmHWM")?.max(peak);
+    log(&format!(
+        "stalled stream {}: VmRSS {before} KiB before, {stalled_peak} KiB at most while not read, VmHWM {hwm} KiB at the end",
+        connector.name()
+    ));
     if answer.status != 200 || answer.rows.len() as u64 != ROWS {
         return Err(format!(
             "answered {} with {} of {ROWS} rows",
