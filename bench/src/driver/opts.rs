@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 /// The usage line of `--help`.
 pub const USAGE: &str = "vantiq-bench [--quick] [--rounds N] [--skip-python] \
-     [--only single,connect,restart,stalled] [--sizes 1,100,1000,10000] [--baseline NAME=PATH]... \
-     [--out DIR]\n\
+     [--only single,connect,restart,stalled] [--sizes 1,100,1000,10000] [--figures publish_echo,publish_echo_windowed,notify,latency_p50,query_tput] \
+     [--baseline NAME=PATH]... [--out DIR]\n\
      environment: BENCH_ECHO_BIN (the current echo), BENCH_BASELINE=NAME=PATH,NAME2=PATH2 \
      (extra echo columns), BENCH_PYTHON, BENCH_KEEP, BENCH_RT=current, BENCH_STOP_GRACE_MS (SIGTERM first)";
 
@@ -22,6 +22,9 @@ pub struct Opts {
     pub parts: Vec<String>,
     /// The source counts of `connect`.
     pub sizes: Vec<usize>,
+    /// `--figures`: only these single-source figures (by id, e.g. `query_tput`); all when
+    /// empty. For profiling one workload at a time.
+    pub figures: Vec<String>,
     /// Extra echo columns: a name and another build's echo binary (`--baseline`, then
     /// `BENCH_BASELINE`), measured interleaved with the current echo.
     pub baselines: Vec<(String, PathBuf)>,
@@ -69,6 +72,7 @@ impl Opts {
                 .map(String::from)
                 .to_vec(),
             sizes: Vec::new(),
+            figures: Vec::new(),
             baselines: Vec::new(),
             out: root.join("bench/results"),
             root,
@@ -90,6 +94,9 @@ impl Opts {
                         .split(',')
                         .map(|s| s.parse().map_err(|e| format!("--sizes: {e}")))
                         .collect::<Result<_, _>>()?
+                }
+                "--figures" => {
+                    o.figures = value("--figures")?.split(',').map(str::to_owned).collect()
                 }
                 "--baseline" => o.baselines.push(baseline(&value("--baseline")?)?),
                 "--out" => o.out = PathBuf::from(value("--out")?),
@@ -124,6 +131,11 @@ impl Opts {
     /// Whether part `p` (`single`, `connect`, `restart`, `stalled`) is to run.
     pub fn part(&self, p: &str) -> bool {
         self.parts.iter().any(|x| x == p)
+    }
+
+    /// Whether the single-source figure `id` is to run (see `--figures`).
+    pub fn wants_figure(&self, id: &str) -> bool {
+        self.figures.is_empty() || self.figures.iter().any(|f| f == id)
     }
 
     /// The echo binary: `BENCH_ECHO_BIN`, or the workspace's release build.

@@ -58,6 +58,9 @@ impl Bench {
         F: Fn(Sim, Arc<AtomicU64>, Workload) -> Fut,
         Fut: Future<Output = Result<Vec<f64>, String>>,
     {
+        if !self.opts.wants_figure(ids[0]) {
+            return;
+        }
         log(&format!("single source: {}", ids.join(", ")));
         let mut live = Vec::new();
         for connector in self.connectors.clone() {
