@@ -12,6 +12,13 @@ use std::fmt::Write as _;
 /// The column every ratio is taken from: the current build's echo.
 pub const ECHO: &str = "echo";
 
+/// The column of the driver's own ceiling.
+pub const CEILING: &str = "ceiling";
+
+/// A connector's figure within this factor of the driver's ceiling measures the driver,
+/// not the connector (issue 17): it is printed as driver-bound.
+pub const DRIVER_BOUND: f64 = 1.3;
+
 /// One column of the table (one bar of each chart group): a connector, or the driver's
 /// own ceiling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +122,19 @@ impl Figure {
             .map(|(_, s, _)| s)
     }
 
+    /// Whether `who`'s median is within [`DRIVER_BOUND`] of the driver's ceiling in this
+    /// figure (so it says more about the driver than about `who`).
+    pub fn driver_bound(&self, who: &str) -> bool {
+        if who == CEILING {
+            return false;
+        }
+        match (self.get(who), self.get(CEILING)) {
+            (Some(s), Some(c)) if self.higher_is_better => s.median * DRIVER_BOUND >= c.median,
+            (Some(s), Some(c)) => s.median <= c.median * DRIVER_BOUND,
+            _ => false,
+        }
+    }
+
     /// `echo`'s median divided by `other`'s median.
     pub fn ratio(&self, other: &str) -> Option<f64> {
         let e = self.get(ECHO)?.median;
@@ -128,6 +148,7 @@ impl Figure {
         for (who, s, workload) in &self.results {
             let mut v = s.to_json();
             v["workload"] = json!(workload);
+            v["driver_bound"] = json!(self.driver_bound(who));
             results.insert(who.clone(), v);
         }
         let mut doc = json!({
@@ -214,7 +235,9 @@ fn cell(s: Option<&Summary>) -> String {
 }
 
 /// The table of figures, as Markdown (it reads well in a terminal too): a value column
-/// per column, then an `echo ÷ X` column per ratio column.
+/// per column, then an `echo ÷ X` column per ratio column. A value within
+/// [`DRIVER_BOUND`] of the ceiling is marked `(driver-bound)`, and a ratio with such a
+/// value on either side `(d-b)`: neither is a result.
 pub fn table(figures: &[Figure], columns: &[Column]) -> String {
     let ratios: Vec<&Column> = columns.iter().filter(|c| c.ratio).collect();
     let mut header = vec!["figure".to_owned(), "unit".to_owned()];
@@ -224,10 +247,18 @@ pub fn table(figures: &[Figure], columns: &[Column]) -> String {
     for f in figures {
         let mut row = vec![f.title.clone(), f.unit.clone()];
         for c in columns {
-            row.push(cell(f.get(&c.name)));
+            let mut text = cell(f.get(&c.name));
+            if f.driver_bound(&c.name) {
+                text.push_str(" (driver-bound)");
+            }
+            row.push(text);
         }
         for c in &ratios {
-            row.push(fmt_ratio(f.ratio(&c.name)));
+            let mut text = fmt_ratio(f.ratio(&c.name));
+            if f.ratio(&c.name).is_some() && (f.driver_bound(ECHO) || f.driver_bound(&c.name)) {
+                text.push_str(" (d-b)");
+            }
+            row.push(text);
         }
         rows.push(row);
     }
@@ -304,7 +335,36 @@ mod tests {
         ];
         let svg = crate::chart::chart(&[f.clone()], &columns, "test");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        let t = table(&[f], &columns);
+        let t = table(&[f.clone()], &columns);
         assert!(t.contains("20x") && t.contains("echo ÷ python"), "{t}");
+        assert!(!t.contains("driver-bound"), "{t}");
+    }
+
+    #[test]
+    fn figures_near_the_ceiling_are_driver_bound() {
+        let mut rate = Figure::new("r", "R", "msg/s", true, Panel::Throughput);
+        for (who, v) in [("echo", 80.0), ("floor", 70.0), ("ceiling", 100.0)] {
+            rate.results
+                .push((who.into(), Summary::of(&[v]).unwrap(), String::new()));
+        }
+        // 80 × 1.3 ≥ 100: bound; 70 × 1.3 < 100: a result.
+        assert!(rate.driver_bound("echo") && !rate.driver_bound("floor"));
+        assert!(!rate.driver_bound("ceiling"));
+        let mut time = Figure::new("t", "T", "µs", false, Panel::Latency);
+        for (who, v) in [("echo", 12.0), ("floor", 14.0), ("ceiling", 10.0)] {
+            time.results
+                .push((who.into(), Summary::of(&[v]).unwrap(), String::new()));
+        }
+        assert!(time.driver_bound("echo") && !time.driver_bound("floor"));
+        let columns = [
+            Column::new("echo", "echo", "echo", ""),
+            Column::new("floor", "floor", "floor", "").with_ratio(),
+            Column::new("ceiling", "ceiling", "ceiling", ""),
+        ];
+        let t = table(&[rate], &columns);
+        assert!(
+            t.contains("80.0 (driver-bound)") && t.contains("1.14x (d-b)"),
+            "{t}"
+        );
     }
 }

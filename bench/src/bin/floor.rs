@@ -3,6 +3,8 @@
 //! the connectors, serves every source listed there on its own socket, and runs until
 //! killed. A lost connection is retried every 10 ms.
 //!
+//! `floor --parse` echoes publishes through a JSON tree: the parsing floor.
+//!
 //! `floor --tcp-echo ADDR` is the other end of the kernel round-trip figure instead (see
 //! `vantiq_bench::pingpong`).
 
@@ -25,12 +27,20 @@ fn main() -> ExitCode {
             };
         }
     }
+    let parse = match args.as_slice() {
+        [] => false,
+        [flag] if flag == "--parse" => true,
+        _ => {
+            eprintln!("usage: floor [--parse] | floor --tcp-echo ADDR");
+            return ExitCode::from(2);
+        }
+    };
     // The same runtime as the echo example, so the two differ only by the SDK.
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(serve()),
+        Ok(rt) => rt.block_on(serve(parse)),
         Err(e) => {
             eprintln!("floor: {e}");
             ExitCode::FAILURE
@@ -38,7 +48,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve() -> ExitCode {
+async fn serve(parse: bool) -> ExitCode {
     let config = match ServerConfig::load_from_dir(std::path::Path::new(".")) {
         Ok(c) => c,
         Err(e) => {
@@ -46,7 +56,7 @@ async fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let tasks = match floor::spawn_all(&config, Duration::from_millis(10)) {
+    let tasks = match floor::spawn_all(&config, Duration::from_millis(10), parse) {
         Ok(tasks) => tasks,
         Err(e) => {
             eprintln!("floor: configuration error: {e}");

@@ -71,7 +71,8 @@ fn process(program: PathBuf, args: Vec<String>) -> Launch {
 }
 
 /// The columns, in table order: the current echo, the baselines (other builds' echo, in
-/// the order given), the Python SDK, the floor and the driver's ceiling.
+/// the order given), the Python SDK, the floor, the parsing floor and the driver's
+/// ceiling.
 pub fn columns(opts: &Opts) -> Vec<Connector> {
     let mut out = vec![Connector {
         column: Column::new(
@@ -127,6 +128,18 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         )
         .with_ratio(),
         launch: process(opts.floor_bin(), vec![]),
+        slow: false,
+        echo_build: false,
+    });
+    out.push(Connector {
+        column: Column::new(
+            "floor_parse",
+            "floor (parsing)",
+            "parsing floor",
+            "the floor echoing each publish through a JSON tree (target/release/floor --parse): the least an SDK giving handlers a tree does",
+        )
+        .with_ratio(),
+        launch: process(opts.floor_bin(), vec!["--parse".into()]),
         slow: false,
         echo_build: false,
     });

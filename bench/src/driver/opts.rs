@@ -40,7 +40,10 @@ fn baseline(spec: &str) -> Result<(String, PathBuf), String> {
         .split_once('=')
         .filter(|(n, p)| !n.is_empty() && !p.is_empty())
         .ok_or(format!("baseline {spec:?}: expected NAME=PATH"))?;
-    if matches!(name, "echo" | "python" | "floor" | "ceiling") {
+    if matches!(
+        name,
+        "echo" | "python" | "floor" | "floor_parse" | "ceiling"
+    ) {
         return Err(format!("baseline {spec:?}: {name} names a built-in column"));
     }
     // Absolute: connectors are started in directories of their own.
