@@ -32,7 +32,7 @@ struct Live {
 }
 
 /// A fresh emulator with the one source, and `connector` connected to it.
-async fn setup(connector: &Connector) -> Result<(Sim, Running), String> {
+pub(super) async fn setup(connector: &Connector) -> Result<(Sim, Running), String> {
     let sim = Sim::builder()
         .token(TOKEN)
         .source(SRC, json!({"bench": true}))

@@ -4,7 +4,7 @@
 //!
 //! Each round starts a fresh process (its `VmHWM`, the kernel's high-water mark of its
 //! resident memory, then covers only this run): connect, note `VmRSS`, stop reading
-//! ([`Sim::stop_reading`]), send the query, wait until the process's memory has not grown
+//! ([`vantiq_sim::Sim::stop_reading`]), send the query, wait until the process's memory has not grown
 //! for [`STEADY`] (the connector is blocked on a full outbox, or has queued everything),
 //! resume reading, take the answer and check its rows. The figure is `VmHWM` at the end
 //! minus `VmRSS` before the query. Measured for the echo builds (the current one and the
@@ -12,14 +12,11 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use vantiq_sim::Sim;
-
-use super::columns::{launch, Connector};
+use super::columns::Connector;
 use super::workload::SRC;
 use super::{log, rotation, Bench};
-use crate::config::{server_config, TOKEN};
 use crate::sys;
+use serde_json::json;
 
 /// Rows streamed.
 pub const ROWS: u64 = 2_000_000;
@@ -34,17 +31,7 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(120);
 
 /// One round: the peak growth in MiB, and how long the memory took to settle.
 async fn round(connector: &Connector) -> Result<(f64, Duration), String> {
-    let sim = Sim::builder()
-        .token(TOKEN)
-        .source(SRC, json!({"bench": true}))
-        .keep_notifications(16)
-        .start()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut running = launch(connector, &server_config(&sim.http_url(), &[SRC.into()])?)?;
-    if let Err(e) = sim.wait_connected(SRC, Duration::from_secs(30)).await {
-        return Err(format!("did not connect: {e}; {:?}", running.exited()));
-    }
+    let (sim, mut running) = super::single::setup(connector).await?;
     let pid = running.pid().ok_or("not a process")?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = sys::rss_kib(pid).ok_or("no VmRSS")?;
