@@ -29,7 +29,7 @@
 //!
 //! # Adding a column
 //!
-//! A column is a [`columns::Connector`]: a [`Column`](crate::report::Column) (name,
+//! A column is a [`columns::Connector`]: a [`Column`] (name,
 //! header, legend, description, whether the table shows `echo ÷ name`), a
 //! [`columns::Launch`] (program, arguments and environment, started in a directory with
 //! its `server.config`), and whether it is slow (a tenth of the work). Push it in

@@ -5,7 +5,7 @@
 //! Each round starts a fresh process (its `VmHWM`, the kernel's high-water mark of its
 //! resident memory, then covers only this run): connect, note `VmRSS`, stop reading
 //! ([`vantiq_sim::Sim::stop_reading`]), send the query, wait until the process's memory has not grown
-//! for [`STEADY`] (the connector is blocked on a full outbox, or has queued everything),
+//! for 2 s (the connector is blocked on a full outbox, or has queued everything),
 //! resume reading, take the answer and check its rows. The figure is `VmHWM` at the end
 //! minus `VmRSS` before the query. Measured for the echo builds (the current one and the
 //! baselines): the other columns have no such bound to check.
