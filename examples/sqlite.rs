@@ -60,6 +60,11 @@
 //! cargo run --release --example sqlite
 //! ```
 //!
+//! With `metricsPort=9464` in server.config, `/metrics` serves the SDK's
+//! series and the connector's own (`sqlite_rows_inserted_total`, ...: see
+//! `common/sqlite_metrics.rs`), and `/healthz` and `/readyz` answer the
+//! kubelet's probes.
+//!
 //! Exit status: 0 after SIGINT/SIGTERM, 2 for a bad server.config, 1 when
 //! the server rejects the token (or another fatal error).
 
@@ -82,16 +87,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let set = match ConnectorSet::builder(config)
-        .handler(sqlite_handler::SqliteConnector::new())
-        .build()
-    {
+    let handler = sqlite_handler::SqliteConnector::new();
+    let metrics = handler.metrics.clone();
+    let set = match ConnectorSet::builder(config).handler(handler).build() {
         Ok(set) => set,
         Err(e) => {
             eprintln!("sqlite: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
+    // The connector's own series, served with the SDK's on metricsPort.
+    metrics.register(&set);
     if let Err(e) = set.declare_healthy() {
         eprintln!(
             "sqlite: health probe not started on port {}: {e}",

@@ -54,6 +54,7 @@ mod error;
 pub(crate) mod file;
 mod keys;
 mod load;
+mod metrics;
 pub mod properties;
 mod proxy;
 mod secret;
@@ -159,6 +160,7 @@ pub struct ServerConfig {
     /// Every key of the file (or set in code) but the secret ones, as written.
     properties: BTreeMap<String, String>,
     origin: Option<PathBuf>,
+    metrics: metrics::MetricsKeys,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -175,6 +177,7 @@ impl fmt::Debug for ServerConfig {
             .field("reconnect_secret", &self.reconnect_secret)
             .field("tls", &self.tls)
             .field("proxy", &self.proxy)
+            .field("metrics", &self.metrics)
             .field(
                 "connect_kwargs_keys",
                 &self
