@@ -36,6 +36,17 @@ pub enum Error {
     /// The source connection is already running (`run` was called twice).
     #[error("source `{0}` is already running")]
     AlreadyRunning(String),
+    /// The metrics endpoint could not start (a port in use, say).
+    #[error("cannot serve metrics at {addr} (`{key}`): {reason}")]
+    MetricsEndpoint {
+        /// The setting that asked for it: `metricsPort` or
+        /// `Settings::metrics_addr`.
+        key: &'static str,
+        /// The address it was to listen on.
+        addr: std::net::SocketAddr,
+        /// Why it could not.
+        reason: String,
+    },
 }
 
 /// Why a notification could not be sent.

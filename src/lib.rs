@@ -61,6 +61,7 @@ mod error;
 mod handler;
 pub mod health;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 mod query;
 mod set;

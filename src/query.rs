@@ -151,6 +151,8 @@ pub(crate) struct AnswerSink {
     pub(crate) conn: Arc<Inner>,
     pub(crate) epoch: u64,
     pub(crate) reply_address: Arc<str>,
+    /// When the query's frame arrived, if queries are timed (metrics on).
+    pub(crate) received: Option<std::time::Instant>,
 }
 
 impl AnswerSink {
@@ -171,6 +173,9 @@ impl AnswerSink {
             .map_err(|()| QueryAnswerError::ConnectionLost)?;
         if is_final(status) {
             self.conn.stats.add_query(status >= 400);
+            if let Some(received) = self.received {
+                self.conn.stats.query_latency.observe(received);
+            }
         }
         Ok(())
     }

@@ -31,6 +31,7 @@ pub struct ConnectorSet {
     config: Arc<ServerConfig>,
     connections: Vec<SourceConnection>,
     health: HealthProbe,
+    endpoint: crate::metrics::Endpoint,
 }
 
 /// Why a connector set could not be made.
@@ -83,11 +84,13 @@ impl ConnectorSet {
                     health.clone(),
                 )
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let endpoint = crate::metrics::Endpoint::new(&config, &settings, &connections, &health);
         Ok(ConnectorSet {
             config,
             connections,
             health,
+            endpoint,
         })
     }
 
@@ -134,8 +137,11 @@ impl ConnectorSet {
     ///
     /// # Errors
     ///
-    /// The first [`Error`] of a source connection.
+    /// The first [`Error`] of a source connection; at once
+    /// [`Error::MetricsEndpoint`] if the metrics endpoint cannot listen.
     pub async fn run(&self) -> Result<(), Error> {
+        // Serves /metrics, /healthz and /readyz until `run` returns.
+        let _metrics = self.endpoint.start()?;
         let mut tasks = tokio::task::JoinSet::new();
         for c in &self.connections {
             let c = c.clone();
@@ -213,6 +219,13 @@ impl ConnectorSet {
     /// The health probe itself (its address, say).
     pub fn health_probe(&self) -> &HealthProbe {
         &self.health
+    }
+
+    /// The metrics the set serves on `metricsPort` (Prometheus' `/metrics`),
+    /// where connector code registers its own series.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        self.endpoint.metrics()
     }
 
     /// The counters of every source, by name.

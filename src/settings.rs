@@ -116,6 +116,11 @@ pub struct Settings {
     /// sources at once, and their short-lived handshake state is never all
     /// allocated together. Default [`DEFAULT_MAX_CONCURRENT_HANDSHAKES`].
     pub max_concurrent_handshakes: usize,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz` (the `metrics`
+    /// feature), overriding server.config's `metricsPort` and
+    /// `metricsAddress`. Default `None`: as server.config says, and no
+    /// endpoint when it sets no `metricsPort`. See docs/configuration.md.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for Settings {
@@ -135,6 +140,7 @@ impl Default for Settings {
             reconnect_style: ReconnectStyle::NewSocket,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             max_concurrent_handshakes: DEFAULT_MAX_CONCURRENT_HANDSHAKES,
+            metrics_addr: None,
         }
     }
 }

@@ -22,6 +22,8 @@
 //! | `failOnConnectionError` | `true` to stop instead of retrying when a connection cannot be made (default `false`) |
 //! | `tcpProbePort` | port of the TCP health probe (default 8000) |
 //! | `tcpProbeHost` | (extension) IP address the health probe listens on (default `0.0.0.0`, so Kubernetes probes can reach it) |
+//! | `metricsPort` | (extension) port of the HTTP endpoint serving `/metrics`, `/healthz` and `/readyz` (default: none) |
+//! | `metricsAddress` | (extension) IP address that endpoint listens on (default `0.0.0.0`) |
 //! | `reconnectSecret` | a fixed part of the reconnect secret |
 //! | `connectKWArgs` | a JSON object; its `"disableSslVerification": true` turns TLS certificate checks off. The other entries are kept (see [`ServerConfig::connect_kwargs`]) |
 //! | `caFile` | (extension) a PEM file of extra certificate authorities to trust |
@@ -44,6 +46,7 @@
 //! # Ok::<(), vantiq_connector_sdk::config::ConfigError>(())
 //! ```
 
+mod metrics;
 pub mod properties;
 mod secret;
 
@@ -105,6 +108,7 @@ pub struct ServerConfig {
     tls: TlsSettings,
     connect_kwargs: Option<Map<String, Value>>,
     origin: Option<PathBuf>,
+    metrics: metrics::MetricsKeys,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -128,6 +132,7 @@ impl fmt::Debug for ServerConfig {
                     .map(|m| m.keys().collect::<Vec<_>>()),
             )
             .field("origin", &self.origin)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -148,7 +153,9 @@ mod keys {
     pub(super) const CA_FILE: &str = "caFile";
     pub(super) const DISABLE_SSL_VERIFICATION: &str = "disableSslVerification";
 
-    pub(super) const ALL: [&str; 12] = [
+    pub(super) const ALL: [&str; 14] = [
+        super::metrics::METRICS_PORT,
+        super::metrics::METRICS_ADDRESS,
         TARGET_SERVER,
         AUTH_TOKEN,
         USERNAME,
@@ -370,6 +377,11 @@ impl ServerConfig {
             })?),
         };
         let reconnect_secret = get_raw(keys::RECONNECT_SECRET).map(str::to_owned);
+        let metrics = metrics::MetricsKeys::parse(
+            get(metrics::METRICS_PORT),
+            get(metrics::METRICS_ADDRESS),
+            &path,
+        )?;
 
         let (connect_kwargs, disable_verification) = match get(keys::CONNECT_KW_ARGS) {
             None => (None, false),
@@ -401,6 +413,7 @@ impl ServerConfig {
                 ca_file,
             },
             connect_kwargs,
+            metrics,
         }
         .validate(path)
     }
@@ -436,6 +449,7 @@ impl ServerConfig {
             tcp_probe_host: None,
             reconnect_secret: None,
             tls: TlsSettings::default(),
+            metrics: Default::default(),
         }
     }
 
@@ -528,6 +542,7 @@ pub struct ServerConfigBuilder {
     tcp_probe_host: Option<IpAddr>,
     reconnect_secret: Option<String>,
     tls: TlsSettings,
+    metrics: metrics::MetricsKeys,
 }
 
 impl fmt::Debug for ServerConfigBuilder {
@@ -676,6 +691,7 @@ impl ServerConfigBuilder {
             reconnect_secret: self.reconnect_secret,
             tls: self.tls,
             connect_kwargs: None,
+            metrics: self.metrics,
         }
         .validate(None)
     }
@@ -695,6 +711,7 @@ struct Raw {
     reconnect_secret: Option<String>,
     tls: TlsSettings,
     connect_kwargs: Option<Map<String, Value>>,
+    metrics: metrics::MetricsKeys,
 }
 
 impl Raw {
@@ -755,6 +772,7 @@ impl Raw {
             tls: self.tls,
             connect_kwargs: self.connect_kwargs,
             origin: path,
+            metrics: self.metrics,
         })
     }
 }

@@ -37,6 +37,8 @@ pub(crate) enum Event {
         params: Value,
         reply_address: Arc<str>,
         epoch: u64,
+        /// When its frame arrived, if queries are timed (metrics on).
+        received: Option<std::time::Instant>,
     },
     /// The connection ended: run the close handler.
     Closed,
@@ -141,11 +143,13 @@ async fn handle(conn: &SourceConnection, handler: &Option<SharedHandler>, event:
             params,
             reply_address,
             epoch,
+            received,
         } => {
             let sink = AnswerSink {
                 conn: conn.inner().clone(),
                 epoch,
                 reply_address,
+                received,
             };
             // Poll the query once here: most handlers answer without waiting
             // on anything, and then no task is spawned. One that waits goes

@@ -397,7 +397,10 @@ impl Link<'_> {
         let inner = self.inner;
         match self.session.on_message(msg) {
             Action::Send(frame) => self.pending.push_back(Message::text(frame)),
-            Action::Publish { object } => self.events.send(Event::Publish { object }),
+            Action::Publish { object } => {
+                inner.stats.add_publish();
+                self.events.send(Event::Publish { object })
+            }
             Action::Query {
                 params,
                 reply_address,
@@ -405,6 +408,7 @@ impl Link<'_> {
                 params,
                 reply_address,
                 epoch: self.epoch,
+                received: inner.stats.query_latency.start(),
             }),
             Action::Ack { status, body } => {
                 inner.acks_seen.store(true, Ordering::Release);
