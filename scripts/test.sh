@@ -6,7 +6,8 @@
 # Steps: formatting, clippy (warnings are errors), the unit, integration and doc
 # tests of the whole workspace (the integration tests run the SDK, the echo
 # example, the SQLite example and the official Python SDK against the vantiq-sim
-# emulator on loopback), rustdoc with warnings as errors, the deployment
+# emulator on loopback; the metrics tests parse /metrics with the Prometheus Python
+# client and promtool), rustdoc with warnings as errors, the deployment
 # manifests against the Kubernetes schemas, and a short run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +18,18 @@ step "Python environment (official vantiqconnectorsdk for the interoperability t
 bash scripts/setup-python.sh
 export VANTIQ_PY="$PWD/.venv/bin/python"
 
+step "promtool (from Debian's prometheus package) for the metrics tests"
+PROMTOOL="$(bash scripts/setup-promtool.sh)"
+export PROMTOOL
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo clippy (the SDK without its default \`metrics\` feature)"
+cargo clippy -p vantiq-connector-sdk --lib --no-default-features -- -D warnings
 
 step "cargo test (workspace: unit, integration, doc tests)"
 cargo test --workspace
