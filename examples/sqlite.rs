@@ -60,6 +60,11 @@
 //! cargo run --release --example sqlite
 //! ```
 //!
+//! With `metricsPort=9464` in server.config, `/metrics` serves the SDK's
+//! series and the connector's own (`sqlite_rows_inserted_total`, ...: see
+//! `common/sqlite_metrics.rs`), and `/healthz` and `/readyz` answer the
+//! kubelet's probes.
+//!
 //! Exit status: 0 after SIGINT/SIGTERM, 2 for a bad server.config, 1 when
 //! the server rejects the token (or another fatal error).
 
@@ -89,7 +94,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    set.set_handler_for_all(sqlite_handler::SqliteConnector::new());
+    let handler = sqlite_handler::SqliteConnector::new();
+    // The connector's own series, served with the SDK's on metricsPort.
+    handler.metrics.register(&set);
+    set.set_handler_for_all(handler);
     if let Err(e) = set.declare_healthy() {
         eprintln!(
             "sqlite: health probe not started on port {}: {e}",

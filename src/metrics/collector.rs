@@ -35,42 +35,42 @@ type CounterSeries = (&'static str, &'static str, fn(&Stats) -> u64);
 const COUNTERS: [CounterSeries; 8] = [
     (
         "vantiq_connector_notifications_sent",
-        "Notifications written to the server, re-sends included",
+        "Notifications written to the server, re-sends included.",
         |s| s.sent,
     ),
     (
         "vantiq_connector_notifications_acknowledged",
-        "Notifications the server acknowledged",
+        "Notifications the server acknowledged.",
         |s| s.acknowledged,
     ),
     (
         "vantiq_connector_notifications_rejected",
-        "Notifications the server acknowledged with an error status",
+        "Notifications the server acknowledged with an error status.",
         |s| s.rejected,
     ),
     (
         "vantiq_connector_notifications_resent",
-        "Notifications sent again after a connection was lost before their acknowledgement",
+        "Notifications sent again after a connection was lost before their acknowledgement.",
         |s| s.resent,
     ),
     (
         "vantiq_connector_notifications_dropped",
-        "Notifications dropped from a full buffer (OverflowPolicy::DropOldest)",
+        "Notifications dropped from a full buffer (OverflowPolicy::DropOldest).",
         |s| s.dropped,
     ),
     (
         "vantiq_connector_publishes_received",
-        "Published messages received from the server",
+        "Published messages received from the server.",
         |s| s.publishes,
     ),
     (
         "vantiq_connector_reconnects",
-        "Connections made after the first",
+        "Connections made after the first.",
         |s| s.reconnections,
     ),
     (
         "vantiq_connector_malformed_frames",
-        "Server messages that could not be decoded and were skipped",
+        "Server messages that could not be decoded and were skipped.",
         |s| s.malformed,
     ),
 ];
@@ -99,7 +99,7 @@ impl Collector for SdkCollector {
         let connected = ConstGauge::new(0i64);
         let mut metric = encoder.encode_descriptor(
             "vantiq_connector_connected",
-            "1 while the source is connected and configured, else 0",
+            "1 while the source is connected and configured, else 0.",
             None,
             connected.metric_type(),
         )?;
@@ -109,12 +109,12 @@ impl Collector for SdkCollector {
         }
         let mut metric = encoder.encode_descriptor(
             "vantiq_connector_notifications_buffered",
-            "Notifications waiting in the buffer",
+            "Notifications waiting in the buffer.",
             None,
             connected.metric_type(),
         )?;
         for s in &sources {
-            ConstGauge::new(s.stats.buffered as f64)
+            ConstGauge::new(i64::try_from(s.stats.buffered).unwrap_or(i64::MAX))
                 .encode(metric.encode_family(&[("source", s.name)])?)?;
         }
         for (name, help, read) in COUNTERS {
@@ -126,7 +126,7 @@ impl Collector for SdkCollector {
         }
         let mut metric = encoder.encode_descriptor(
             "vantiq_connector_queries",
-            "Queries given their final answer, by outcome (an error answer, the handler's or the SDK's, is `error`)",
+            "Queries given their final answer, by outcome (an error answer, the handler's or the SDK's, is `error`).",
             None,
             MetricType::Counter,
         )?;
@@ -141,7 +141,7 @@ impl Collector for SdkCollector {
         }
         let mut metric = encoder.encode_descriptor(
             "vantiq_connector_query_duration",
-            "Time from a query's frame to its final answer (measured while the metrics endpoint serves)",
+            "Time from a query's frame to its final answer (measured while the metrics endpoint serves).",
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;

@@ -2,6 +2,8 @@
 //! connector set pointed at it.
 #![allow(dead_code)]
 
+pub mod prom;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
