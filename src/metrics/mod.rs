@@ -13,9 +13,9 @@
 //! Anything else gets 404 (405 for another method on these paths). The
 //! series are read from the per-source counters at scrape time (see
 //! `collector`), so serving them adds nothing per message; the only hot-path
-//! work is the query latency histogram ([`latency`]), on while an endpoint
-//! serves. Connector code adds its own series through [`Metrics`]
-//! (`ConnectorSet::metrics`), with the [`prometheus_client`] crate
+//! work is the query latency histogram (`latency.rs`), on while an endpoint
+//! serves. Connector code adds its own series through `Metrics`
+//! (`ConnectorSet::metrics`), with the `prometheus_client` crate
 //! re-exported here so that its version matches.
 //!
 //! The series (each with a `source` label):
