@@ -21,10 +21,20 @@ pub const LOCALHOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 /// What Prometheus 2.x sends when it scrapes.
 pub const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
+/// The repository's root: the crate's own directory, or the one above it that holds
+/// this file (the SQLite connector's crate uses these helpers too).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|d| d.join("tests/prom_parse.py").exists())
+        .expect("the repository root above the crate")
+        .to_path_buf()
+}
+
 fn tool(env: &str, default: &str, setup: &str) -> PathBuf {
     let path = std::env::var_os(env)
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(default));
+        .unwrap_or_else(|| repo_root().join(default));
     assert!(
         path.exists(),
         "{} not found: run {setup} first, or set {env}",
@@ -70,7 +80,7 @@ fn run_with_input(program: &Path, args: &[&str], input: &str) -> (bool, String, 
 
 /// The families of an exposition, as the Python client's parser reads them.
 pub fn parse(text: &str, format: &str) -> Vec<Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prom_parse.py");
+    let script = repo_root().join("tests/prom_parse.py");
     let (ok, out, err) = run_with_input(&python(), &[script.to_str().unwrap(), format], text);
     assert!(
         ok,

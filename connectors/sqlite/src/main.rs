@@ -57,19 +57,16 @@
 //! ```text
 //! cargo run -p vantiq-sim -- serve --token secret --source db &
 //! mkdir -p serverConfig && printf 'targetServer=http://127.0.0.1:8088\nauthToken=secret\nsources=db\n' > serverConfig/server.config
-//! cargo run --release --example sqlite
+//! cargo run --release -p vantiq-sqlite-connector
 //! ```
 //!
 //! With `metricsPort=9464` in server.config, `/metrics` serves the SDK's
 //! series and the connector's own (`sqlite_rows_inserted_total`, ...: see
-//! `common/sqlite_metrics.rs`), and `/healthz` and `/readyz` answer the
+//! `src/metrics.rs`), and `/healthz` and `/readyz` answer the
 //! kubelet's probes.
 //!
 //! Exit status: 0 after SIGINT/SIGTERM, 2 for a bad server.config, 1 when
 //! the server rejects the token (or another fatal error).
-
-#[path = "common/sqlite_handler.rs"]
-mod sqlite_handler;
 
 use std::process::ExitCode;
 
@@ -87,7 +84,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let handler = sqlite_handler::SqliteConnector::new();
+    let handler = vantiq_sqlite_connector::SqliteConnector::new();
     let metrics = handler.metrics.clone();
     let set = match ConnectorSet::builder(config).handler(handler).build() {
         Ok(set) => set,

@@ -1,4 +1,4 @@
-//! The `sqlite` example connector (examples/common/sqlite_handler.rs)
+//! The `sqlite` example connector (connectors/sqlite)
 //! against the emulator: publishes insert rows, queries stream them back.
 //!
 //! Every wait is on an event: the emulator's handshake count or the
@@ -6,17 +6,15 @@
 //! their own: the SDK starts a query only after the connect and publish
 //! handlers of the events that came before it have finished.
 
-#[path = "common/prom.rs"]
+#[path = "../../../tests/common/prom.rs"]
 mod prom;
-#[path = "../examples/common/sqlite_handler.rs"]
-mod sqlite_handler;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sqlite_handler::SqliteConnector;
 use vantiq_connector_sdk::{ConnectorSet, Error, ServerConfig};
 use vantiq_sim::{QueryOutcome, Sim};
+use vantiq_sqlite_connector::SqliteConnector;
 
 const TOKEN: &str = "sqlite-test-token-4Kq";
 const SOURCE: &str = "db";

@@ -1,5 +1,5 @@
 //! The SQLite connector's behaviour, shared by the `sqlite` example and its
-//! test (`tests/sqlite_connector.rs`). See `examples/sqlite.rs` and
+//! test (`tests/sqlite_connector.rs`). See `src/main.rs` and
 //! `docs/sqlite-connector.md` for what it does.
 //!
 //! Every source has its own database connection, opened by the connect
@@ -19,9 +19,7 @@ use serde_json::{json, Map, Number, Value};
 use tokio::sync::mpsc;
 use vantiq_connector_sdk::{Context, Handler, HandlerResult, Query, QueryError};
 
-#[path = "sqlite_metrics.rs"]
-mod sqlite_metrics;
-pub use sqlite_metrics::SqliteMetrics;
+pub use crate::metrics::SqliteMetrics;
 
 /// Rows per partial answer unless the configuration says otherwise.
 pub const DEFAULT_CHUNK_SIZE: usize = 500;
