@@ -46,6 +46,13 @@ cargo test --workspace
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
+step "The README's connector in a fresh crate made with the README's commands"
+bash scripts/check-newcomer.sh
+
+step "cargo publish --dry-run (the SDK and the emulator stay publishable)"
+cargo publish --dry-run --allow-dirty -p vantiq-connector-sdk
+cargo publish --dry-run --allow-dirty -p vantiq-sim
+
 step "Deployment manifests"
 bash scripts/validate-deploy.sh
 
