@@ -1,0 +1,569 @@
+//! Every use of the Rust SDK's API by the binding, in this one file.
+//!
+//! [`NativeSet`] is a connector set seen from Python: the server configuration is loaded
+//! when the Python `VantiqConnectorSet` is made (so configuration errors are raised
+//! there, as by the official SDK), and the Rust `ConnectorSet` is made when the
+//! connectors first run, when every Python handler is known. Each source's Rust handler
+//! ([`ToPython`]) only queues the event on the loop's bridge; the Python dispatcher calls
+//! the Python handlers. Queries travel as [`QueryHandle`]s, through which Python answers.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use serde_json::Value;
+use vantiq_connector_sdk::config::{properties, ServerConfig};
+use vantiq_connector_sdk::{
+    ConnectorSet, Context, Error, Handler, HandlerResult, HealthProbe, NotifyError, OverflowPolicy,
+    Query, QueryAnswerError, QueryError, Settings, SourceConnection,
+};
+
+use crate::bridge::{Bridge, Build, Shared};
+use crate::convert::{to_py, to_value, PyJson};
+use crate::runtime;
+
+/// The exception class `name` of `vantiq_connector_sdk._errors`, made with `message`.
+pub(crate) fn exception(py: Python<'_>, name: &str, message: String) -> PyErr {
+    match py
+        .import("vantiq_connector_sdk._errors")
+        .and_then(|m| m.getattr(name))
+    {
+        Ok(class) => PyErr::from_type(class.cast_into().expect("an exception class"), message),
+        Err(e) => e,
+    }
+}
+
+fn error_build(name: &'static str, message: String) -> Build {
+    Box::new(move |py| {
+        Ok(exception(py, name, message)
+            .into_value(py)
+            .into_bound(py)
+            .into_any())
+    })
+}
+
+fn none_build() -> Build {
+    Box::new(|py| Ok(py.None().into_bound(py)))
+}
+
+/// The Python exception class for an error that ended a run.
+fn run_error(e: &Error) -> &'static str {
+    match e {
+        Error::Config(_) => "VantiqConnectorConfigException",
+        Error::AuthenticationFailed { .. } => "AuthenticationError",
+        Error::ConnectFailed { .. } => "ConnectError",
+        _ => "VantiqConnectorException",
+    }
+}
+
+fn notify_error(py: Python<'_>, e: NotifyError) -> PyErr {
+    let name = match e {
+        NotifyError::BufferFull => "BufferFullError",
+        NotifyError::Closed => "ConnectionClosedError",
+        NotifyError::Serialize(_) => {
+            return pyo3::exceptions::PyTypeError::new_err(e.to_string());
+        }
+        _ => "NotificationError",
+    };
+    exception(py, name, e.to_string())
+}
+
+fn notify_error_build(e: NotifyError) -> Build {
+    Box::new(move |py| Ok(notify_error(py, e).into_value(py).into_bound(py).into_any()))
+}
+
+fn answer_error(py: Python<'_>, e: QueryAnswerError) -> PyErr {
+    if let QueryAnswerError::Serialize(_) = e {
+        return pyo3::exceptions::PyTypeError::new_err(e.to_string());
+    }
+    exception(py, "QueryAnswerError", e.to_string())
+}
+
+fn seconds(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Option<Duration>> {
+    match d.get_item(key)? {
+        Some(v) if !v.is_none() => {
+            let s: f64 = v.extract()?;
+            Duration::try_from_secs_f64(s).map(Some).map_err(|_| {
+                pyo3::exceptions::PyValueError::new_err(format!(
+                    "{key}: {s} is not a duration in seconds"
+                ))
+            })
+        }
+        _ => Ok(None),
+    }
+}
+
+fn number<'py, T: FromPyObjectOwned<'py>>(
+    d: &Bound<'py, PyDict>,
+    key: &str,
+) -> PyResult<Option<T>> {
+    match d.get_item(key)? {
+        Some(v) if !v.is_none() => Ok(Some(v.extract().map_err(Into::into)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The SDK's settings from the dict made by the Python `Settings` (durations in seconds).
+fn settings_from(d: Option<&Bound<'_, PyDict>>) -> PyResult<Settings> {
+    let mut s = Settings::default();
+    let Some(d) = d else { return Ok(s) };
+    if let Some(v) = seconds(d, "initial_backoff")? {
+        s.initial_backoff = v;
+    }
+    if let Some(v) = seconds(d, "max_backoff")? {
+        s.max_backoff = v;
+    }
+    if let Some(v) = seconds(d, "connect_timeout")? {
+        s.connect_timeout = v;
+    }
+    if let Some(v) = seconds(d, "ping_interval")? {
+        s.ping_interval = v;
+    }
+    if let Some(v) = seconds(d, "ack_timeout")? {
+        s.ack_timeout = v;
+    }
+    if let Some(v) = seconds(d, "close_timeout")? {
+        s.close_timeout = v;
+    }
+    s.query_deadline = seconds(d, "query_deadline")?;
+    s.max_reconnect_attempts = number(d, "max_reconnect_attempts")?;
+    if let Some(v) = number(d, "buffer_capacity")? {
+        s.buffer_capacity = v;
+    }
+    if let Some(v) = number(d, "window")? {
+        s.window = v;
+    }
+    if let Some(v) = number(d, "max_message_size")? {
+        s.max_message_size = v;
+    }
+    if let Some(v) = number::<String>(d, "overflow")? {
+        s.overflow = match v.as_str() {
+            "wait" => OverflowPolicy::Wait,
+            "drop_oldest" => OverflowPolicy::DropOldest,
+            "fail" => OverflowPolicy::Fail,
+            other => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "overflow must be \"wait\", \"drop_oldest\" or \"fail\", not {other:?}"
+                )))
+            }
+        };
+    }
+    Ok(s)
+}
+
+/// The Rust handler of one source: queues each event for the Python dispatcher.
+struct ToPython {
+    bridge: Arc<Shared>,
+    set: u64,
+    source: u32,
+}
+
+impl ToPython {
+    async fn send(&self, kind: &'static str, value: Option<Value>) {
+        let (set, source) = (self.set, self.source);
+        self.bridge
+            .push_event(Box::new(move |py| {
+                let value = match &value {
+                    Some(v) => to_py(py, v)?,
+                    None => py.None().into_bound(py),
+                };
+                Ok((kind, set, source, value).into_pyobject(py)?.into_any())
+            }))
+            .await;
+    }
+}
+
+impl Handler for ToPython {
+    async fn on_connect(&self, _ctx: Context, config: Value) -> HandlerResult {
+        self.send("c", Some(config)).await;
+        Ok(())
+    }
+
+    async fn on_publish(&self, _ctx: Context, message: Value) -> HandlerResult {
+        self.send("p", Some(message)).await;
+        Ok(())
+    }
+
+    async fn on_query(&self, query: Query) -> HandlerResult {
+        let (set, source) = (self.set, self.source);
+        self.bridge
+            .push_event(Box::new(move |py| {
+                let params = to_py(py, query.params())?;
+                let reply = query.reply_address().to_owned();
+                let handle = Py::new(
+                    py,
+                    QueryHandle {
+                        query: Mutex::new(Some(query)),
+                    },
+                )?;
+                Ok(("q", set, source, handle, reply, params)
+                    .into_pyobject(py)?
+                    .into_any())
+            }))
+            .await;
+        Ok(())
+    }
+
+    async fn on_close(&self, _ctx: Context) -> HandlerResult {
+        self.send("x", None).await;
+        Ok(())
+    }
+}
+
+/// One query, held by the Python dispatcher until its handler has finished; answers go
+/// through it. Released without a final answer, the core answers with an error.
+#[pyclass(frozen, module = "vantiq_connector_sdk._native")]
+pub(crate) struct QueryHandle {
+    query: Mutex<Option<Query>>,
+}
+
+impl QueryHandle {
+    fn target(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(SourceConnection, vantiq_connector_sdk::QueryContext)> {
+        let guard = self.query.lock().unwrap_or_else(PoisonError::into_inner);
+        match guard.as_ref() {
+            Some(q) => Ok((q.connection().clone(), q.context().clone())),
+            None => Err(exception(
+                py,
+                "QueryAnswerError",
+                "the query's handler has finished: the query was answered or failed".into(),
+            )),
+        }
+    }
+}
+
+#[pymethods]
+impl QueryHandle {
+    /// Sends an answer with status `code` (100, 200 with a body; 204 without).
+    #[pyo3(signature = (code, body=None))]
+    fn respond(&self, py: Python<'_>, code: u16, body: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let (conn, ctx) = self.target(py)?;
+        let body = body.filter(|b| !b.is_none()).map(to_value).transpose()?;
+        let send = conn.send_query_response(&ctx, code, body.as_ref());
+        match send.now_or_never() {
+            Some(result) => result.map_err(|e| answer_error(py, e)),
+            None => {
+                runtime().spawn(async move {
+                    let _ = conn.send_query_response(&ctx, code, body.as_ref()).await;
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends an error answer: code, template and parameters.
+    fn error(
+        &self,
+        py: Python<'_>,
+        code: String,
+        template: String,
+        parameters: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let (conn, ctx) = self.target(py)?;
+        let parameters = match to_value(parameters)? {
+            Value::Array(items) => items,
+            other => vec![other],
+        };
+        let error = QueryError::new(code, template, parameters);
+        let send = conn.send_query_error(&ctx, error.clone());
+        match send.now_or_never() {
+            Some(result) => result.map_err(|e| answer_error(py, e)),
+            None => {
+                runtime().spawn(async move {
+                    let _ = conn.send_query_error(&ctx, error).await;
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the query has had its final answer (or its handler has finished).
+    fn finished(&self) -> bool {
+        let guard = self.query.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.as_ref().is_none_or(|q| q.context().is_finished())
+    }
+
+    /// Lets the query go: unanswered, the core answers it with an error.
+    fn release(&self) {
+        let query = self
+            .query
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(query);
+    }
+}
+
+/// A connector set seen from Python (`vantiq_connector_sdk._native.NativeSet`).
+#[pyclass(frozen, module = "vantiq_connector_sdk._native")]
+pub(crate) struct NativeSet {
+    config: ServerConfig,
+    settings: Settings,
+    probe: HealthProbe,
+    set: OnceLock<ConnectorSet>,
+}
+
+impl NativeSet {
+    fn started(&self, py: Python<'_>) -> PyResult<&ConnectorSet> {
+        self.set.get().ok_or_else(|| {
+            exception(
+                py,
+                "VantiqConnectorException",
+                "the connectors are not running yet".into(),
+            )
+        })
+    }
+
+    fn connection(&self, py: Python<'_>, index: usize) -> PyResult<&SourceConnection> {
+        self.started(py)?
+            .connections()
+            .get(index)
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("no such source"))
+    }
+}
+
+#[pymethods]
+impl NativeSet {
+    /// Loads server.config (from `directory`, or the working directory as the official
+    /// SDK does) and keeps the settings.
+    #[new]
+    #[pyo3(signature = (directory=None, settings=None))]
+    fn new(
+        py: Python<'_>,
+        directory: Option<PathBuf>,
+        settings: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let loaded = match &directory {
+            Some(dir) => ServerConfig::load_from_dir(dir),
+            None => ServerConfig::load(),
+        };
+        let config =
+            loaded.map_err(|e| exception(py, "VantiqConnectorConfigException", e.to_string()))?;
+        let settings = settings_from(settings)?;
+        let probe = HealthProbe::new(config.tcp_probe_addr());
+        Ok(NativeSet {
+            config,
+            settings,
+            probe,
+            set: OnceLock::new(),
+        })
+    }
+
+    /// The source names, in the order of `sources`.
+    fn sources(&self) -> Vec<String> {
+        self.config.sources().to_vec()
+    }
+
+    /// The properties of server.config as the official SDK's dict: every key as written
+    /// (values as text), `targetServer` as its WebSocket URL, `authToken` from the
+    /// environment when the file has none.
+    fn properties<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        if let Some(path) = self.config.origin() {
+            let text = std::fs::read_to_string(path)?;
+            let map = properties::parse_map(&text)
+                .map_err(|e| exception(py, "VantiqConnectorConfigException", e.to_string()))?;
+            for (k, v) in map {
+                dict.set_item(k, v)?;
+            }
+        }
+        if dict.get_item("authToken")?.is_none() {
+            dict.set_item(
+                "authToken",
+                std::env::var(ServerConfig::AUTH_TOKEN_ENV).ok(),
+            )?;
+        }
+        dict.set_item("targetServer", self.config.websocket_url())?;
+        Ok(dict)
+    }
+
+    /// Makes the Rust connector set, every source's events going to `bridge` under
+    /// `set_id`. Does nothing when already made.
+    fn start(&self, py: Python<'_>, bridge: &Bridge, set_id: u64) -> PyResult<()> {
+        if self.set.get().is_some() {
+            return Ok(());
+        }
+        let _entered = runtime().enter();
+        let set = ConnectorSet::new(self.config.clone(), self.settings.clone())
+            .map_err(|e| exception(py, "VantiqConnectorConfigException", e.to_string()))?;
+        for (i, conn) in set.connections().iter().enumerate() {
+            conn.set_handler(ToPython {
+                bridge: bridge.shared.clone(),
+                set: set_id,
+                source: i as u32,
+            });
+        }
+        let _ = self.set.set(set);
+        Ok(())
+    }
+
+    /// Runs every connection (or the one of `source`); completes `token` when it ends.
+    #[pyo3(signature = (bridge, token, source=None))]
+    fn run(
+        &self,
+        py: Python<'_>,
+        bridge: &Bridge,
+        token: u64,
+        source: Option<usize>,
+    ) -> PyResult<()> {
+        let set = self.started(py)?.clone();
+        let shared = bridge.shared.clone();
+        runtime().spawn(async move {
+            let result = match source.and_then(|i| set.connections().get(i)) {
+                Some(conn) => conn.run().await,
+                None => set.run().await,
+            };
+            shared.complete(
+                token,
+                match result {
+                    Ok(()) => Ok(none_build()),
+                    Err(e) => Err(error_build(run_error(&e), e.to_string())),
+                },
+            );
+        });
+        Ok(())
+    }
+
+    /// Closes every connection (or the one of `source`); completes `token` when done.
+    #[pyo3(signature = (bridge, token, source=None))]
+    fn close(&self, bridge: &Bridge, token: u64, source: Option<usize>) {
+        let shared = bridge.shared.clone();
+        let Some(set) = self.set.get().cloned() else {
+            shared.complete(token, Ok(none_build()));
+            return;
+        };
+        runtime().spawn(async move {
+            match source.and_then(|i| set.connections().get(i)) {
+                Some(conn) => conn.close().await,
+                None => set.close().await,
+            }
+            shared.complete(token, Ok(none_build()));
+        });
+    }
+
+    /// Sends a notification if there is room, without waiting: `False` when the buffer
+    /// is full (then use `notify`).
+    fn try_notify(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        message: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let conn = self.connection(py, index)?;
+        match conn.try_send_notification(&PyJson::new(message)) {
+            Ok(()) => Ok(true),
+            Err(NotifyError::BufferFull) if self.settings.overflow != OverflowPolicy::Fail => {
+                Ok(false)
+            }
+            Err(e) => Err(notify_error(py, e)),
+        }
+    }
+
+    /// Sends a notification, waiting for room; completes `token` when queued.
+    fn notify(
+        &self,
+        py: Python<'_>,
+        bridge: &Bridge,
+        token: u64,
+        index: usize,
+        message: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let conn = self.connection(py, index)?.clone();
+        let value = to_value(message)?;
+        let shared = bridge.shared.clone();
+        runtime().spawn(async move {
+            let result = conn.send_notification(&value).await;
+            shared.complete(
+                token,
+                result.map(|()| none_build()).map_err(notify_error_build),
+            );
+        });
+        Ok(())
+    }
+
+    /// Completes `token` once every notification accepted so far is settled.
+    fn flush(&self, py: Python<'_>, bridge: &Bridge, token: u64, index: usize) -> PyResult<()> {
+        let conn = self.connection(py, index)?.clone();
+        let shared = bridge.shared.clone();
+        runtime().spawn(async move {
+            conn.flush().await;
+            shared.complete(token, Ok(none_build()));
+        });
+        Ok(())
+    }
+
+    /// The counters of source `index`, as a dict (empty before the connectors run).
+    fn stats<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        let Some(conn) = self.set.get().and_then(|s| s.connections().get(index)) else {
+            return Ok(dict);
+        };
+        let s = conn.stats();
+        for (k, v) in [
+            ("sent", s.sent),
+            ("acknowledged", s.acknowledged),
+            ("rejected", s.rejected),
+            ("resent", s.resent),
+            ("dropped", s.dropped),
+            ("buffered", s.buffered),
+            ("connections", s.connections),
+            ("reconnections", s.reconnections),
+            ("queries_answered", s.queries_answered),
+            ("queries_failed", s.queries_failed),
+            ("malformed", s.malformed),
+        ] {
+            dict.set_item(k, v)?;
+        }
+        Ok(dict)
+    }
+
+    /// Whether source `index` is connected and configured now.
+    fn is_connected(&self, index: usize) -> bool {
+        self.set
+            .get()
+            .and_then(|s| s.connections().get(index))
+            .is_some_and(SourceConnection::is_connected)
+    }
+
+    /// Starts the TCP health probe (at `tcpProbePort`).
+    fn declare_healthy(&self) -> PyResult<()> {
+        let _entered = runtime().enter();
+        Ok(self.probe.declare_healthy()?)
+    }
+
+    /// Stops the TCP health probe.
+    fn declare_unhealthy(&self) {
+        self.probe.declare_unhealthy();
+    }
+
+    /// `True`/`False` as last declared, `None` before.
+    fn is_healthy(&self) -> Option<bool> {
+        self.probe.is_healthy()
+    }
+
+    /// The port the probe listens on now, if it does.
+    fn probe_port(&self) -> Option<u16> {
+        self.probe.local_addr().map(|a| a.port())
+    }
+}
+
+/// `targetServer` as the WebSocket URL the connector dials (the official
+/// `sanitize_url`).
+#[pyfunction]
+pub(crate) fn sanitize_url(py: Python<'_>, url: &str) -> PyResult<String> {
+    vantiq_connector_sdk::config::websocket_url(url)
+        .map_err(|e| exception(py, "VantiqConnectorConfigException", e.to_string()))
+}
+
+/// Names of the `_native` classes and functions of this file, for the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeSet>()?;
+    m.add_class::<QueryHandle>()?;
+    m.add_function(wrap_pyfunction!(sanitize_url, m)?)?;
+    Ok(())
+}

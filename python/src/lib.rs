@@ -1,0 +1,52 @@
+//! `vantiq_connector_sdk._native`: the Rust core of the Python package
+//! `vantiq_connector_sdk` (the official `vantiqconnectorsdk` API, in
+//! `python/vantiq_connector_sdk/`).
+//!
+//! - `core`: every use of the Rust SDK (connector set, handlers, queries, health).
+//! - `bridge`: how Rust tasks hand work to the asyncio loop without taking the GIL.
+//! - `convert`: JSON to and from Python objects.
+//! - `logs`: the core's `tracing` events into Python's `logging`.
+//! - `sim`: the vantiq-sim emulator, for `vantiq_connector_sdk.testing`.
+
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+
+mod bridge;
+mod convert;
+mod core;
+mod logs;
+mod sim;
+
+/// The tokio runtime every connector set and emulator of the process runs on. It lives
+/// as long as the process: it is never shut down under a finalising interpreter, and
+/// none of its tasks touches the interpreter (see `bridge`).
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let threads = std::env::var("VANTIQ_CONNECTOR_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2usize)
+            .max(1);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("vantiq-connector")
+            .enable_all()
+            .build()
+            .expect("the tokio runtime of vantiq_connector_sdk")
+    })
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    logs::install();
+    m.add_class::<bridge::Bridge>()?;
+    m.add_function(wrap_pyfunction!(logs::set_log_level, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::drain_logs, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::dumps, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::loads, m)?)?;
+    core::register(m)?;
+    sim::register(m)?;
+    Ok(())
+}
