@@ -27,9 +27,10 @@ class AuthenticationError(VantiqConnectorConfigException):
     """The server rejected the credentials; never retried."""
 
 
-class ConnectError(VantiqConnectorException):
+class ConnectError(VantiqConnectorException, OSError):
     """A connection could not be made and ``failOnConnectionError=true`` (or the
-    ``max_reconnect_attempts`` setting) says not to retry."""
+    ``max_reconnect_attempts`` setting) says not to retry. Also an ``OSError``, which is
+    what the official SDK raises then."""
 
 
 class NotificationError(VantiqConnectorException):
