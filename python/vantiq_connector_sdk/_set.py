@@ -21,6 +21,14 @@ _ids = itertools.count(1)
 _DRAIN_SECONDS = 5.0
 
 
+def _retrieved(task: asyncio.Task) -> None:
+    # A dispatcher ends with an exception only when a handler raised SystemExit or
+    # KeyboardInterrupt, which asyncio re-raises from the loop itself; marking it
+    # retrieved spares a second report of it.
+    if not task.cancelled():
+        task.exception()
+
+
 class VantiqConnectorSet:
     """The sources of ``serverConfig/server.config`` (or ``server.config``) in the working
     directory, and the connector's health.
@@ -150,7 +158,9 @@ class VantiqConnectorSet:
             if key in bridge.routes:
                 raise RuntimeError(f"source {conn.source_name} is already running")
             bridge.routes[key] = conn._inbox
-            self._dispatchers[conn._index] = loop.create_task(conn._serve(loop))
+            task = loop.create_task(conn._serve(loop))
+            task.add_done_callback(_retrieved)
+            self._dispatchers[conn._index] = task
         index = None if only is None else only._index
         try:
             await bridge.call(lambda token: self._native.run(bridge.native, token, index))
@@ -160,8 +170,17 @@ class VantiqConnectorSet:
                 await asyncio.wait_for(self._close(index), _DRAIN_SECONDS)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 pass
+            await self._stop_dispatchers(bridge, conns)
             raise
-        finally:
+        except GeneratorExit:
+            # The coroutine is being destroyed (its loop was abandoned): nothing can be
+            # awaited any more. Ask the core to close, and go.
+            self._native.close(bridge.native, bridge.native.token(), index)
+            raise
+        except BaseException:
+            await self._stop_dispatchers(bridge, conns)
+            raise
+        else:
             await self._stop_dispatchers(bridge, conns)
 
     async def _stop_dispatchers(self, bridge: _bridge.LoopBridge, conns: List[VantiqSourceConnection]) -> None:
