@@ -17,6 +17,8 @@ def make():
     ready = asyncio.Event()
 
     async def on_connect(ctx, config):
+        if not ready.is_set():
+            announce()
         ready.set()
 
     async def on_publish(ctx, message):
@@ -54,7 +56,6 @@ async def exit_with_tasks_running():
     asyncio.get_running_loop().create_task(connectors.run_connectors())
     asyncio.get_running_loop().create_task(flood(connectors))
     await ready.wait()
-    announce()
     await asyncio.sleep(0.05)
     # Returning: asyncio.run cancels run_connectors and the flood.
 
@@ -64,7 +65,6 @@ async def until_interrupted():
     asyncio.get_running_loop().create_task(flood(connectors))
     run = asyncio.get_running_loop().create_task(connectors.run_connectors())
     await ready.wait()
-    announce()
     await run
 
 
@@ -83,7 +83,6 @@ def loop_stopped():
 
     async def stop_when_ready():
         await ready.wait()
-        announce()
         await asyncio.sleep(0.05)
         loop.stop()
     loop.create_task(stop_when_ready())
