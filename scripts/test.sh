@@ -6,14 +6,15 @@
 # Steps: formatting, clippy (warnings are errors), the unit, integration and doc
 # tests of the whole workspace (the integration tests run the SDK, the echo
 # example, the SQLite example and the official Python SDK against the vantiq-sim
-# emulator on loopback), rustdoc with warnings as errors, the deployment
+# emulator on loopback), the Python package's pytest suite (python/tests, against the
+# in-process emulator), rustdoc with warnings as errors, the deployment
 # manifests against the Kubernetes schemas, and a short run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Python environment (official vantiqconnectorsdk for the interoperability test)"
+step "Python environment (official vantiqconnectorsdk, pytest, and python/ built into .venv)"
 bash scripts/setup-python.sh
 export VANTIQ_PY="$PWD/.venv/bin/python"
 
@@ -25,6 +26,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test (workspace: unit, integration, doc tests)"
 cargo test --workspace
+
+step "Python package tests (pytest, python/tests)"
+"${VANTIQ_PY}" -m pytest -q -p no:cacheprovider python/tests
 
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
