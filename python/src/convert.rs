@@ -7,7 +7,7 @@
 //!   anything else is a `TypeError`, as there. Non-finite floats are refused (they are not
 //!   JSON), where `json.dumps` would write `NaN`.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
@@ -175,18 +175,4 @@ impl Serialize for PyJson<'_, '_> {
 /// `obj` as a `serde_json::Value`.
 pub(crate) fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     serde_json::to_value(PyJson::new(obj)).map_err(|e| PyTypeError::new_err(e.to_string()))
-}
-
-/// `obj` as JSON text.
-#[pyfunction]
-pub(crate) fn dumps(obj: &Bound<'_, PyAny>) -> PyResult<String> {
-    serde_json::to_string(&PyJson::new(obj)).map_err(|e| PyTypeError::new_err(e.to_string()))
-}
-
-/// JSON text as a Python object (exact integers of any size).
-#[pyfunction]
-pub(crate) fn loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    to_py(py, &value)
 }

@@ -43,9 +43,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logs::install();
     m.add_class::<bridge::Bridge>()?;
     m.add_function(wrap_pyfunction!(logs::set_log_level, m)?)?;
-    m.add_function(wrap_pyfunction!(logs::drain_logs, m)?)?;
-    m.add_function(wrap_pyfunction!(convert::dumps, m)?)?;
-    m.add_function(wrap_pyfunction!(convert::loads, m)?)?;
     core::register(m)?;
     sim::register(m)?;
     Ok(())

@@ -3,8 +3,8 @@
 //! A `tracing` layer turns each event into a record (level, logger name, message) and
 //! queues it on the most recently made [`crate::bridge::Bridge`]; the asyncio thread
 //! emits it with `logging.getLogger(name).log(level, message)` when it takes its batch.
-//! Records made while no bridge exists wait (up to [`PENDING_LIMIT`]) for the next one,
-//! or for [`drain_logs`]. The logger name is the Rust target with `::` written `.`
+//! Records made while no bridge exists wait (up to [`PENDING_LIMIT`]) for the next one.
+//! The logger name is the Rust target with `::` written `.`
 //! (`vantiq_connector_sdk.connection.task`), so the package's logger configures both.
 //! Only events at or above the level set with [`set_log_level`] are formatted at all.
 
@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
@@ -170,15 +169,4 @@ pub(crate) fn install() {
 #[pyfunction]
 pub(crate) fn set_log_level(level: u8) {
     THRESHOLD.store(level.max(1), Ordering::Relaxed);
-}
-
-/// Takes the records that wait for a bridge, as `(level, name, message)` tuples.
-#[pyfunction]
-pub(crate) fn drain_logs<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-    let pending = std::mem::take(&mut *PENDING.lock().unwrap_or_else(PoisonError::into_inner));
-    let list = PyList::empty(py);
-    for r in pending {
-        list.append((r.level, r.name, r.message))?;
-    }
-    Ok(list)
 }
