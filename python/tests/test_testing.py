@@ -67,7 +67,7 @@ async def test_sources_can_be_added_and_removed_and_the_server_restarted(workdir
             await sim.wait_connections("s1", 2)
             await sim.wait_connections("s2", 2)
             sim.remove_source("s2")
-            await sim.wait_disconnected("s2")
+            assert sim.source_status("s2") is None
             await sim.publish("s1", {"still": True})
             assert (await sim.wait_notifications("s1", 1))[0]["object"] == {"still": True}
             assert sorted(c for c, _ in rec.connects) == ["s1", "s1", "s2", "s2"]
