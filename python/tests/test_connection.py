@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from conftest import connector, free_port, running
+from conftest import Recorder, connector, free_port, running
 from vantiq_connector_sdk import (
     AuthenticationError,
     ConnectError,
@@ -189,3 +189,35 @@ async def test_a_half_open_link_is_noticed_with_pings(workdir):
             await sim.wait_connected("s1")
             await sim.go_silent("s1")
             await sim.wait_connections("s1", 2, timeout=10)
+
+
+async def test_one_source_alone_with_connect_to_vantiq(workdir):
+    async with Emulator(sources={"s1": {}, "s2": {}}) as sim:
+        sim.write_server_config(workdir)
+        vc = VantiqConnectorSet()
+        assert vc.get_logger().name == "vantiq_connector_sdk"
+        rec = Recorder(vc).install()
+        conn = vc.get_connection_for_source("s1")
+        task = asyncio.get_running_loop().create_task(conn.connect_to_vantiq())
+        await sim.wait_connected("s1")
+        assert conn.is_connected
+        assert not sim.source_status("s2")["connected"]
+        await sim.publish("s1", {"alone": True})
+        assert (await sim.wait_notifications("s1", 1))[0]["object"] == {"alone": True}
+        await conn.close()
+        await asyncio.wait_for(task, 5)
+        assert not conn.is_connected
+        assert rec.closes == ["s1"]
+
+
+async def test_health_calls_follow_the_set_a_connection_is_given(workdir):
+    (workdir / "server.config").write_text("targetServer=http://x:1\nauthToken=t\nsources=s\ntcpProbePort=0\n")
+    first, second = VantiqConnectorSet(), VantiqConnectorSet()
+    conn = first.get_connection_for_source("s")
+    conn.set_connector_set(second)
+    assert conn.get_connector_set() is second
+    await conn.declare_healthy()
+    assert second.is_healthy() is True and first.is_healthy() is None
+    assert second.health_probe_port() > 0
+    await conn.declare_unhealthy()
+    assert second.is_healthy() is False
