@@ -138,8 +138,10 @@ class VantiqSourceConnection:
 
     async def flush(self) -> None:
         """Waits until every notification sent so far is acknowledged by the server (or
-        dropped by the overflow policy)."""
-        native = await self._set._wait_started()
+        dropped by the overflow policy). Before the connectors run nothing can be pending."""
+        native = self._set._running_native()
+        if native is None:
+            return
         bridge = self._set._loop_bridge
         await bridge.call(lambda token: native.flush(bridge.native, token, self._index))
 
