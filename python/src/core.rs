@@ -1,4 +1,4 @@
-//! Every use of the Rust SDK's API by the binding, in this one file.
+//! The binding's use of the Rust SDK's API (with `translate.rs`, the only place).
 //!
 //! [`NativeSet`] is a connector set seen from Python: the server configuration is loaded
 //! when the Python `VantiqConnectorSet` is made (so configuration errors are raised
@@ -9,7 +9,6 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
 
 use futures_util::FutureExt;
 use pyo3::prelude::*;
@@ -17,142 +16,15 @@ use pyo3::types::PyDict;
 use serde_json::Value;
 use vantiq_connector_sdk::config::{properties, ServerConfig};
 use vantiq_connector_sdk::{
-    ConnectorSet, Context, Error, Handler, HandlerResult, HealthProbe, NotifyError, OverflowPolicy,
-    Query, QueryAnswerError, QueryError, Settings, SourceConnection,
+    ConnectorSet, Context, Handler, HandlerResult, HealthProbe, NotifyError, OverflowPolicy, Query,
+    QueryError, Settings, SourceConnection,
 };
 
-use crate::bridge::{Bridge, Build, Shared};
+use crate::bridge::{Bridge, Shared};
 use crate::convert::{to_py, to_value, PyJson};
+use crate::errors::{error_build, exception, none_build};
 use crate::runtime;
-
-/// The exception class `name` of `vantiq_connector_sdk._errors`, made with `message`.
-pub(crate) fn exception(py: Python<'_>, name: &str, message: String) -> PyErr {
-    match py
-        .import("vantiq_connector_sdk._errors")
-        .and_then(|m| m.getattr(name))
-    {
-        Ok(class) => PyErr::from_type(class.cast_into().expect("an exception class"), message),
-        Err(e) => e,
-    }
-}
-
-fn error_build(name: &'static str, message: String) -> Build {
-    Box::new(move |py| {
-        Ok(exception(py, name, message)
-            .into_value(py)
-            .into_bound(py)
-            .into_any())
-    })
-}
-
-fn none_build() -> Build {
-    Box::new(|py| Ok(py.None().into_bound(py)))
-}
-
-/// The Python exception class for an error that ended a run.
-fn run_error(e: &Error) -> &'static str {
-    match e {
-        Error::Config(_) => "VantiqConnectorConfigException",
-        Error::AuthenticationFailed { .. } => "AuthenticationError",
-        Error::ConnectFailed { .. } => "ConnectError",
-        _ => "VantiqConnectorException",
-    }
-}
-
-fn notify_error(py: Python<'_>, e: NotifyError) -> PyErr {
-    let name = match e {
-        NotifyError::BufferFull => "BufferFullError",
-        NotifyError::Closed => "ConnectionClosedError",
-        NotifyError::Serialize(_) => {
-            return pyo3::exceptions::PyTypeError::new_err(e.to_string());
-        }
-        _ => "NotificationError",
-    };
-    exception(py, name, e.to_string())
-}
-
-fn notify_error_build(e: NotifyError) -> Build {
-    Box::new(move |py| Ok(notify_error(py, e).into_value(py).into_bound(py).into_any()))
-}
-
-fn answer_error(py: Python<'_>, e: QueryAnswerError) -> PyErr {
-    if let QueryAnswerError::Serialize(_) = e {
-        return pyo3::exceptions::PyTypeError::new_err(e.to_string());
-    }
-    exception(py, "QueryAnswerError", e.to_string())
-}
-
-fn seconds(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Option<Duration>> {
-    match d.get_item(key)? {
-        Some(v) if !v.is_none() => {
-            let s: f64 = v.extract()?;
-            Duration::try_from_secs_f64(s).map(Some).map_err(|_| {
-                pyo3::exceptions::PyValueError::new_err(format!(
-                    "{key}: {s} is not a duration in seconds"
-                ))
-            })
-        }
-        _ => Ok(None),
-    }
-}
-
-fn number<'py, T: FromPyObjectOwned<'py>>(
-    d: &Bound<'py, PyDict>,
-    key: &str,
-) -> PyResult<Option<T>> {
-    match d.get_item(key)? {
-        Some(v) if !v.is_none() => Ok(Some(v.extract().map_err(Into::into)?)),
-        _ => Ok(None),
-    }
-}
-
-/// The SDK's settings from the dict made by the Python `Settings` (durations in seconds).
-fn settings_from(d: Option<&Bound<'_, PyDict>>) -> PyResult<Settings> {
-    let mut s = Settings::default();
-    let Some(d) = d else { return Ok(s) };
-    if let Some(v) = seconds(d, "initial_backoff")? {
-        s.initial_backoff = v;
-    }
-    if let Some(v) = seconds(d, "max_backoff")? {
-        s.max_backoff = v;
-    }
-    if let Some(v) = seconds(d, "connect_timeout")? {
-        s.connect_timeout = v;
-    }
-    if let Some(v) = seconds(d, "ping_interval")? {
-        s.ping_interval = v;
-    }
-    if let Some(v) = seconds(d, "ack_timeout")? {
-        s.ack_timeout = v;
-    }
-    if let Some(v) = seconds(d, "close_timeout")? {
-        s.close_timeout = v;
-    }
-    s.query_deadline = seconds(d, "query_deadline")?;
-    s.max_reconnect_attempts = number(d, "max_reconnect_attempts")?;
-    if let Some(v) = number(d, "buffer_capacity")? {
-        s.buffer_capacity = v;
-    }
-    if let Some(v) = number(d, "window")? {
-        s.window = v;
-    }
-    if let Some(v) = number(d, "max_message_size")? {
-        s.max_message_size = v;
-    }
-    if let Some(v) = number::<String>(d, "overflow")? {
-        s.overflow = match v.as_str() {
-            "wait" => OverflowPolicy::Wait,
-            "drop_oldest" => OverflowPolicy::DropOldest,
-            "fail" => OverflowPolicy::Fail,
-            other => {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "overflow must be \"wait\", \"drop_oldest\" or \"fail\", not {other:?}"
-                )))
-            }
-        };
-    }
-    Ok(s)
-}
+use crate::translate::{answer_error, notify_error, notify_error_build, run_error, settings_from};
 
 /// The Rust handler of one source: queues each event for the Python dispatcher.
 struct ToPython {

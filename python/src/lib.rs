@@ -2,7 +2,9 @@
 //! `vantiq_connector_sdk` (the official `vantiqconnectorsdk` API, in
 //! `python/vantiq_connector_sdk/`).
 //!
-//! - `core`: every use of the Rust SDK (connector set, handlers, queries, health).
+//! - `core`: the connector set, handlers, queries and health on the Rust SDK, and
+//!   `translate`: its settings and errors; the only two files that use the SDK's API.
+//! - `errors`: Python exceptions and results for completions.
 //! - `bridge`: how Rust tasks hand work to the asyncio loop without taking the GIL.
 //! - `convert`: JSON to and from Python objects.
 //! - `logs`: the core's `tracing` events into Python's `logging`.
@@ -15,8 +17,10 @@ use pyo3::prelude::*;
 mod bridge;
 mod convert;
 mod core;
+mod errors;
 mod logs;
 mod sim;
+mod translate;
 
 /// The tokio runtime every connector set and emulator of the process runs on. It lives
 /// as long as the process: it is never shut down under a finalising interpreter, and

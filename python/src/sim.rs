@@ -16,7 +16,7 @@ use vantiq_sim::{RawFrame, Sim, SimError};
 
 use crate::bridge::{Bridge, Build};
 use crate::convert::{to_py, to_value};
-use crate::core::exception;
+use crate::errors::exception;
 use crate::runtime;
 
 fn sim_error(e: SimError) -> Build {
