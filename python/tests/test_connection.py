@@ -60,7 +60,9 @@ async def test_a_new_configuration_reconnects_with_the_same_secret(workdir):
             assert [c for _, c in rec.connects][:2] == [{"v": 1}, {"v": 2}]
             assert len(rec.closes) == len(rec.connects) - 1
             # The connector's own count and its connect handlers agree. (The emulator's
-            # handshake count can be one higher, rarely: see the report on issue 13.)
+            # handshake count was seen one higher, about once in 20 runs, when a
+            # reconnectRequired closely follows a reconnection: the core's and the
+            # emulator's business, not the binding's.)
             assert len(rec.connects) >= 3
             assert rec.connectors.stats()["s1"]["reconnections"] == len(rec.connects) - 1
         assert len(rec.closes) == len(rec.connects)
