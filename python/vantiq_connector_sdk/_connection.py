@@ -99,6 +99,12 @@ class VantiqSourceConnection:
         """Whether the source is connected and configured now."""
         return self._set._native.is_connected(self._index)
 
+    @property
+    def connection(self) -> Optional["VantiqSourceConnection"]:
+        """Not ``None`` while connected (the official SDK's attribute holds its WebSocket;
+        code only tests it against ``None``)."""
+        return self if self.is_connected else None
+
     def configure_handlers(self, handle_close: CloseHandler, handle_connect: MessageHandler,
                            handle_publish: MessageHandler, handle_query: MessageHandler) -> None:
         """Sets the close, connect, publish and query handlers (``async def`` functions).
