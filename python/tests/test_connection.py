@@ -205,10 +205,10 @@ async def test_one_source_alone_with_connect_to_vantiq(workdir):
         conn = vc.get_connection_for_source("s1")
         task = asyncio.get_running_loop().create_task(conn.connect_to_vantiq())
         await sim.wait_connected("s1")
-        assert conn.is_connected and conn.connection is not None
         assert not sim.source_status("s2")["connected"]
         await sim.publish("s1", {"alone": True})
         assert (await sim.wait_notifications("s1", 1))[0]["object"] == {"alone": True}
+        assert conn.is_connected and conn.connection is not None
         await conn.close()
         await asyncio.wait_for(task, 5)
         assert not conn.is_connected and conn.connection is None
