@@ -68,6 +68,14 @@ async def until_interrupted():
     await run
 
 
+async def interrupted_while_retrying():
+    connectors, ready = make()
+    run = asyncio.get_running_loop().create_task(connectors.run_connectors())
+    await asyncio.sleep(0.2)  # the server is down: connection attempts and backoff
+    announce()
+    await run
+
+
 async def never_awaited():
     connectors, ready = make()
     await connectors.declare_healthy()
@@ -96,6 +104,11 @@ if MODE == "exit-with-tasks":
 elif MODE == "sigint":
     try:
         asyncio.run(until_interrupted())
+    except KeyboardInterrupt:
+        pass
+elif MODE == "sigint-retrying":
+    try:
+        asyncio.run(interrupted_while_retrying())
     except KeyboardInterrupt:
         pass
 elif MODE == "exit-in-handler":

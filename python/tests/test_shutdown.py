@@ -1,6 +1,7 @@
-"""Clean shutdown: a connector process that ends abruptly (tasks still running, Ctrl-C,
-sys.exit in a handler, run_connectors never awaited, a loop stopped and left) while
-messages flow exits with status 0 and no crash. No Rust thread touches the interpreter,
+"""Clean shutdown: a connector process that ends abruptly (tasks still running, Ctrl-C
+while connected or while retrying a server that is down, sys.exit in a handler,
+run_connectors never awaited, a loop stopped and left) while messages flow exits with
+status 0 and no crash. No Rust thread touches the interpreter,
 so none can while it finalises; these runs repeat the race."""
 
 import asyncio
@@ -34,6 +35,8 @@ async def publish_forever(sim):
 async def run_once(workdir, mode):
     async with Emulator(sources={"s1": {}}) as sim:
         sim.write_server_config(workdir, tcpProbePort=0)
+        if mode == "sigint-retrying":
+            await sim.stop()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         child = await asyncio.create_subprocess_exec(
             sys.executable, str(SCRIPT), mode, cwd=workdir, env=env,
@@ -41,7 +44,7 @@ async def run_once(workdir, mode):
         publisher = asyncio.get_running_loop().create_task(publish_forever(sim))
         try:
             line = await asyncio.wait_for(child.stdout.readline(), 30)
-            if mode == "sigint" and line.strip() == b"READY":
+            if mode.startswith("sigint") and line.strip() == b"READY":
                 await asyncio.sleep(0.05)
                 child.send_signal(signal.SIGINT)
             out, err = await asyncio.wait_for(child.communicate(), 30)
@@ -57,12 +60,13 @@ async def run_once(workdir, mode):
         assert child.returncode == 0, f"exit status {child.returncode}:\n{text}"
         for sign in CRASH_SIGNS:
             assert sign not in text, text
-        if mode != "never-awaited":
+        if mode not in ("never-awaited", "sigint-retrying"):
             assert sim.source_status("s1")["connections"] >= 1
         assert sim.violations() == []
 
 
-@pytest.mark.parametrize("mode", ["exit-with-tasks", "sigint", "exit-in-handler", "never-awaited", "loop-stopped"])
+@pytest.mark.parametrize("mode", ["exit-with-tasks", "sigint", "sigint-retrying", "exit-in-handler", "never-awaited",
+                                  "loop-stopped"])
 async def test_abrupt_ends_exit_cleanly(tmp_path, mode):
     for i in range(REPEAT):
         workdir = tmp_path / f"run{i}"
