@@ -7,7 +7,8 @@
 # tests of the whole workspace (the integration tests run the SDK, the echo
 # example, the SQLite example and the official Python SDK against the vantiq-sim
 # emulator on loopback, the proxy tests through Debian's tinyproxy; the metrics
-# tests parse /metrics with the Prometheus Python client and promtool), rustdoc
+# tests parse /metrics with the Prometheus Python client and promtool), the Python
+# package's pytest suite (python/tests, against the in-process emulator), rustdoc
 # with warnings as errors, the deployment manifests against the Kubernetes
 # schemas, and a short run of each fuzz target.
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Python environment (official vantiqconnectorsdk for the interoperability test)"
+step "Python environment (official vantiqconnectorsdk, pytest, and python/ built into .venv)"
 bash scripts/setup-python.sh
 export VANTIQ_PY="$PWD/.venv/bin/python"
 
@@ -42,6 +43,9 @@ cargo clippy -p vantiq-connector-sdk --lib --no-default-features -- -D warnings
 
 step "cargo test (workspace: unit, integration, doc tests)"
 cargo test --workspace
+
+step "Python package tests (pytest, python/tests)"
+"${VANTIQ_PY}" -m pytest -q -p no:cacheprovider python/tests
 
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

@@ -29,6 +29,9 @@ pub enum Error {
         /// Why, in words an operator can act on.
         reason: String,
     },
+    /// No source of that name in the set ([`crate::ConnectorSet::run_source`]).
+    #[error("no source named `{0}` in this connector set")]
+    UnknownSource(String),
     /// The source connection is already running (`run` was called twice).
     #[error("source `{0}` is already running")]
     AlreadyRunning(String),

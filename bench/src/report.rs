@@ -6,13 +6,14 @@ use serde_json::{json, Value};
 use std::fmt::Write as _;
 
 /// The columns of the table and the bars of each chart group, in order.
-pub const WHO: [&str; 4] = ["echo", "python", "floor", "ceiling"];
+pub const WHO: [&str; 5] = ["echo", "python", "python_rust", "floor", "ceiling"];
 
 /// What a column is, for the table's legend and the JSON.
 pub fn who_description(who: &str) -> &'static str {
     match who {
         "echo" => "the Rust SDK's echo example (target/release/examples/echo), its own process",
         "python" => "the same echo on the official Python SDK (vantiqconnectorsdk 1.3.7), its own process",
+        "python_rust" => "the same Python echo file, imports changed to vantiq_connector_sdk (python/, on this SDK's core), its own process",
         "floor" => "bare tokio-tungstenite client, no SDK logic (target/release/floor), its own process",
         "ceiling" => "the driver's own ceiling: the floor's code run inside the driver process, or a one-way raw client",
         _ => "",
@@ -88,7 +89,12 @@ impl Figure {
 
     /// `echo`'s median divided by `other`'s median.
     pub fn ratio(&self, other: &str) -> Option<f64> {
-        let e = self.get("echo")?.median;
+        self.ratio_of("echo", other)
+    }
+
+    /// `who`'s median over `other`'s.
+    pub fn ratio_of(&self, who: &str, other: &str) -> Option<f64> {
+        let e = self.get(who)?.median;
         let o = self.get(other)?.median;
         (o != 0.0).then_some(e / o)
     }
@@ -109,6 +115,7 @@ impl Figure {
             "results": results,
             "echo_over_python": self.ratio("python"),
             "echo_over_floor": self.ratio("floor"),
+            "python_rust_over_python": self.ratio_of("python_rust", "python"),
             "notes": self.notes,
         })
     }
@@ -189,10 +196,12 @@ pub fn table(figures: &[Figure]) -> String {
         "unit".into(),
         "echo (Rust SDK)".into(),
         "python SDK".into(),
+        "python on this SDK".into(),
         "floor".into(),
         "driver ceiling".into(),
         "echo ÷ python".into(),
         "echo ÷ floor".into(),
+        "python on this SDK ÷ python SDK".into(),
     ]];
     for f in figures {
         let mut row = vec![f.title.clone(), f.unit.clone()];
@@ -201,6 +210,7 @@ pub fn table(figures: &[Figure]) -> String {
         }
         row.push(fmt_ratio(f.ratio("python")));
         row.push(fmt_ratio(f.ratio("floor")));
+        row.push(fmt_ratio(f.ratio_of("python_rust", "python")));
         rows.push(row);
     }
     let widths: Vec<usize> = (0..rows[0].len())
@@ -250,7 +260,7 @@ pub fn targets_table(targets: &[Target]) -> String {
 
 // ---- the chart ---------------------------------------------------------------------------
 
-const COLORS: [&str; 4] = ["#d9480f", "#1971c2", "#2f9e44", "#868e96"];
+const COLORS: [&str; 5] = ["#d9480f", "#1971c2", "#7048e8", "#2f9e44", "#868e96"];
 const PANEL_W: f64 = 600.0;
 const PANEL_H: f64 = 330.0;
 
@@ -422,11 +432,12 @@ pub fn chart(figures: &[Figure], subtitle: &str) -> String {
         esc(subtitle)
     );
     // Legend.
-    let mut lx = width / 2.0 - 260.0;
+    let mut lx = width / 2.0 - 330.0;
     for (i, who) in WHO.iter().enumerate() {
         let label = match *who {
             "echo" => "Rust SDK echo",
             "python" => "Python SDK echo",
+            "python_rust" => "Python echo, this SDK",
             "floor" => "bare floor client",
             _ => "driver ceiling",
         };
