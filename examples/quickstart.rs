@@ -28,13 +28,14 @@ fn step(n: u32, text: &str) {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
-    // Connector logs go to stderr; only warnings, to keep the session readable.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Connector logs go to stderr (colored only on a terminal); only warnings,
+    // to keep the session readable (RUST_LOG overrides).
+    vantiq_connector_sdk::logging::setup_logging_with(
+        &vantiq_connector_sdk::logging::LoggingSettings {
+            level: "warn".into(),
+            ..Default::default()
+        },
+    )?;
 
     step(
         1,
@@ -131,7 +132,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     step(
         6,
-        "A handler that panics: the SDK still answers the query, and the connector goes on",
+        "A handler that panics, on purpose: the SDK logs one ERROR line (below), answers the query with an error, and the connector goes on",
     );
     let out = sim.query("echo", json!({"op": "panic"}), WAIT).await?;
     println!(

@@ -6,6 +6,11 @@
 //! accepts connections and closes them at once; declaring it unhealthy closes the
 //! listener, so probes are refused.
 //!
+//! Two connectors on one machine (or tests run in parallel) cannot share port 8000: give
+//! each its own `tcpProbePort`, or `tcpProbePort=0` to let the system pick a free port,
+//! and read it back with [`HealthProbe::local_addr`] (`set.health_probe().local_addr()`).
+//! A port that is taken is an error that names the address and the key.
+//!
 //! The state belongs to a whole connector set: clones of a [`HealthProbe`] share it.
 //!
 //! ```
@@ -135,7 +140,18 @@ impl HealthProbe {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {
             io::Error::other("declare_healthy must be called from within a tokio runtime")
         })?;
-        let std_listener = std::net::TcpListener::bind(self.inner.addr)?;
+        let addr = self.inner.addr;
+        let std_listener = std::net::TcpListener::bind(addr).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "the health probe cannot listen on {addr} (server.config `tcpProbePort={}`, \
+                     `tcpProbeHost`): {e}; choose a free port, or 0 to let the system pick one \
+                     (read it back with `set.health_probe().local_addr()`)",
+                    addr.port()
+                ),
+            )
+        })?;
         std_listener.set_nonblocking(true)?;
         let local_addr = std_listener.local_addr()?;
         let listener = {
@@ -331,6 +347,11 @@ mod tests {
         let probe = HealthProbe::new(taken.local_addr().unwrap());
         let e = probe.declare_healthy().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        // It says which port, which key, and what to do.
+        let text = e.to_string();
+        let port = taken.local_addr().unwrap().port();
+        assert!(text.contains(&format!("tcpProbePort={port}")), "{text}");
+        assert!(text.contains("or 0 to let the system pick one"), "{text}");
         assert_eq!(probe.is_healthy(), None);
         assert_eq!(probe.local_addr(), None);
     }

@@ -77,6 +77,7 @@ mod error;
 mod handler;
 pub mod health;
 pub mod logging;
+mod panics;
 #[doc(hidden)]
 pub mod protocol;
 mod set;

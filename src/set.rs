@@ -286,7 +286,9 @@ impl ConnectorSet {
         let mut names = std::collections::HashMap::new();
         for source in &self.inner.sources {
             let conn = source.connection.clone();
-            let span = tracing::info_span!("source", source = %conn.source());
+            let span = // At ERROR level so that every event of the source names it, whatever
+            // the filter.
+            tracing::error_span!("source", source = %conn.source());
             if !source.has_handler {
                 tracing::warn!(source = %conn.source(), "no handlers set: publishes are ignored and queries answered with an error");
             }

@@ -39,6 +39,8 @@ fn spawn_echo(dir: &Path, env_token: Option<&str>) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .env_remove("CONNECTOR_AUTH_TOKEN")
+        // The default: no backtrace asked for.
+        .env_remove("RUST_BACKTRACE")
         .env("RUST_LOG", "info")
         .kill_on_drop(true);
     if let Some(t) = env_token {
@@ -234,6 +236,23 @@ async fn echo_follows_the_contract() {
     );
     sim.wait_disconnected("echo", WAIT).await.unwrap();
     assert!(!stderr.contains(TOKEN), "the token leaked into the log");
+    // The deliberate panic is one line of the SDK's, with where it happened;
+    // the standard panic hook's report does not appear.
+    let panic_lines: Vec<&str> = stderr.lines().filter(|l| l.contains("panic")).collect();
+    assert_eq!(panic_lines.len(), 1, "{panic_lines:#?}");
+    assert!(
+        panic_lines[0].contains("handler panicked"),
+        "{}",
+        panic_lines[0]
+    );
+    assert!(
+        panic_lines[0].contains("echo_handler.rs"),
+        "{}",
+        panic_lines[0]
+    );
+    assert!(!stderr.contains("thread '"), "{stderr}");
+    // Colours only on a terminal: this stderr is a pipe.
+    assert!(!stderr.contains('\u{1b}'), "ANSI escapes in a pipe");
 }
 
 #[tokio::test]

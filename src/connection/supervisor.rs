@@ -35,7 +35,7 @@ enum AttemptError {
 /// waits for the handler runtime to finish with every event and marks the
 /// connection Closed.
 pub(super) async fn run(shared: &Arc<Shared>, events: EventSender) -> Result<(), Error> {
-    let span = tracing::info_span!("source", source = %shared.name);
+    let span = tracing::error_span!("source", source = %shared.name);
     let result = tracing::Instrument::instrument(supervise(shared, &events), span).await;
     // The runtime ends after the close handler of the last connection.
     events.finish().await;

@@ -17,13 +17,15 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+
+use crate::panics;
 use serde_json::Value;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::query::Query;
 use super::query_error::QueryError;
-use super::{Context, HandlerResult, SharedHandler, SourceState};
+use super::{BoxFuture, Context, HandlerResult, SharedHandler, SourceState};
 use crate::connection::events::{Event, Events};
 use crate::connection::reply::Reply;
 use crate::connection::SourceConnection;
@@ -72,33 +74,48 @@ pub(crate) async fn run(
 
 /// Runs a handler future, logging its error or panic; returns the reason
 /// when it failed.
-async fn guarded(
-    kind: &'static str,
-    fut: impl std::future::Future<Output = HandlerResult>,
-) -> Result<(), String> {
-    match AssertUnwindSafe(fut).catch_unwind().await {
+async fn guarded(kind: &'static str, fut: BoxFuture) -> Result<(), String> {
+    match catch(fut).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
             tracing::error!(handler = kind, error = %e, "handler returned an error");
             Err(e.to_string())
         }
         Err(panic) => {
-            let message = panic_message(&panic);
-            tracing::error!(handler = kind, panic = %message, "handler panicked");
+            let message = report_panic(kind, &panic);
             Err(format!("the {kind} handler panicked: {message}"))
         }
     }
 }
 
-/// The text of a panic payload.
-fn panic_message(panic: &Box<dyn Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
+/// Polls a handler with its panics caught (and marked as the SDK's to
+/// report: see `panics`).
+async fn catch(fut: BoxFuture) -> Result<HandlerResult, Box<dyn Any + Send>> {
+    AssertUnwindSafe(panics::Guarded(fut)).catch_unwind().await
+}
+
+/// The SDK's one line about a panicking handler; returns the panic's text.
+fn report_panic(kind: &'static str, panic: &Box<dyn Any + Send>) -> String {
+    let message = if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {
         s.clone()
     } else {
         "(no message)".to_owned()
+    };
+    let caught = panics::take_caught();
+    match caught.location {
+        Some(at) => {
+            tracing::error!(handler = kind, panic = %message, %at, "handler panicked (caught: the connector goes on)")
+        }
+        None => {
+            tracing::error!(handler = kind, panic = %message, "handler panicked (caught: the connector goes on)")
+        }
     }
+    if let Some(backtrace) = caught.backtrace {
+        eprintln!("backtrace of the handler's panic (RUST_BACKTRACE is set):\n{backtrace}");
+    }
+    message
 }
 
 /// Runs one query and makes sure it gets a final answer.
@@ -108,7 +125,7 @@ async fn run_query(ctx: Context, handler: SharedHandler, params: Value, reply: R
     let work = async move {
         // Why the handler failed, if it did; `None` when it returned normally
         // (whether or not it answered).
-        let failure = match AssertUnwindSafe(handler.query(query)).catch_unwind().await {
+        let failure = match catch(handler.query(query)).await {
             Ok(Ok(())) => None,
             // The error the handler returned is the answer, as it is.
             Ok(Err(e)) => Some(match e.downcast::<QueryError>() {
@@ -118,24 +135,31 @@ async fn run_query(ctx: Context, handler: SharedHandler, params: Value, reply: R
                     QueryError::handler_failed(&e.to_string())
                 }
             }),
-            Err(panic) => {
-                let message = panic_message(&panic);
-                tracing::error!(panic = %message, "query handler panicked");
-                Some(QueryError::handler_panicked(&message))
-            }
+            Err(panic) => Some(QueryError::handler_panicked(&report_panic("query", &panic))),
         };
         // Wait for the final answer, wherever the query went; if every
         // handle on it is dropped first, nobody can answer it any more.
         match done.await {
             Ok(()) => None,
-            Err(_) => Some(failure.unwrap_or_else(QueryError::no_answer)),
+            Err(_) => Some(failure.unwrap_or_else(|| {
+                tracing::warn!(
+                    "the query handler finished without answering: answering with an error"
+                );
+                QueryError::no_answer()
+            })),
         }
     };
     let unanswered = match deadline {
         None => work.await,
         Some(deadline) => match tokio::time::timeout(deadline, work).await {
             Ok(unanswered) => unanswered,
-            Err(_) => Some(QueryError::deadline(deadline.as_millis())),
+            Err(_) => {
+                tracing::warn!(
+                    ?deadline,
+                    "the query was not answered within its deadline: answering with an error"
+                );
+                Some(QueryError::deadline(deadline.as_millis()))
+            }
         },
     };
     if let Some(error) = unanswered {

@@ -75,7 +75,9 @@ impl Guard {
     /// Answers with `error` unless the query already had its final answer.
     pub(crate) fn fail(&self, error: &QueryError) {
         if !self.finished.swap(true, Ordering::AcqRel) {
-            tracing::warn!(reply_address = %self.reply.reply_address(), error = %error, "answering the query with an error");
+            // Why was logged where it was found out (the handler's error or
+            // panic, no answer, the deadline).
+            tracing::debug!(reply_address = %self.reply.reply_address(), error = %error, "answering the query with an error");
             let body = serde_json::to_string(error).expect("a QueryError always serialises");
             if let Err(e) = self.reply.send_now(QUERY_ERROR, Some(body)) {
                 tracing::debug!(reply_address = %self.reply.reply_address(), error = %e, "could not send the query error answer");

@@ -18,7 +18,7 @@
 //! |---|---|---|
 //! | `level` | a filter in `RUST_LOG` syntax: `debug`, or `vantiq_connector_sdk=debug,info`, ... (`RUST_LOG` wins over it) | `info` |
 //! | `format` | `full` (one line per event, with target and span context) or `compact` | `full` |
-//! | `ansi` | `true` to color the standard error output with ANSI escape codes | `false` |
+//! | `ansi` | `true` to color the standard error output with ANSI escape codes | on a terminal, unless `NO_COLOR` is set |
 //! | `timestamps` | `false` to leave out the time at the start of each line (for example when the container runtime adds its own) | `true` |
 //! | `file` | a file to log to as well, e.g. `logs/VantiqConnector.log` (relative to the working directory); its directory is created | none |
 //! | `rotation` | when the file starts anew: `minutely`, `hourly`, `daily`, `weekly` or `never`; each file is named for its period (`VantiqConnector.2026-12-01.log`), and `file` itself is a link to the current one | `daily` |
@@ -225,7 +225,18 @@ pub fn setup_logging_with(settings: &LoggingSettings) -> Result<(), LoggingError
         .map_err(|_| LoggingError::AlreadyInstalled)?;
     // An application with a `log` logger of its own keeps it.
     let _ = forward_log_records();
+    report_handler_panics();
     Ok(())
+}
+
+/// Makes a panicking handler one line in the logs: the SDK's own report
+/// (source, handler, message, where), instead of the standard panic hook's
+/// `thread '...' panicked at` and, with `RUST_BACKTRACE`, a backtrace among
+/// the logs (then printed after it). Other panics are reported as before.
+/// [`setup_logging`] calls it; call it yourself with a subscriber of your
+/// own. Calling it again does nothing.
+pub fn report_handler_panics() {
+    crate::panics::install_hook();
 }
 
 /// One formatting layer of the subscriber, writing to `writer`.

@@ -58,7 +58,8 @@ pub struct LoggingSettings {
     /// The line format.
     pub format: LogFormat,
     /// Whether to color the standard error output with ANSI escape codes (never the
-    /// file).
+    /// file). Default: only when standard error is a terminal and `NO_COLOR` is not
+    /// set.
     pub ansi: bool,
     /// Whether to start each line with a timestamp.
     pub timestamps: bool,
@@ -77,13 +78,20 @@ pub struct LoggingSettings {
 /// The default of [`LoggingSettings::max_files`]: a week of daily files.
 pub const DEFAULT_MAX_FILES: usize = 7;
 
+/// Colors when standard error is a terminal, unless `NO_COLOR` is set
+/// (<https://no-color.org>).
+fn colors_by_default() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none()
+}
+
 impl Default for LoggingSettings {
-    /// `info`, full format, no colors, with timestamps, to standard error only.
+    /// `info`, full format, colors only on a terminal, with timestamps, to standard
+    /// error only.
     fn default() -> Self {
         LoggingSettings {
             level: DEFAULT_LEVEL.to_owned(),
             format: LogFormat::Full,
-            ansi: false,
+            ansi: colors_by_default(),
             timestamps: true,
             file: None,
             rotation: LogRotation::Daily,
@@ -239,7 +247,12 @@ mod tests {
         let d = LoggingSettings::default();
         assert_eq!(d.level, "info");
         assert_eq!(d.format, LogFormat::Full);
-        assert!(!d.ansi);
+        // Tests run with standard error captured: not a terminal.
+        assert_eq!(
+            d.ansi,
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none()
+        );
         assert!(d.timestamps && d.console);
         assert_eq!(
             (d.file.as_deref(), d.rotation, d.max_files),

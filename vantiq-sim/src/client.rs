@@ -161,6 +161,18 @@ impl Client {
         self.expect_empty("POST", &path, None).await
     }
 
+    /// Stops reading the source's connection (kept open); see [`crate::Sim::stop_reading`].
+    pub async fn stop_reading(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/sim/sources/{}/stop-reading", encode(name));
+        self.expect_empty("POST", &path, None).await
+    }
+
+    /// Reads the source's connection again.
+    pub async fn resume_reading(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/sim/sources/{}/resume-reading", encode(name));
+        self.expect_empty("POST", &path, None).await
+    }
+
     /// The protocol violations recorded so far.
     pub async fn violations(&self) -> Result<Vec<Violation>, ClientError> {
         self.call("GET", "/sim/violations", None).await

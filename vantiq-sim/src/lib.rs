@@ -341,6 +341,21 @@ impl Sim {
         self.core().go_silent(source)
     }
 
+    /// Stops reading the source's connection, as a server that is stuck or overloaded
+    /// would: the TCP connection stays open, but nothing reads its receiving side, so what
+    /// the connector sends fills the kernel's buffers and then the connector's own writes
+    /// block (pings go unanswered too). Everything sent meanwhile is read, in order, after
+    /// [`Sim::resume_reading`]. The emulator keeps sending (publishes, queries,
+    /// acknowledgements of what it read before). Returns once reading has stopped.
+    pub async fn stop_reading(&self, source: &str) -> Result<(), SimError> {
+        self.core().stop_reading(source).await
+    }
+
+    /// Reads the source's connection again after [`Sim::stop_reading`].
+    pub async fn resume_reading(&self, source: &str) -> Result<(), SimError> {
+        self.core().resume_reading(source)
+    }
+
     /// Sends a frame, as is, on the source's connection (in the frame type given, whatever
     /// the [`FrameMode`]).
     pub async fn send_raw(&self, source: &str, frame: RawFrame) -> Result<(), SimError> {

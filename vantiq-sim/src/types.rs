@@ -124,6 +124,9 @@ pub struct SourceStatus {
     /// default [`FrameMode::Follow`], the type its connector last sent); `None` while no
     /// connection serves it.
     pub frame_type: Option<FrameType>,
+    /// True while the emulator has stopped reading the source's connection
+    /// ([`crate::Sim::stop_reading`]).
+    pub reading_stopped: bool,
 }
 
 /// One protocol violation: something a connector sent that a Vantiq server would not

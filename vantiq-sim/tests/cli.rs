@@ -122,12 +122,10 @@ async fn client_subcommands_drive_a_running_server() {
     assert_eq!(notes, vec![json!({"seq": 1, "object": {"n": 1}})]);
 
     // query: rows one per line.
-    let query = {
-        let args = ["query", "src", r#"{"op":"rows"}"#, "--timeout-ms", "10000"];
-        let mut command = Command::new(BIN);
-        command.args(args).args(["--server", &server.http]);
-        tokio::task::spawn_blocking(move || command.output().unwrap())
-    };
+    let query = spawn_cli(
+        &server,
+        &["query", "src", r#"{"op":"rows"}"#, "--timeout-ms", "10000"],
+    );
     let q = c.recv().await;
     let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
         .as_str()
@@ -142,13 +140,7 @@ async fn client_subcommands_drive_a_running_server() {
     );
 
     // An error answer: printed, exit 1.
-    let query = {
-        let mut command = Command::new(BIN);
-        command
-            .args(["query", "src", r#"{"op":"fail"}"#])
-            .args(["--server", &server.http]);
-        tokio::task::spawn_blocking(move || command.output().unwrap())
-    };
+    let query = spawn_cli(&server, &["query", "src", r#"{"op":"fail"}"#]);
     let q = c.recv().await;
     let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
         .as_str()
@@ -295,4 +287,179 @@ async fn serve_forces_the_frame_type_and_sources_shows_it() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("follow, text or binary"), "{stderr}");
+}
+
+#[tokio::test]
+async fn stop_reading_and_resume_reading() {
+    let server = serve(&["--source", "src", "--no-acks"]);
+    let out = cli(&server, &["stop-reading", "src"]).await;
+    assert_eq!(out.status.code(), Some(1), "no connector yet");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("409"));
+    let (mut c, _) = Conn::handshake(&server.ws, "any", "src", "s").await;
+    let out = cli(&server, &["stop-reading", "src"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sources = lines(&cli(&server, &["sources"]).await);
+    assert_eq!(sources[0]["reading_stopped"], true, "{sources:?}");
+    c.notify("src", json!({"n": 0})).await;
+    assert!(lines(&cli(&server, &["notifications", "src"]).await).is_empty());
+    let out = cli(&server, &["resume-reading", "src"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = vantiq_sim::client::Client::new(&server.http).unwrap();
+    let notes = client.notifications("src", 0, Some(10_000)).await.unwrap();
+    assert_eq!(notes[0].object, json!({"n": 0}));
+    let sources = lines(&cli(&server, &["sources"]).await);
+    assert_eq!(sources[0]["reading_stopped"], false);
+}
+
+/// Every number passes through the CLI unchanged: a configuration file, `publish`,
+/// `notifications`, `set-config`, `sources` and `query` (arguments and output).
+#[tokio::test]
+async fn numbers_pass_through_the_cli_unchanged() {
+    use common::{assert_numbers_in, NUMBERS};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sim.json");
+    std::fs::write(&file, format!(r#"{{"sources":{{"src":{NUMBERS}}}}}"#)).unwrap();
+    let server = serve(&["--config", file.to_str().unwrap()]);
+    let mut c = Conn::open(&server.ws).await;
+    assert_eq!(c.validate("t").await["status"], 200);
+    assert_eq!(c.connect_extension("src", "s").await["status"], 200);
+    assert_numbers_in(&c.recv_text().await);
+
+    let stdout = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout.clone()).unwrap()
+    };
+    assert_numbers_in(&stdout(&cli(&server, &["sources"]).await));
+    stdout(&cli(&server, &["publish", "src", NUMBERS]).await);
+    assert_numbers_in(&c.recv_text().await);
+    c.send_text(&format!(
+        r#"{{"op":"notification","resourceName":"sources","resourceId":"src","object":{NUMBERS}}}"#
+    ))
+    .await;
+    c.recv().await; // the acknowledgement: recorded
+    let printed = stdout(&cli(&server, &["notifications", "src"]).await);
+    assert_eq!(printed, format!("{{\"seq\":0,\"object\":{NUMBERS}}}\n"));
+
+    let query = spawn_cli(&server, &["query", "src", NUMBERS]);
+    let sent = c.recv_text().await;
+    assert_numbers_in(&sent);
+    let q: Value = serde_json::from_str(&sent).unwrap();
+    let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"].as_str().unwrap();
+    c.send_text(&format!(
+        r#"{{"status":200,"headers":{{"X-Reply-Address":"{addr}"}},"body":[{NUMBERS}]}}"#
+    ))
+    .await;
+    assert_eq!(stdout(&query.await.unwrap()), format!("{NUMBERS}\n"));
+
+    assert_numbers_in(&stdout(
+        &cli(&server, &["set-config", "src", NUMBERS]).await,
+    ));
+    assert_eq!(c.recv().await["op"], "reconnectRequired");
+    assert_eq!(c.connect_extension("src", "s").await["status"], 200);
+    assert_numbers_in(&c.recv_text().await);
+}
+
+/// Starts a client subcommand that waits (a query) and returns at once.
+fn spawn_cli(server: &Server, args: &[&str]) -> tokio::task::JoinHandle<Output> {
+    let mut command = Command::new(BIN);
+    command.args(args).args(["--server", &server.http]);
+    tokio::task::spawn_blocking(move || command.output().expect("run vantiq-sim"))
+}
+
+/// Answers the next query on `c` with these (status, body) frames.
+async fn answer_next(c: &mut Conn, frames: &[(u16, Option<Value>)]) {
+    let q = c.recv().await;
+    let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (status, body) in frames {
+        c.answer(&addr, *status, body.clone()).await;
+    }
+}
+
+#[tokio::test]
+async fn query_says_no_data_shows_frames_and_fails_on_an_error() {
+    let server = serve(&["--source", "src"]);
+    let (mut c, _) = Conn::handshake(&server.ws, "any", "src", "s").await;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    // 204: nothing on stdout, "no data (204)" on stderr, success.
+    let query = spawn_cli(&server, &["query", "src", "{}"]);
+    answer_next(&mut c, &[(204, None)]).await;
+    let out = query.await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        text(&out.stderr).contains("no data (204)"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // An empty 200 is not "no data".
+    let query = spawn_cli(&server, &["query", "src", "{}"]);
+    answer_next(&mut c, &[(200, Some(json!([])))]).await;
+    let out = query.await.unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        !text(&out.stderr).contains("no data"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --frames: every answer frame, with its status.
+    let query = spawn_cli(&server, &["query", "src", "{}", "--frames"]);
+    answer_next(
+        &mut c,
+        &[
+            (100, Some(json!([{"i": 0}]))),
+            (200, Some(json!([{"i": 1}]))),
+        ],
+    )
+    .await;
+    let frames = lines(&query.await.unwrap());
+    let statuses: Vec<&Value> = frames.iter().map(|f| &f["status"]).collect();
+    assert_eq!(statuses, [&json!(100), &json!(200)]);
+    assert_eq!(frames[1]["body"], json!([{"i": 1}]));
+    let query = spawn_cli(&server, &["query", "src", "{}", "--frames"]);
+    answer_next(&mut c, &[(204, None)]).await;
+    let frames = lines(&query.await.unwrap());
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0]["status"], 204);
+
+    // An error answer: exit 1, its code and its text.
+    let query = spawn_cli(&server, &["query", "src", "{}"]);
+    let error =
+        json!({"messageCode": "io.x.bad", "messageTemplate": "Bad {0}", "parameters": ["p"]});
+    answer_next(&mut c, &[(400, Some(error))]).await;
+    let out = query.await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("status 400"), "{stderr}");
+    assert!(stderr.contains("io.x.bad: Bad p"), "{stderr}");
+    let query = spawn_cli(&server, &["query", "src", "{}", "--frames"]);
+    let error = json!([{"code": "io.y", "message": "It broke"}]);
+    answer_next(&mut c, &[(500, Some(error))]).await;
+    let out = query.await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("io.y: It broke"),
+        "{}",
+        text(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["status"], 500, "the frame is printed too");
 }

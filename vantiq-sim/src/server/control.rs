@@ -12,6 +12,8 @@
 //! | GET | `/sim/sources/{name}/notifications?since=K&wait_ms=N` | notifications with seq >= K; `wait_ms` waits for the first one |
 //! | POST | `/sim/sources/{name}/reconnect` | sends `reconnectRequired` (202) |
 //! | POST | `/sim/sources/{name}/drop` | cuts the connection abruptly (202) |
+//! | POST | `/sim/sources/{name}/stop-reading` | stops reading the connection, kept open (202 once stopped) |
+//! | POST | `/sim/sources/{name}/resume-reading` | reads the connection again (202) |
 //! | GET | `/sim/violations` | protocol violations |
 //!
 //! Errors are `{"error": ".."}`: 404 unknown source, 409 no connector, 504 timeout, 502 the
@@ -45,6 +47,8 @@ pub(crate) fn routes() -> Router<super::http::AppState> {
         .route("/sim/sources/{name}/notifications", get(notifications))
         .route("/sim/sources/{name}/reconnect", post(reconnect))
         .route("/sim/sources/{name}/drop", post(drop_connection))
+        .route("/sim/sources/{name}/stop-reading", post(stop_reading))
+        .route("/sim/sources/{name}/resume-reading", post(resume_reading))
         .route("/sim/violations", get(violations))
 }
 
@@ -203,6 +207,16 @@ async fn reconnect(State(core): State<Arc<Core>>, Path(name): Path<String>) -> A
 
 async fn drop_connection(State(core): State<Arc<Core>>, Path(name): Path<String>) -> ApiResult {
     core.drop_connection(&name)?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn stop_reading(State(core): State<Arc<Core>>, Path(name): Path<String>) -> ApiResult {
+    core.stop_reading(&name).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn resume_reading(State(core): State<Arc<Core>>, Path(name): Path<String>) -> ApiResult {
+    core.resume_reading(&name)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

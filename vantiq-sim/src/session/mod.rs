@@ -19,7 +19,7 @@ mod handshake;
 mod writer;
 
 use crate::io::SilenceableIo;
-use crate::state::{Core, SessionLink, SourceEntry};
+use crate::state::{Core, Reading, SessionLink, SourceEntry};
 use crate::types::{kinds, FrameType};
 use crate::wire;
 use futures_util::stream::SplitStream;
@@ -81,6 +81,7 @@ pub(crate) async fn run<S, G>(
     };
     let reason = session.read_loop(&mut stream, &mut stopped).await;
     session.flush_batch();
+    link.reading().send_replace(Reading::Ended);
 
     // Close the socket without a close frame: drop both halves. A query load still running
     // ends with it (its caller sees the connection lost).
@@ -134,11 +135,27 @@ impl Session {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let mut reading = self.link.reading().subscribe();
         loop {
+            if *reading.borrow_and_update() != Reading::On {
+                // Reading stopped: the socket's read side is not polled until resumed.
+                self.flush_batch();
+                self.link.reading().send_replace(Reading::Stopped);
+                tracing::info!(session = self.link.id, "reading stopped");
+                tokio::select! {
+                    biased;
+                    _ = self.link.kill.notified() => return "cut by the emulator",
+                    _ = stopped.changed() => return "server stopped",
+                    _ = reading.wait_for(|r| *r == Reading::On) => {}
+                }
+                tracing::info!(session = self.link.id, "reading resumed");
+                continue;
+            }
             let next = tokio::select! {
                 biased;
                 _ = self.link.kill.notified() => return "cut by the emulator",
                 _ = stopped.changed() => return "server stopped",
+                _ = reading.changed() => continue,
                 _ = wait_deadline(&mut self.connect_deadline) => {
                     self.connect_deadline = None;
                     self.note_no_connect();
@@ -149,8 +166,12 @@ impl Session {
             if let Some(reason) = self.take(next) {
                 return reason;
             }
-            // Handle whatever else is already buffered before telling waiters and writer.
+            // Handle whatever else is already buffered before telling waiters and writer
+            // (unless asked to stop reading).
             for _ in 0..MAX_READ_BATCH {
+                if self.link.reading_stopped() {
+                    break;
+                }
                 match stream.next().now_or_never() {
                     None => break,
                     Some(next) => {

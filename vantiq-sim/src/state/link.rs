@@ -7,7 +7,7 @@ use crate::types::{FrameMode, FrameType};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
 /// How many publish frames may wait in one session's queue before publishers wait: enough
@@ -52,6 +52,23 @@ pub(crate) struct SessionLink {
     sending: AtomicU8,
     /// The frame type the connector last sent: [`NONE`], [`TEXT`] or [`BINARY`].
     received: AtomicU8,
+    /// Whether the reader reads the socket (see [`Reading`]).
+    reading: watch::Sender<Reading>,
+}
+
+/// Whether a session's reader reads its socket. While it does not, the socket stays open
+/// and nothing polls its read side, so what the connector writes fills the kernel's
+/// buffers and then its own writes block: a server that stopped reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// Reading as usual.
+    On,
+    /// Asked to stop; the reader stops before it reads the next frame.
+    StopAsked,
+    /// The reader has stopped and waits to be resumed.
+    Stopped,
+    /// The session has ended.
+    Ended,
 }
 
 const NONE: u8 = 0;
@@ -99,7 +116,53 @@ impl SessionLink {
             mode,
             sending: AtomicU8::new(sending),
             received: AtomicU8::new(NONE),
+            reading: watch::Sender::new(Reading::On),
         }
+    }
+
+    /// Asks the reader to stop reading; resolves once it has (false if the session ended
+    /// first).
+    pub(crate) async fn stop_reading(&self) -> bool {
+        self.reading.send_if_modified(|r| {
+            let ask = *r == Reading::On;
+            if ask {
+                *r = Reading::StopAsked;
+            }
+            ask
+        });
+        let mut rx = self.reading.subscribe();
+        let state = rx
+            .wait_for(|r| matches!(r, Reading::Stopped | Reading::Ended))
+            .await
+            .map(|r| *r);
+        matches!(state, Ok(Reading::Stopped))
+    }
+
+    /// Lets the reader read again; false if the session has ended.
+    pub(crate) fn resume_reading(&self) -> bool {
+        let mut ended = false;
+        self.reading.send_if_modified(|r| {
+            ended = *r == Reading::Ended;
+            let resume = matches!(r, Reading::StopAsked | Reading::Stopped);
+            if resume {
+                *r = Reading::On;
+            }
+            resume
+        });
+        !ended
+    }
+
+    /// Whether reading is stopped or asked to stop.
+    pub(crate) fn reading_stopped(&self) -> bool {
+        matches!(
+            *self.reading.borrow(),
+            Reading::StopAsked | Reading::Stopped
+        )
+    }
+
+    /// The reader's view of [`Reading`]: what it is asked to do, and where it reports.
+    pub(crate) fn reading(&self) -> &watch::Sender<Reading> {
+        &self.reading
     }
 
     /// Notes the type of a data frame the connector sent; in [`FrameMode::Follow`] the

@@ -19,7 +19,7 @@ mod queries;
 mod sources;
 mod violations;
 
-pub(crate) use link::{Out, SessionLink};
+pub(crate) use link::{Out, Reading, SessionLink};
 pub(crate) use sources::SourceEntry;
 
 use crate::types::{FrameMode, SimError, SourceStatus, Violation};

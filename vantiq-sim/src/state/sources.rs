@@ -81,6 +81,7 @@ impl SourceEntry {
             config: st.config.clone(),
             reconnect_secrets: st.secrets.clone(),
             frame_type: st.owner.as_ref().map(|o| o.link.frame_type()),
+            reading_stopped: st.owner.as_ref().is_some_and(|o| o.link.reading_stopped()),
         }
     }
 
@@ -252,6 +253,37 @@ impl Core {
         let link = self.entry(name)?.owner_link()?;
         tracing::info!(source = name, session = link.id, "connection goes silent");
         link.silent.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stops reading the source's connection, keeping it open (the connector's writes back
+    /// up); returns once the session's reader has stopped.
+    pub(crate) async fn stop_reading(&self, name: &str) -> Result<(), SimError> {
+        let link = self.entry(name)?.owner_link()?;
+        if !link.stop_reading().await {
+            return Err(SimError::NotConnected(name.to_owned()));
+        }
+        tracing::info!(
+            source = name,
+            session = link.id,
+            "stopped reading the connection"
+        );
+        self.bump();
+        Ok(())
+    }
+
+    /// Reads the source's connection again after [`Core::stop_reading`].
+    pub(crate) fn resume_reading(&self, name: &str) -> Result<(), SimError> {
+        let link = self.entry(name)?.owner_link()?;
+        if !link.resume_reading() {
+            return Err(SimError::NotConnected(name.to_owned()));
+        }
+        tracing::info!(
+            source = name,
+            session = link.id,
+            "reading the connection again"
+        );
+        self.bump();
         Ok(())
     }
 

@@ -12,6 +12,29 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// Numbers that a lossy path would change: a float that the default parsing of serde_json
+/// rounds wrongly, integers beyond 64 bits, `-0.0`, the smallest subnormal, `f64::MAX`,
+/// 2^53 + 1, and numbers beyond the f64 range. Keys sorted and exponents signed, as
+/// serde_json writes them, so the text itself must come back unchanged.
+pub const NUMBERS: &str = concat!(
+    r#"{"a":1.6499999999999999e-06,"b":1180591620717411303424,"#,
+    r#""c":-36893488147419103232,"d":123456789012345678901234567890123456789,"#,
+    r#""e":-0.0,"f":5e-324,"g":1.7976931348623157e+308,"h":9007199254740993,"#,
+    r#""i":0.30000000000000004,"j":1e+400,"k":-1e+400}"#
+);
+
+/// [`NUMBERS`] as a JSON value.
+pub fn numbers() -> Value {
+    serde_json::from_str(NUMBERS).expect("NUMBERS is JSON")
+}
+
+/// Asserts that `text` holds [`NUMBERS`] verbatim and no `inf` or `NaN`.
+pub fn assert_numbers_in(text: &str) {
+    assert!(text.contains(NUMBERS), "numbers changed: {text}");
+    let lower = text.to_ascii_lowercase();
+    assert!(!lower.contains("inf") && !lower.contains("nan"), "{text}");
+}
+
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -60,8 +83,8 @@ impl Conn {
         self.recv_frame().await.1
     }
 
-    /// The next data message with its frame type (pings and pongs skipped).
-    pub async fn recv_frame(&mut self) -> (vantiq_sim::FrameType, Value) {
+    /// The next text or binary message (pings and pongs skipped).
+    async fn next_data(&mut self) -> Message {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let msg = tokio::time::timeout_at(deadline, self.ws.next())
@@ -70,18 +93,30 @@ impl Conn {
                 .expect("connection ended")
                 .expect("read error");
             match msg {
-                Message::Text(t) => {
-                    let v = serde_json::from_str(t.as_str()).expect("JSON");
-                    return (vantiq_sim::FrameType::Text, v);
-                }
-                Message::Binary(b) => {
-                    let v = serde_json::from_slice(&b).expect("JSON");
-                    return (vantiq_sim::FrameType::Binary, v);
-                }
+                Message::Text(_) | Message::Binary(_) => return msg,
                 Message::Close(c) => panic!("unexpected close: {c:?}"),
                 _ => continue,
             }
         }
+    }
+
+    /// The next data message with its frame type.
+    pub async fn recv_frame(&mut self) -> (vantiq_sim::FrameType, Value) {
+        match self.next_data().await {
+            Message::Text(t) => {
+                let v = serde_json::from_str(t.as_str()).expect("JSON");
+                (vantiq_sim::FrameType::Text, v)
+            }
+            other => {
+                let v = serde_json::from_slice(&other.into_data()).expect("JSON");
+                (vantiq_sim::FrameType::Binary, v)
+            }
+        }
+    }
+
+    /// The text of the next data message, exactly as received.
+    pub async fn recv_text(&mut self) -> String {
+        String::from_utf8(self.next_data().await.into_data().to_vec()).expect("UTF-8")
     }
 
     /// Authenticates with a token; returns the answer.

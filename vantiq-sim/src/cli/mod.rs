@@ -1,14 +1,15 @@
-//! Command-line interface: argument parsing and the subcommands.
+//! Command-line interface: argument parsing and the client subcommands (`serve` is in
+//! `serve.rs`, the output of `query` in `query.rs`).
+
+mod query;
+mod serve;
 
 use clap::{Args, Parser, Subcommand};
-use serde::Deserialize;
 use serde_json::Value;
+use serve::{serve, ServeArgs};
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vantiq_sim::client::{Client, ClientError};
-use vantiq_sim::{FrameMode, Sim, SimBuilder};
 
 #[derive(Parser)]
 #[command(
@@ -34,7 +35,8 @@ enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
-    /// Query a source; prints the rows, one JSON per line
+    /// Query a source; prints the rows, one JSON per line ("no data (204)" on stderr for
+    /// a 204); an error answer exits 1 with its code and text
     Query {
         /// Source name
         name: String,
@@ -43,6 +45,10 @@ enum Command {
         /// How long to wait for the final answer
         #[arg(long)]
         timeout_ms: Option<u64>,
+        /// Print every answer frame as received (its status, headers and body), one per
+        /// line, instead of the rows
+        #[arg(long)]
+        frames: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -98,6 +104,20 @@ enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Stop reading a source's connection, keeping it open (the connector's writes back up)
+    StopReading {
+        /// Source name
+        name: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Read a source's connection again (after stop-reading)
+    ResumeReading {
+        /// Source name
+        name: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Print the protocol violations recorded so far, one JSON object per line
     Violations {
         #[command(flatten)]
@@ -121,55 +141,6 @@ struct ServerArg {
     server: String,
 }
 
-#[derive(Args)]
-struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8088]
-    #[arg(long)]
-    listen: Option<SocketAddr>,
-    /// Accepted access token (repeatable)
-    #[arg(long = "token", value_name = "TOKEN")]
-    tokens: Vec<String>,
-    /// Accepted user, NAME:PASSWORD (repeatable)
-    #[arg(long = "user", value_name = "NAME:PASSWORD")]
-    users: Vec<String>,
-    /// A source, NAME or NAME=FILE.json (its configuration; `{}` otherwise) (repeatable)
-    #[arg(long = "source", value_name = "NAME[=FILE]")]
-    sources: Vec<String>,
-    /// A JSON file: {"tokens":[..],"users":[{"username":..,"password":..}],
-    /// "sources":{"name":{..config..}},"acks":true,"listen":"ADDR","frames":"follow"}
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Frame type of the emulator's messages: follow (each connection in the type its
-    /// connector sends), text or binary [default: follow]
-    #[arg(long, value_name = "follow|text|binary")]
-    frames: Option<FrameMode>,
-    /// Do not acknowledge notifications
-    #[arg(long)]
-    no_acks: bool,
-}
-
-/// The `--config` file.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    #[serde(default)]
-    tokens: Vec<String>,
-    #[serde(default)]
-    users: Vec<UserEntry>,
-    #[serde(default)]
-    sources: serde_json::Map<String, Value>,
-    acks: Option<bool>,
-    listen: Option<SocketAddr>,
-    frames: Option<FrameMode>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserEntry {
-    username: String,
-    password: String,
-}
-
 /// Parses the command line and runs the subcommand.
 pub(crate) async fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -186,10 +157,15 @@ pub(crate) async fn run() -> ExitCode {
             name,
             json,
             timeout_ms,
+            frames,
             server,
         } => {
             with_client(&server, |c| async move {
-                query(&c, &name, &json, timeout_ms).await
+                let outcome = c
+                    .query(&name, &parse_json(&json)?, timeout_ms)
+                    .await
+                    .map_err(fail)?;
+                query::print(&outcome, frames)
             })
             .await
         }
@@ -236,6 +212,18 @@ pub(crate) async fn run() -> ExitCode {
         Command::Drop { name, server } => {
             with_client(&server, |c| async move {
                 c.drop_connection(&name).await.map_err(fail)
+            })
+            .await
+        }
+        Command::StopReading { name, server } => {
+            with_client(&server, |c| async move {
+                c.stop_reading(&name).await.map_err(fail)
+            })
+            .await
+        }
+        Command::ResumeReading { name, server } => {
+            with_client(&server, |c| async move {
+                c.resume_reading(&name).await.map_err(fail)
             })
             .await
         }
@@ -290,7 +278,7 @@ where
 }
 
 /// Parses a JSON argument; `-` reads it from stdin.
-fn parse_json(arg: &str) -> Result<Value, String> {
+pub(super) fn parse_json(arg: &str) -> Result<Value, String> {
     let text = if arg == "-" {
         std::io::read_to_string(std::io::stdin()).map_err(|e| format!("reading stdin: {e}"))?
     } else {
@@ -300,28 +288,15 @@ fn parse_json(arg: &str) -> Result<Value, String> {
 }
 
 /// Prints each item as one line of JSON.
-fn print_lines<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> Result<(), String> {
+pub(super) fn print_lines<T: serde::Serialize>(
+    items: impl IntoIterator<Item = T>,
+) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     for item in items {
         let line = serde_json::to_string(&item).map_err(|e| e.to_string())?;
         writeln!(out, "{line}").map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())
-}
-
-async fn query(c: &Client, name: &str, json: &str, timeout_ms: Option<u64>) -> Result<(), String> {
-    let outcome = c
-        .query(name, &parse_json(json)?, timeout_ms)
-        .await
-        .map_err(fail)?;
-    if outcome.status >= 300 {
-        let error = outcome.error.unwrap_or(Value::Null);
-        return Err(format!(
-            "query failed with status {}: {error}",
-            outcome.status
-        ));
-    }
-    print_lines(outcome.rows)
 }
 
 async fn notifications(c: &Client, name: &str, since: u64, follow: bool) -> Result<(), String> {
@@ -335,108 +310,6 @@ async fn notifications(c: &Client, name: &str, since: u64, follow: bool) -> Resu
         print_lines(batch)?;
         if !follow {
             return Ok(());
-        }
-    }
-}
-
-async fn serve(args: ServeArgs) -> Result<(), String> {
-    let file = match &args.config {
-        Some(path) => read_config(path)?,
-        None => ConfigFile::default(),
-    };
-    let listen = args
-        .listen
-        .or(file.listen)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8088)));
-    let mut builder = SimBuilder::new()
-        .listen(listen)
-        .frames(args.frames.or(file.frames).unwrap_or_default())
-        .acks(!args.no_acks && file.acks.unwrap_or(true));
-    for token in file.tokens.into_iter().chain(args.tokens) {
-        builder = builder.token(token);
-    }
-    for user in file.users {
-        builder = builder.user(user.username, user.password);
-    }
-    for user in &args.users {
-        let (name, password) = user
-            .split_once(':')
-            .ok_or_else(|| format!("--user {user:?}: expected NAME:PASSWORD"))?;
-        builder = builder.user(name, password);
-    }
-    for (name, config) in file.sources {
-        builder = builder.source(name, config);
-    }
-    for source in &args.sources {
-        let (name, config) = match source.split_once('=') {
-            Some((name, file)) => (name, read_json(Path::new(file))?),
-            None => (source.as_str(), Value::Object(Default::default())),
-        };
-        if name.is_empty() {
-            return Err(format!("--source {source:?}: the name is empty"));
-        }
-        builder = builder.source(name, config);
-    }
-    let shutdown = Shutdown::register()?;
-    let sim: Sim = builder
-        .start()
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    println!(
-        "vantiq-sim listening on {} (websocket {})",
-        sim.http_url(),
-        sim.ws_url()
-    );
-    let _ = std::io::stdout().flush();
-    shutdown.wait().await;
-    tracing::info!("shutting down");
-    sim.stop().await;
-    Ok(())
-}
-
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: not valid JSON: {e}", path.display()))
-}
-
-fn read_config(path: &Path) -> Result<ConfigFile, String> {
-    let value = read_json(path)?;
-    serde_json::from_value(value).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// SIGINT and SIGTERM, registered before the server announces itself, so a signal sent
-/// as soon as the "listening" line appears is never missed (and never kills the process
-/// by its default action).
-struct Shutdown {
-    #[cfg(unix)]
-    signals: Vec<tokio::signal::unix::Signal>,
-}
-
-impl Shutdown {
-    fn register() -> Result<Self, String> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let signals = [SignalKind::interrupt(), SignalKind::terminate()]
-                .into_iter()
-                .map(|kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}")))
-                .collect::<Result<_, _>>()?;
-            Ok(Self { signals })
-        }
-        #[cfg(not(unix))]
-        Ok(Self {})
-    }
-
-    /// Resolves on the first signal.
-    async fn wait(mut self) {
-        #[cfg(unix)]
-        {
-            let waits = self.signals.iter_mut().map(|s| Box::pin(s.recv()));
-            futures_util::future::select_all(waits).await;
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }
