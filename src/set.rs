@@ -41,6 +41,7 @@ struct SetInner {
     config: Arc<ServerConfig>,
     sources: Vec<SourceEntry>,
     health: HealthProbe,
+    endpoint: crate::metrics::Endpoint,
 }
 
 impl std::fmt::Debug for SetInner {
@@ -212,12 +213,16 @@ impl ConnectorSetBuilder {
                     state: Arc::default(),
                 }
             })
-            .collect();
+            .collect::<Vec<SourceEntry>>();
+        let connections: Vec<SourceConnection> =
+            sources.iter().map(|s| s.connection.clone()).collect();
+        let endpoint = crate::metrics::Endpoint::new(&config, &settings, &connections, &health);
         Ok(ConnectorSet {
             inner: Arc::new(SetInner {
                 config,
                 sources,
                 health,
+                endpoint,
             }),
         })
     }
@@ -280,8 +285,11 @@ impl ConnectorSet {
     ///
     /// # Errors
     ///
-    /// The first [`Error`] of a source connection.
+    /// The first [`Error`] of a source connection; at once
+    /// [`Error::MetricsEndpoint`] if the metrics endpoint cannot listen.
     pub async fn run(&self) -> Result<(), Error> {
+        // Serves /metrics, /healthz and /readyz until `run` returns.
+        let _metrics = self.inner.endpoint.start()?;
         let mut tasks = tokio::task::JoinSet::new();
         let mut names = std::collections::HashMap::new();
         for source in &self.inner.sources {
@@ -373,6 +381,13 @@ impl ConnectorSet {
     /// The health probe itself (its address, say).
     pub fn health_probe(&self) -> &HealthProbe {
         &self.inner.health
+    }
+
+    /// The metrics the set serves on `metricsPort` (Prometheus' `/metrics`),
+    /// where connector code registers its own series.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        self.inner.endpoint.metrics()
     }
 
     /// The counters of every source, by name.

@@ -27,7 +27,7 @@ use vantiq_bench::config::{ServerConfig, TOKEN};
 use vantiq_bench::report::{self, Figure, Panel, Target, WHO};
 use vantiq_bench::stats::{percentile, Summary};
 use vantiq_bench::sys;
-use vantiq_bench::{floor, pingpong};
+use vantiq_bench::{floor, metrics_on, pingpong};
 use vantiq_sim::{QueryLoad, QueryLoadReport, Sim};
 
 /// The source of the single-source figures.
@@ -178,11 +178,11 @@ enum Running {
     Process {
         child: Child,
         dir: PathBuf,
+        /// The scraper of `echo_metrics`' /metrics.
+        scraper: Option<metrics_on::Scraper>,
     },
     /// The floor's code on a thread of the driver; dropping the handle stops it.
-    InDriver {
-        _floor: floor::FloorThread,
-    },
+    InDriver { _floor: floor::FloorThread },
 }
 
 impl Running {
@@ -196,7 +196,7 @@ impl Running {
     /// Whether the process has exited (and how).
     fn exited(&mut self) -> Option<String> {
         match self {
-            Running::Process { child, dir } => match child.try_wait() {
+            Running::Process { child, dir, .. } => match child.try_wait() {
                 Ok(Some(status)) => {
                     let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
                     let tail: Vec<&str> = log.lines().rev().take(5).collect();
@@ -215,7 +215,15 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         match self {
-            Running::Process { child, dir } => {
+            Running::Process {
+                child,
+                dir,
+                scraper,
+            } => {
+                if let Some(scraper) = scraper {
+                    let ok = scraper.ok.load(Ordering::Relaxed);
+                    log(&format!("/metrics scrapes answered with 200: {ok}"));
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 if std::env::var_os("BENCH_KEEP").is_none() {
@@ -242,8 +250,14 @@ fn launch(opts: &Opts, who: &str, config: &ServerConfig) -> Result<Running, Stri
     config
         .write_to(&dir)
         .map_err(|e| format!("writing {}: {e}", dir.display()))?;
+    let scraper = match who {
+        metrics_on::WHO => Some(metrics_on::Scraper::start(
+            metrics_on::enable(&dir).map_err(|e| format!("enabling metrics: {e}"))?,
+        )),
+        _ => None,
+    };
     let (program, args): (PathBuf, Vec<PathBuf>) = match who {
-        "echo" => (opts.echo_bin(), vec![]),
+        "echo" | metrics_on::WHO => (opts.echo_bin(), vec![]),
         "floor" => (opts.floor_bin(), vec![]),
         "python" => (opts.python(), vec![opts.python_script()]),
         other => return Err(format!("unknown connector {other}")),
@@ -257,7 +271,11 @@ fn launch(opts: &Opts, who: &str, config: &ServerConfig) -> Result<Running, Stri
         .stderr(stderr)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", program.display()))?;
-    Ok(Running::Process { child, dir })
+    Ok(Running::Process {
+        child,
+        dir,
+        scraper,
+    })
 }
 
 fn server_config(sim: &Sim, sources: Vec<String>) -> ServerConfig {
@@ -1190,6 +1208,9 @@ async fn run() {
             log(&format!("single source: {who}"));
             bench.single(who).await;
         }
+        log("single source: echo with metrics on");
+        bench.single(metrics_on::WHO).await;
+        metrics_on::split(&mut bench.figures);
     }
     if part("connect") {
         bench.connect().await;

@@ -54,6 +54,7 @@ mod error;
 pub(crate) mod file;
 mod keys;
 mod load;
+mod metrics;
 mod no_proxy;
 pub mod properties;
 mod proxy;
@@ -161,6 +162,7 @@ pub struct ServerConfig {
     /// Every key of the file (or set in code) but the secret ones, as written.
     properties: BTreeMap<String, String>,
     origin: Option<PathBuf>,
+    metrics: metrics::MetricsKeys,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -177,6 +179,7 @@ impl fmt::Debug for ServerConfig {
             .field("reconnect_secret", &self.reconnect_secret)
             .field("tls", &self.tls)
             .field("proxy", &self.proxy)
+            .field("metrics", &self.metrics)
             .field(
                 "connect_kwargs_keys",
                 &self
