@@ -55,6 +55,7 @@ pub(crate) mod file;
 mod keys;
 mod load;
 mod metrics;
+mod no_proxy;
 pub mod properties;
 mod proxy;
 mod secret;
@@ -70,8 +71,9 @@ use serde_json::{Map, Value};
 pub use self::builder::ServerConfigBuilder;
 pub use self::connect_kwargs::ConnectOptions;
 pub use self::error::ConfigError;
+pub use self::no_proxy::NoProxy;
 pub use self::properties::PropertiesError;
-pub use self::proxy::{NoProxy, ProxyCredentials, ProxyError, ProxySetting, ProxyUrl};
+pub use self::proxy::{ProxyCredentials, ProxyError, ProxySetting, ProxyUrl};
 pub use self::secret::Secret;
 pub use self::url::websocket_url;
 

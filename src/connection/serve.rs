@@ -149,7 +149,8 @@ impl Link<'_> {
             }
             Action::Ack { status, body } => {
                 if status >= 300 {
-                    tracing::warn!(status, body = %body.unwrap_or_default(), "the server reported an error for a message");
+                    tracing::warn!(status, body = %body.clone().unwrap_or_default(), "the server reported an error for a message");
+                    self.events.send(Event::Status { status, body });
                 }
                 if self.delivery.on_ack(now()) == Acked::Notification {
                     shared.stats.add_acknowledged(status >= 300);
