@@ -25,11 +25,11 @@ const NAMED_NOT_READY: usize = 20;
 /// ```
 /// use vantiq_connector_sdk::metrics::prometheus_client::metrics::counter::Counter;
 /// use vantiq_connector_sdk::metrics::Format;
-/// use vantiq_connector_sdk::{ConnectorSet, ServerConfig, Settings};
+/// use vantiq_connector_sdk::{ConnectorSet, ServerConfig};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let config = ServerConfig::builder("https://dev.vantiq.com").token("t").source("db").build()?;
-/// let set = ConnectorSet::new(config, Settings::default())?;
+/// let set = ConnectorSet::builder(config).build()?;
 /// let rows: Counter = Counter::default();
 /// set.metrics().register("myconnector_rows_written", "Rows written to the database", rows.clone());
 /// rows.inc_by(3); // from any task, lock-free
