@@ -51,8 +51,8 @@ mod wire;
 
 pub use load::{LatencySummary, QueryLoad, QueryLoadReport, QueryLoadSummary};
 pub use types::{
-    kinds, FrameMode, FrameType, Notification, QueryOutcome, RawFrame, SimError, SourceStatus,
-    Violation,
+    kinds, FrameMode, FrameType, HistoryEvent, Notification, QueryOutcome, RawFrame, SimError,
+    SourceStatus, Violation,
 };
 
 use serde_json::Value;
@@ -65,7 +65,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
 /// Configures an emulator before starting it: credentials, sources, acknowledgements,
 /// listening address.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimBuilder {
     tokens: Vec<String>,
     users: Vec<(String, String)>,
@@ -75,6 +75,7 @@ pub struct SimBuilder {
     keep_notifications: Option<usize>,
     frames: FrameMode,
     connect_grace: Duration,
+    control_token: Option<String>,
 }
 
 /// How long an authenticated connector may go without `connectExtension` before the
@@ -92,7 +93,29 @@ impl Default for SimBuilder {
             keep_notifications: None,
             frames: FrameMode::Follow,
             connect_grace: DEFAULT_CONNECT_GRACE,
+            control_token: None,
         }
+    }
+}
+
+/// Names sources and counts credentials; never shows a token or password.
+impl std::fmt::Debug for SimBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sources: Vec<&str> = self.sources.iter().map(|(n, _)| n.as_str()).collect();
+        let users: Vec<&str> = self.users.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("SimBuilder")
+            .field("tokens", &format_args!("{} (redacted)", self.tokens.len()))
+            .field("users", &users)
+            .field("sources", &sources)
+            .field("acks", &self.acks)
+            .field("listen", &self.listen)
+            .field("frames", &self.frames)
+            .field("connect_grace", &self.connect_grace)
+            .field(
+                "control_token",
+                &self.control_token.as_ref().map(|_| "(redacted)"),
+            )
+            .finish_non_exhaustive()
     }
 }
 
@@ -157,7 +180,17 @@ impl SimBuilder {
         self
     }
 
-    /// Binds the listener and starts serving.
+    /// Requires this bearer token for the control API and the console's data
+    /// (`Authorization: Bearer TOKEN`). Needed to listen on an address other than
+    /// loopback: [`SimBuilder::start`] refuses without it, since the control API can drive
+    /// every connector that connects. On loopback it is optional.
+    pub fn control_token(mut self, token: impl Into<String>) -> Self {
+        self.control_token = Some(token.into());
+        self
+    }
+
+    /// Binds the listener and starts serving. Fails if the address is not loopback and
+    /// no [`SimBuilder::control_token`] is set.
     pub async fn start(self) -> std::io::Result<Sim> {
         let core = Arc::new(Core::new(
             self.tokens,
@@ -170,7 +203,7 @@ impl SimBuilder {
         for (name, config) in self.sources {
             core.add_source(name, config);
         }
-        let server = Server::new(core, self.listen);
+        let server = Server::new(core, self.listen, self.control_token)?;
         server.start(self.listen, false).await?;
         Ok(Sim {
             inner: Arc::new(SimInner { server }),
