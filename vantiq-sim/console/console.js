@@ -16,13 +16,87 @@ const state = {
   stream: null,
 };
 
+// ---- JSON shown exactly ----------------------------------------------------------------
+// JavaScript numbers are doubles: JSON.parse would show 2^70 or a 39-digit id rounded.
+// What the page shows is therefore cut from the JSON text as the emulator sent it, and
+// only re-indented; JSON.parse is used for the fields the page acts on.
+
+/// Walks `text` (JSON), calling `at(i, depth, ch)` for each character outside strings.
+function scan(text, at) {
+  let depth = 0, inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === "\\") i++;
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') { inString = true; continue; }
+    if (ch === "{" || ch === "[") depth++;
+    if (ch === "}" || ch === "]") depth--;
+    at(i, depth, ch);
+  }
+}
+
+/// The raw texts of a JSON array's elements, or of a JSON object's member values by key.
+function rawParts(text) {
+  const parts = [];
+  let start = 1;
+  scan(text, (i, depth, ch) => {
+    if ((ch === "," && depth === 1) || ((ch === "]" || ch === "}") && depth === 0)) {
+      const part = text.slice(start, i).trim();
+      if (part) parts.push(part);
+      start = i + 1;
+    }
+  });
+  if (text.trim()[0] !== "{") return parts;
+  const members = {};
+  for (const part of parts) {
+    let colon = -1;
+    scan(part, (i, depth, ch) => { if (colon < 0 && ch === ":" && depth === 0) colon = i; });
+    members[JSON.parse(part.slice(0, colon))] = part.slice(colon + 1).trim();
+  }
+  return members;
+}
+
+/// Re-indents JSON text, keeping every number as written.
+function pretty(text) {
+  let out = "", depth = 0, inString = false;
+  const nl = () => "\n" + "  ".repeat(depth);
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      out += ch;
+      if (ch === "\\") out += text[++i];
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') { inString = true; out += ch; continue; }
+    if (/\s/.test(ch)) continue;
+    if (ch === "{" || ch === "[") {
+      const close = ch === "{" ? "}" : "]";
+      const next = text.slice(i + 1).trimStart()[0];
+      if (next === close) { out += ch + close; i = text.indexOf(close, i + 1); continue; }
+      depth++;
+      out += ch + nl();
+    } else if (ch === "}" || ch === "]") {
+      depth--;
+      out += nl() + ch;
+    } else if (ch === ",") out += "," + nl();
+    else if (ch === ":") out += ": ";
+    else out += ch;
+  }
+  return out;
+}
+
 // ---- the control API -------------------------------------------------------------------
 
 function token() {
   return sessionStorage.getItem("vantiq-sim-token") || "";
 }
 
-async function api(method, path, body) {
+/// Calls the control API; resolves with the answer's JSON text (`raw`) and its parse.
+async function apiRaw(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token()) headers.Authorization = "Bearer " + token();
@@ -31,14 +105,18 @@ async function api(method, path, body) {
     headers,
     body: body === undefined ? undefined : body,
   });
-  const text = await resp.text();
-  const data = text ? JSON.parse(text) : null;
+  const raw = await resp.text();
+  const data = raw ? JSON.parse(raw) : null;
   if (resp.status === 401) showTokenForm();
   if (!resp.ok) {
     const message = data && data.error ? data.error : resp.statusText;
     throw new Error(message + " (HTTP " + resp.status + ")");
   }
-  return data;
+  return { raw, data };
+}
+
+async function api(method, path, body) {
+  return (await apiRaw(method, path, body)).data;
 }
 
 const enc = encodeURIComponent;
@@ -59,6 +137,7 @@ function connect() {
   };
   stream.addEventListener("sources", (e) => {
     state.sources = JSON.parse(e.data);
+    rawParts(e.data).forEach((raw, i) => { state.sources[i].configRaw = rawParts(raw).config; });
     renderSources();
   });
   stream.addEventListener("notifications", (e) => {
@@ -115,7 +194,7 @@ function badge(word) {
 function select(name) {
   state.selected = name;
   const s = current();
-  if (s) $("config-json").value = JSON.stringify(s.config, null, 2);
+  if (s) $("config-json").value = pretty(s.configRaw);
   for (const li of $("sources").children) {
     li.classList.toggle("selected", li.dataset.source === name);
   }
@@ -142,7 +221,7 @@ function renderSource() {
   const n = s.reconnect_secret_count;
   $("source-secret").textContent = n === 0 ? "none presented" : n === 1 ? "present" : "present (" + n + " different)";
   $("source-reading").textContent = s.reading_stopped ? "stopped" : "reading";
-  $("source-config").textContent = JSON.stringify(s.config, null, 2);
+  $("source-config").textContent = pretty(s.configRaw);
   const history = $("history");
   history.replaceChildren();
   for (const h of [...s.history].reverse()) {
@@ -158,8 +237,9 @@ function renderSource() {
 async function fetchNotifications(source, count) {
   const since = state.next.get(source) || 0;
   if (count <= since) return;
-  const batch = await api("GET", sourcePath(source, "/notifications?since=" + since));
+  const { raw, data: batch } = await apiRaw("GET", sourcePath(source, "/notifications?since=" + since));
   if (!batch.length) return;
+  rawParts(raw).forEach((item, i) => { batch[i].raw = rawParts(item).object; });
   const list = state.notes.get(source) || [];
   const now = Date.now();
   const arrivals = (state.arrivals.get(source) || []).filter((t) => now - t < 10000);
@@ -182,7 +262,7 @@ function renderNotifications() {
   const ol = $("notifications");
   ol.replaceChildren();
   for (const n of list) {
-    const text = JSON.stringify(n.object, null, 2);
+    const text = pretty(n.raw);
     if (filter && !text.includes(filter)) continue;
     const li = document.createElement("li");
     li.dataset.seq = String(n.seq);
@@ -265,18 +345,20 @@ $("query-form").addEventListener("submit", async (e) => {
   say("query-result", "waiting for the answer...", true);
   const started = performance.now();
   try {
-    const out = await api("POST", sourcePath(state.selected, "/query"), body);
+    const { raw, data: out } = await apiRaw("POST", sourcePath(state.selected, "/query"), body);
     const ms = (performance.now() - started).toFixed(1);
-    for (const f of out.frames) {
+    const rawFrames = rawParts(rawParts(raw).frames);
+    for (const [i, f] of out.frames.entries()) {
       const li = document.createElement("li");
       li.dataset.status = String(f.status);
       const kind = f.status === 100 ? "partial" : f.status >= 300 ? "error" : "final";
       const pre = document.createElement("pre");
-      pre.textContent = f.status + " " + kind + "\n" + JSON.stringify(f.body === undefined ? null : f.body, null, 2);
+      const rawBody = rawParts(rawFrames[i]).body;
+      pre.textContent = f.status + " " + kind + "\n" + (rawBody === undefined ? "(no body)" : pretty(rawBody));
       li.append(pre);
       frames.append(li);
     }
-    if (out.status >= 300) say("query-result", "error " + out.status + " after " + ms + " ms: " + JSON.stringify(out.error));
+    if (out.status >= 300) say("query-result", "error " + out.status + " after " + ms + " ms: " + rawParts(raw).error);
     else if (out.status === 204) say("query-result", "no data (204) after " + ms + " ms", true);
     else say("query-result", out.rows.length + " rows, status " + out.status + ", " + ms + " ms", true);
   } catch (err) {

@@ -226,3 +226,29 @@ async fn a_listener_beyond_loopback_needs_a_control_token() {
         assert!(!debug.contains(secret), "{debug}");
     }
 }
+
+/// A change after a quiet while is reported too (each kind, after the stream has gone
+/// idle); repeated, since the stream waits differently when changes pile up.
+#[tokio::test]
+async fn changes_after_a_quiet_while_are_reported() {
+    let sim = sim().await;
+    let mut events = Events::open(sim.addr(), "").await;
+    let (mut c, _) = Conn::handshake(&sim.ws_url(), "t", "src", "secret").await;
+    events
+        .until("sources", |s| s[0]["state"] == "connected")
+        .await;
+    for n in 1..=3u64 {
+        // Idle: the stream is waiting, not scanning (its interval is 100 ms).
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        c.notify("src", json!({"n": n})).await;
+        events.until("notifications", |e| e["count"] == n).await;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        c.send_text("not json").await;
+        events.until("violations", |e| e["count"] == n).await;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        sim.add_source(format!("extra{n}"), json!({}));
+        events
+            .until("sources", |s| s.as_array().unwrap().len() == 1 + n as usize)
+            .await;
+    }
+}

@@ -99,25 +99,27 @@ impl Watch {
             tokio::time::sleep_until(last + MIN_INTERVAL).await;
         }
         let c = &mut self.changes;
-        let pending = |c: &Changes| {
-            c.sources.has_changed().unwrap_or(false)
-                || c.notifications.has_changed().unwrap_or(false)
-                || c.violations.has_changed().unwrap_or(false)
-        };
-        if !pending(c) {
+        let changed = |rx_changed: Result<bool, _>| rx_changed.unwrap_or(false);
+        let (mut sources, mut notifications, mut violations) = (
+            changed(c.sources.has_changed()),
+            changed(c.notifications.has_changed()),
+            changed(c.violations.has_changed()),
+        );
+        if !(sources || notifications || violations) {
+            // `changed()` marks what it saw as seen: note which one woke.
             tokio::select! {
-                _ = c.sources.changed() => {}
-                _ = c.notifications.changed() => {}
-                _ = c.violations.changed() => {}
+                _ = c.sources.changed() => sources = true,
+                _ = c.notifications.changed() => notifications = true,
+                _ = c.violations.changed() => violations = true,
             }
         }
         self.last_scan = Some(Instant::now());
-        if self.changes.sources.has_changed().unwrap_or(false) {
+        if sources {
             self.changes.sources.borrow_and_update();
             self.queue
                 .push_back(json_event("sources", &page_sources(&self.core)));
         }
-        if self.changes.notifications.has_changed().unwrap_or(false) {
+        if notifications {
             self.changes.notifications.borrow_and_update();
             for (source, count) in self.core.notification_counts() {
                 if self.counts.get(&source) != Some(&count) {
@@ -127,7 +129,7 @@ impl Watch {
                 }
             }
         }
-        if self.changes.violations.has_changed().unwrap_or(false) {
+        if violations {
             self.changes.violations.borrow_and_update();
             let data = json!({"count": self.core.violation_count()});
             self.queue.push_back(json_event("violations", &data));
