@@ -24,7 +24,7 @@ const ECHO_BIN = resolve(ROOT, process.env.ECHO_BIN || "target/debug/examples/ec
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const WAIT = 20_000;
 
-let sim, echo, browser, page, http;
+let echo, browser, page, http;
 const children = [];
 
 function start(cmd, args, opts) {
@@ -35,12 +35,12 @@ function start(cmd, args, opts) {
 }
 
 /// Starts `vantiq-sim serve` on a free port; resolves with its http URL.
-async function startSim() {
-  sim = start(SIM_BIN, ["serve", "--listen", "127.0.0.1:0", "--token", "tok", "--source", "echo"]);
+async function startSim(...extra) {
+  const child = start(SIM_BIN, ["serve", "--listen", "127.0.0.1:0", "--token", "tok", "--source", "echo", ...extra]);
   const line = await new Promise((ok, fail) => {
-    const rl = createInterface({ input: sim.stdout });
+    const rl = createInterface({ input: child.stdout });
     rl.once("line", ok);
-    sim.once("exit", (code) => fail(new Error("vantiq-sim exited: " + code)));
+    child.once("exit", (code) => fail(new Error("vantiq-sim exited: " + code)));
   });
   // "vantiq-sim listening on http://127.0.0.1:PORT (websocket ws://...)"
   return line.split(" ")[3];
@@ -178,6 +178,24 @@ test("a violation shows up", async () => {
   if (process.env.SCREENSHOT) {
     await page.locator("#notifications li").first().waitFor();
     await page.screenshot({ path: resolve(ROOT, process.env.SCREENSHOT), fullPage: true });
+  }
+});
+
+test("with a control token the page asks for it, then works", async () => {
+  const guarded = await startSim("--control-token", "ctl-Tk-42");
+  const other = await browser.newPage();
+  other.setDefaultTimeout(WAIT);
+  try {
+    await other.goto(guarded + "/");
+    await other.locator("#token-form").waitFor();
+    assert.equal(await other.locator("#sources li").count(), 0, "no data without the token");
+    await other.fill("#token", "ctl-Tk-42");
+    await other.click("#token-form button");
+    await other.locator('#sources li[data-source="echo"]').waitFor();
+    await other.locator("#live", { hasText: "live" }).waitFor();
+    await other.locator("#token-form").waitFor({ state: "hidden" });
+  } finally {
+    await other.close();
   }
 });
 
