@@ -25,7 +25,7 @@ pub struct SimBuilder {
 }
 
 /// How long an authenticated connector may go without `connectExtension` before the
-/// emulator records a [`kinds::NO_CONNECT`] note, by default.
+/// emulator records a [`crate::kinds::NO_CONNECT`] note, by default.
 pub const DEFAULT_CONNECT_GRACE: Duration = Duration::from_secs(5);
 
 impl Default for SimBuilder {
@@ -119,7 +119,7 @@ impl SimBuilder {
     }
 
     /// How long an authenticated connector may go without `connectExtension` before the
-    /// emulator records a [`kinds::NO_CONNECT`] note naming the likely cause (default
+    /// emulator records a [`crate::kinds::NO_CONNECT`] note naming the likely cause (default
     /// [`DEFAULT_CONNECT_GRACE`]).
     pub fn connect_grace(mut self, grace: Duration) -> Self {
         self.connect_grace = grace;
