@@ -8,7 +8,8 @@
 # example, the SQLite example and the official Python SDK against the vantiq-sim
 # emulator on loopback, the proxy tests through Debian's tinyproxy; the metrics
 # tests parse /metrics with the Prometheus Python client and promtool), the Python
-# package's pytest suite (python/tests, against the in-process emulator), rustdoc
+# package's pytest suite (python/tests, against the in-process emulator), vantiq-sim's
+# console in headless chromium (Playwright), rustdoc
 # with warnings as errors, the deployment manifests against the Kubernetes
 # schemas, and a short run of each fuzz target.
 set -euo pipefail
@@ -46,6 +47,11 @@ cargo test --workspace
 
 step "Python package tests (pytest, python/tests)"
 "${VANTIQ_PY}" -m pytest -q -p no:cacheprovider python/tests
+
+step "vantiq-sim console in a real browser (Debian's chromium, playwright-core)"
+bash scripts/setup-browser.sh
+VANTIQ_SIM_BIN=target/debug/vantiq-sim ECHO_BIN=target/debug/examples/echo \
+    node --test vantiq-sim/tests/browser/console.test.mjs
 
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
