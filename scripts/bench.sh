@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark (issue 5): the Rust SDK's echo example, the same echo on the official Python
-# SDK, and a bare WebSocket floor client, driven with the same workload through one in-process
-# vantiq-sim emulator. Not part of the test suite.
+# SDK and on this repository's Python package (python/), and a bare WebSocket floor client,
+# driven with the same workload through one in-process vantiq-sim emulator. Not part of the
+# test suite.
 #
 #   bash scripts/bench.sh            # full run (about 10 minutes)
 #   bash scripts/bench.sh --quick    # smaller run (about 3 minutes)
@@ -9,9 +10,10 @@
 #                                    # --figures, --baseline NAME=PATH)
 #   bash scripts/bench-compare.sh <commit>...   # other builds' echo as extra columns, same run
 #
-# Builds everything in release, installs the Python SDK into .venv (scripts/setup-python.sh),
-# raises the open-files limit for the 10,000-source figures, and runs the driver, which prints
-# the table and writes bench/results/latest.json and bench/results/chart.svg.
+# Builds everything in release, installs the Python SDK and builds python/ into .venv
+# (scripts/setup-python.sh), raises the open-files limit for the 10,000-source figures, and
+# runs the driver, which prints the table and writes bench/results/latest.json and
+# bench/results/chart.svg.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

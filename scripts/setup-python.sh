@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Creates (or reuses) the Python virtual environment used by vantiq-sim's Python interop
-# test: /work/main/.venv (the repository root's .venv) with the official Vantiq connector
-# SDK installed. Idempotent: re-running only installs what is missing.
+# Creates (or reuses) the Python virtual environment of the tests and the benchmark: the
+# repository root's .venv, with
+#   - the official Vantiq connector SDK (vantiq-sim's interop test, the benchmark),
+#   - pytest and maturin,
+#   - the Prometheus project's Python client (its strict parsers check the SDK's /metrics),
+#   - this repository's Python package (python/, `vantiq_connector_sdk`), built in
+#     release into the workspace's target/ (cargo rebuilds only what changed).
+# Idempotent: re-running installs only what is missing, and rebuilds the package.
+# Set SKIP_PY_PACKAGE=1 to skip building the package.
 # Prints the path of the venv's python on its last line.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ROOT}/.venv"
 SDK_VERSION="1.3.7"
+MATURIN_VERSION="1.16.0"
+PYTEST_VERSION="9.2.0"
+PROMETHEUS_CLIENT_VERSION="0.26.0"
 
 PYTHON="${PYTHON:-python3}"
 if ! command -v "${PYTHON}" >/dev/null 2>&1; then
@@ -20,10 +29,24 @@ if [ ! -x "${VENV}/bin/python" ]; then
     "${PYTHON}" -m venv "${VENV}"
 fi
 
-if "${VENV}/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('vantiqconnectorsdk') == '${SDK_VERSION}' else 1)" >/dev/null 2>&1; then
-    echo "vantiqconnectorsdk ${SDK_VERSION} already installed" >&2
-else
-    "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check "vantiqconnectorsdk==${SDK_VERSION}" >&2
+# Installs NAME==VERSION unless that version is there already.
+want() {
+    if "${VENV}/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('$1') == '$2' else 1)" >/dev/null 2>&1; then
+        echo "$1 $2 already installed" >&2
+    else
+        "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check "$1==$2" >&2
+    fi
+}
+
+want vantiqconnectorsdk "${SDK_VERSION}"
+want maturin "${MATURIN_VERSION}"
+want pytest "${PYTEST_VERSION}"
+want prometheus-client "${PROMETHEUS_CLIENT_VERSION}"
+
+if [ "${SKIP_PY_PACKAGE:-0}" != 1 ]; then
+    echo "building and installing the vantiq_connector_sdk package (python/)" >&2
+    PATH="${VENV}/bin:${PATH}" "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --no-build-isolation --force-reinstall --no-deps "${ROOT}/python" >&2
 fi
 
 echo "${VENV}/bin/python"

@@ -6,7 +6,10 @@
 # Steps: formatting, clippy (warnings are errors), the unit, integration and doc
 # tests of the whole workspace (the integration tests run the SDK, the echo
 # example, the SQLite example and the official Python SDK against the vantiq-sim
-# emulator on loopback, the proxy tests through Debian's tinyproxy), rustdoc
+# emulator on loopback, the proxy tests through Debian's tinyproxy; the metrics
+# tests parse /metrics with the Prometheus Python client and promtool), the Python
+# package's pytest suite (python/tests, against the in-process emulator), vantiq-sim's
+# console in headless chromium (Playwright), rustdoc
 # with warnings as errors, the deployment manifests against the Kubernetes
 # schemas, and a short run of each fuzz target.
 set -euo pipefail
@@ -14,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Python environment (official vantiqconnectorsdk for the interoperability test)"
+step "Python environment (official vantiqconnectorsdk, pytest, and python/ built into .venv)"
 bash scripts/setup-python.sh
 export VANTIQ_PY="$PWD/.venv/bin/python"
 
@@ -26,17 +29,39 @@ if ! command -v tinyproxy >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy-bin
 fi
 
+step "promtool (from Debian's prometheus package) for the metrics tests"
+PROMTOOL="$(bash scripts/setup-promtool.sh)"
+export PROMTOOL
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo clippy (the SDK without its default \`metrics\` feature)"
+cargo clippy -p vantiq-connector-sdk --lib --no-default-features -- -D warnings
+
 step "cargo test (workspace: unit, integration, doc tests)"
 cargo test --workspace
 
+step "Python package tests (pytest, python/tests)"
+"${VANTIQ_PY}" -m pytest -q -p no:cacheprovider python/tests
+
+step "vantiq-sim console in a real browser (Debian's chromium, playwright-core)"
+bash scripts/setup-browser.sh
+VANTIQ_SIM_BIN=target/debug/vantiq-sim ECHO_BIN=target/debug/examples/echo \
+    node --test vantiq-sim/tests/browser/console.test.mjs
+
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+step "The README's connector in a fresh crate made with the README's commands"
+bash scripts/check-newcomer.sh
+
+step "cargo publish --dry-run (the SDK and the emulator stay publishable)"
+cargo publish --dry-run --allow-dirty -p vantiq-connector-sdk
+cargo publish --dry-run --allow-dirty -p vantiq-sim
 
 step "Deployment manifests"
 bash scripts/validate-deploy.sh

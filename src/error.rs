@@ -29,6 +29,9 @@ pub enum Error {
         /// Why, in words an operator can act on.
         reason: String,
     },
+    /// No source of that name in the set ([`crate::ConnectorSet::run_source`]).
+    #[error("no source named `{0}` in this connector set")]
+    UnknownSource(String),
     /// The source connection is already running (`run` was called twice).
     #[error("source `{0}` is already running")]
     AlreadyRunning(String),
@@ -36,6 +39,17 @@ pub enum Error {
     /// with an error): it does not run again.
     #[error("source `{0}` is closed")]
     Closed(String),
+    /// The metrics endpoint could not start (a port in use, say).
+    #[error("cannot serve metrics at {addr} (`{key}`): {reason}")]
+    MetricsEndpoint {
+        /// The setting that asked for it: `metricsPort` or
+        /// `Settings::metrics_addr`.
+        key: &'static str,
+        /// The address it was to listen on.
+        addr: std::net::SocketAddr,
+        /// Why it could not.
+        reason: String,
+    },
     /// A source's connection task failed unexpectedly (a bug: please report
     /// it).
     #[error("source `{source_name}`: the connection task failed: {reason}")]

@@ -77,6 +77,7 @@ mod error;
 mod handler;
 pub mod health;
 pub mod logging;
+pub mod metrics;
 mod panics;
 #[doc(hidden)]
 pub mod protocol;

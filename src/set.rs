@@ -41,6 +41,7 @@ struct SetInner {
     config: Arc<ServerConfig>,
     sources: Vec<SourceEntry>,
     health: HealthProbe,
+    endpoint: crate::metrics::Endpoint,
 }
 
 impl std::fmt::Debug for SetInner {
@@ -126,6 +127,7 @@ pub struct ConnectorSetBuilder {
     settings: Settings,
     handler: Option<SharedHandler>,
     per_source: Vec<(String, SharedHandler)>,
+    health: Option<HealthProbe>,
 }
 
 impl std::fmt::Debug for ConnectorSetBuilder {
@@ -163,6 +165,14 @@ impl ConnectorSetBuilder {
         self
     }
 
+    /// The TCP health probe the set declares its health on, shared with code
+    /// that declares health before the set exists (the Python binding does);
+    /// default: a new probe on server.config's `tcpProbeHost`/`tcpProbePort`.
+    pub fn health_probe(mut self, probe: HealthProbe) -> Self {
+        self.health = Some(probe);
+        self
+    }
+
     /// Makes the set.
     ///
     /// # Errors
@@ -176,6 +186,7 @@ impl ConnectorSetBuilder {
             settings,
             handler,
             per_source,
+            health,
         } = self;
         if let Some((name, _)) = per_source
             .iter()
@@ -187,7 +198,7 @@ impl ConnectorSetBuilder {
         let transport = Arc::new(Transport::new(&config, &settings)?);
         let config = Arc::new(config);
         let settings = Arc::new(settings);
-        let health = HealthProbe::new(config.tcp_probe_addr());
+        let health = health.unwrap_or_else(|| HealthProbe::new(config.tcp_probe_addr()));
         let fallback: SharedHandler = Arc::new(Handlers::new());
         let sources = config
             .sources()
@@ -212,12 +223,16 @@ impl ConnectorSetBuilder {
                     state: Arc::default(),
                 }
             })
-            .collect();
+            .collect::<Vec<SourceEntry>>();
+        let connections: Vec<SourceConnection> =
+            sources.iter().map(|s| s.connection.clone()).collect();
+        let endpoint = crate::metrics::Endpoint::new(&config, &settings, &connections, &health);
         Ok(ConnectorSet {
             inner: Arc::new(SetInner {
                 config,
                 sources,
                 health,
+                endpoint,
             }),
         })
     }
@@ -231,6 +246,7 @@ impl ConnectorSet {
             settings: Settings::default(),
             handler: None,
             per_source: Vec::new(),
+            health: None,
         }
     }
 
@@ -280,27 +296,15 @@ impl ConnectorSet {
     ///
     /// # Errors
     ///
-    /// The first [`Error`] of a source connection.
+    /// The first [`Error`] of a source connection; at once
+    /// [`Error::MetricsEndpoint`] if the metrics endpoint cannot listen.
     pub async fn run(&self) -> Result<(), Error> {
+        // Serves /metrics, /healthz and /readyz until `run` returns.
+        let _metrics = self.inner.endpoint.start()?;
         let mut tasks = tokio::task::JoinSet::new();
         let mut names = std::collections::HashMap::new();
         for source in &self.inner.sources {
-            let conn = source.connection.clone();
-            let span = // At ERROR level so that every event of the source names it, whatever
-            // the filter.
-            tracing::error_span!("source", source = %conn.source());
-            if !source.has_handler {
-                tracing::warn!(source = %conn.source(), "no handlers set: publishes are ignored and queries answered with an error");
-            }
-            let (port, events) = crate::connection::events::port();
-            let dispatcher = dispatch::run(
-                conn.clone(),
-                source.handler.clone(),
-                source.state.clone(),
-                events,
-            );
-            tokio::spawn(dispatcher.instrument(span));
-            let id = tasks.spawn(async move { conn.run(port).await }).id();
+            let id = tasks.spawn(run_entry(source)).id();
             names.insert(id, source.connection.source().to_owned());
         }
         let mut first_error = None;
@@ -320,6 +324,24 @@ impl ConnectorSet {
         }
         self.inner.health.declare_unhealthy();
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Runs one source's connection (and its handler) until it is closed or
+    /// fails for good: Python's `connect_to_vantiq` on one connection. The
+    /// other sources are left alone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSource`] for a name not in `sources`; otherwise as
+    /// [`ConnectorSet::run`] for that source.
+    pub async fn run_source(&self, name: &str) -> Result<(), Error> {
+        let source = self
+            .inner
+            .sources
+            .iter()
+            .find(|s| s.connection.source() == name)
+            .ok_or_else(|| Error::UnknownSource(name.to_owned()))?;
+        run_entry(source).await
     }
 
     /// Runs until `shutdown` completes (a signal, say: see
@@ -375,12 +397,40 @@ impl ConnectorSet {
         &self.inner.health
     }
 
+    /// The metrics the set serves on `metricsPort` (Prometheus' `/metrics`),
+    /// where connector code registers its own series.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        self.inner.endpoint.metrics()
+    }
+
     /// The counters of every source, by name.
     pub fn stats(&self) -> Vec<(String, Stats)> {
         self.iter()
             .map(|c| (c.source().to_owned(), c.stats()))
             .collect()
     }
+}
+
+/// Runs one source: its dispatcher on a task of its own, its connection on
+/// this one.
+fn run_entry(source: &SourceEntry) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+    let conn = source.connection.clone();
+    // At ERROR level so that every event of the source names it, whatever
+    // the filter.
+    let span = tracing::error_span!("source", source = %conn.source());
+    if !source.has_handler {
+        tracing::warn!(source = %conn.source(), "no handlers set: publishes are ignored and queries answered with an error");
+    }
+    let (port, events) = crate::connection::events::port();
+    let dispatcher = dispatch::run(
+        conn.clone(),
+        source.handler.clone(),
+        source.state.clone(),
+        events,
+    );
+    tokio::spawn(dispatcher.instrument(span));
+    async move { conn.run(port).await }
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM (what Kubernetes sends).

@@ -186,6 +186,11 @@ settings! {
     /// server.config says (by default, the environment's `HTTPS_PROXY`,
     /// `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`).
     proxy: Option<ProxySetting> = None;
+    /// Where to serve `/metrics`, `/healthz` and `/readyz` (the `metrics`
+    /// feature), overriding server.config's `metricsPort` and
+    /// `metricsAddress`. Default `None`: as server.config says, and no
+    /// endpoint when it sets no `metricsPort`. See docs/configuration.md.
+    metrics_addr: Option<std::net::SocketAddr> = None;
 }
 
 impl Settings {

@@ -100,11 +100,15 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
     running.stop().await.unwrap();
 
     // Through a proxy that wants Basic credentials: a tunnel, then a refusal.
-    let proxy = FakeProxy::start(|n| {
-        if n == 0 {
-            Reply::Tunnel
-        } else {
+    // It tunnels until told to refuse (a retry after a refused source must
+    // still get through).
+    let refuse = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refusing = refuse.clone();
+    let proxy = FakeProxy::start(move |_| {
+        if refusing.load(std::sync::atomic::Ordering::SeqCst) {
             Reply::Status("407 Proxy Authentication Required")
+        } else {
+            Reply::Tunnel
         }
     })
     .await;
@@ -132,8 +136,10 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
     sim.wait_connections("s", 5, WAIT).await.unwrap();
     // The proxy refuses the next connection: the error is printed and
     // retried, then the connection is closed.
+    let asked = proxy.heads().len();
+    refuse.store(true, std::sync::atomic::Ordering::SeqCst);
     sim.drop_connection("s").await.unwrap();
-    proxy.wait_requests(2).await;
+    proxy.wait_requests(asked + 1).await;
     running.stop().await.unwrap();
     let text = format!(
         "targetServer={}\nsources=s\nauthToken={TOKEN}\nproxy={proxy_url}\nfailOnConnectionError=true\n",

@@ -10,6 +10,7 @@
 //! * [`floor`]: the bare WebSocket client (handshake and JSON echo, no SDK logic), run as
 //!   its own process by the `floor` binary and in the driver's process for the driver's
 //!   ceiling;
+//! * [`metrics_on`]: the figures of `echo` with its metrics endpoint on and scraped;
 //! * [`pingpong`]: the kernel's floor for a round trip (blocking TCP between two processes);
 //! * [`stats`]: medians, spreads and percentiles;
 //! * [`report`]: the printed table and `latest.json`; [`chart`]: the hand-written SVG chart;
@@ -19,6 +20,7 @@ pub mod chart;
 pub mod config;
 pub mod driver;
 pub mod floor;
+pub mod metrics_on;
 pub mod pingpong;
 pub mod report;
 pub mod stats;

@@ -77,13 +77,17 @@ impl Handler for Echo {
                 struct Row {
                     i: u64,
                 }
-                let rows: Vec<Row> = (0..n).map(|i| Row { i }).collect();
-                let mut chunks = rows.chunks(chunk as usize).peekable();
-                while let Some(part) = chunks.next() {
-                    if chunks.peek().is_some() {
-                        query.partial(part).await?;
+                // One chunk at a time: a large result is never all in memory,
+                // and the answer budget paces it to the server.
+                let mut start = 0;
+                loop {
+                    let end = n.min(start + chunk);
+                    let part: Vec<Row> = (start..end).map(|i| Row { i }).collect();
+                    if end < n {
+                        query.partial(&part).await?;
+                        start = end;
                     } else {
-                        query.complete(part).await?;
+                        query.complete(&part).await?;
                         break;
                     }
                 }

@@ -43,6 +43,7 @@ impl ServerConfig {
             fail_on_connection_error: false,
             tcp_probe_port: None,
             tcp_probe_host: None,
+            metrics: Default::default(),
             reconnect_secret: None,
             tls: TlsSettings::default(),
             proxy: ProxySetting::default(),
@@ -65,6 +66,7 @@ pub struct ServerConfigBuilder {
     fail_on_connection_error: bool,
     tcp_probe_port: Option<u16>,
     tcp_probe_host: Option<IpAddr>,
+    pub(super) metrics: super::metrics::MetricsKeys,
     reconnect_secret: Option<String>,
     tls: TlsSettings,
     proxy: ProxySetting,
@@ -246,6 +248,7 @@ impl ServerConfigBuilder {
             connect_kwargs: None,
             connect_options: ConnectOptions::default(),
             properties: self.properties,
+            metrics: self.metrics,
         }
         .validate(None)
     }
@@ -268,6 +271,7 @@ pub(super) struct Raw {
     pub(super) connect_kwargs: Option<Map<String, Value>>,
     pub(super) connect_options: ConnectOptions,
     pub(super) properties: BTreeMap<String, String>,
+    pub(super) metrics: super::metrics::MetricsKeys,
 }
 
 impl Raw {
@@ -335,6 +339,7 @@ impl Raw {
                 .filter(|(k, _)| !keys::SECRET.contains(&k.as_str()))
                 .collect(),
             origin: path,
+            metrics: self.metrics,
         })
     }
 }

@@ -16,7 +16,9 @@ pub(crate) const PROXY: &str = "proxy";
 pub(crate) const TRUST_STORE: &str = "trustStore";
 
 /// Every key this SDK reads.
-pub(crate) const ALL: [&str; 14] = [
+pub(crate) const ALL: [&str; 16] = [
+    super::metrics::METRICS_PORT,
+    super::metrics::METRICS_ADDRESS,
     TARGET_SERVER,
     AUTH_TOKEN,
     USERNAME,

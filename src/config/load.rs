@@ -197,6 +197,11 @@ impl ServerConfig {
             })?),
         };
         let reconnect_secret = get_raw(keys::RECONNECT_SECRET).map(str::to_owned);
+        let metrics = super::metrics::MetricsKeys::parse(
+            get(super::metrics::METRICS_PORT),
+            get(super::metrics::METRICS_ADDRESS),
+            &path,
+        )?;
 
         let (connect_kwargs, connect_options, disable_verification) =
             match get(keys::CONNECT_KW_ARGS) {
@@ -264,6 +269,7 @@ impl ServerConfig {
             connect_kwargs,
             connect_options,
             properties,
+            metrics,
         }
         .validate(path)
     }
@@ -282,7 +288,7 @@ fn parse_bool(key: &str, value: Option<&str>, path: &Option<PathBuf>) -> Result<
     }
 }
 
-fn parse_ip(value: &str) -> Option<IpAddr> {
+pub(super) fn parse_ip(value: &str) -> Option<IpAddr> {
     // Accept IPv6 addresses in brackets too, as they are written in URLs.
     let v = value
         .strip_prefix('[')

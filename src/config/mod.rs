@@ -54,6 +54,8 @@ mod error;
 pub(crate) mod file;
 mod keys;
 mod load;
+mod metrics;
+mod no_proxy;
 pub mod properties;
 mod proxy;
 mod secret;
@@ -69,8 +71,9 @@ use serde_json::{Map, Value};
 pub use self::builder::ServerConfigBuilder;
 pub use self::connect_kwargs::ConnectOptions;
 pub use self::error::ConfigError;
+pub use self::no_proxy::NoProxy;
 pub use self::properties::PropertiesError;
-pub use self::proxy::{NoProxy, ProxyCredentials, ProxyError, ProxySetting, ProxyUrl};
+pub use self::proxy::{ProxyCredentials, ProxyError, ProxySetting, ProxyUrl};
 pub use self::secret::Secret;
 pub use self::url::websocket_url;
 
@@ -159,6 +162,7 @@ pub struct ServerConfig {
     /// Every key of the file (or set in code) but the secret ones, as written.
     properties: BTreeMap<String, String>,
     origin: Option<PathBuf>,
+    metrics: metrics::MetricsKeys,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -175,6 +179,7 @@ impl fmt::Debug for ServerConfig {
             .field("reconnect_secret", &self.reconnect_secret)
             .field("tls", &self.tls)
             .field("proxy", &self.proxy)
+            .field("metrics", &self.metrics)
             .field(
                 "connect_kwargs_keys",
                 &self

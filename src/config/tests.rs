@@ -958,3 +958,40 @@ mod props {
         }
     }
 }
+
+#[test]
+fn unknown_connect_kwargs_are_named_in_one_warning() {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        ok(&format!(
+            "{BASE}connectKWArgs={{\"compression\": null, \"open_timeout\": 1, \"max_queue\": 8}}"
+        ));
+        ok(&format!("{BASE}connectKWArgs={{\"open_timeout\": 1}}"));
+    });
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("not applied")).collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    assert!(
+        warnings[0].contains(
+            "serverConfig/server.config: `connectKWArgs` keywords not applied by this SDK: compression, max_queue"
+        ),
+        "{logs}"
+    );
+}

@@ -40,6 +40,14 @@ pub(crate) enum Event {
         /// Where its answers go.
         reply: Reply,
     },
+    /// The server reported an error status after connecting (about a
+    /// notification it refused, say).
+    Status {
+        /// The status code (300 or more).
+        status: u16,
+        /// The server's body (usually a list of `{code, message}`), if any.
+        body: Option<Value>,
+    },
     /// The connection ended.
     Closed,
 }

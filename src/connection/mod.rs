@@ -17,6 +17,7 @@
 
 mod backoff;
 pub(crate) mod events;
+pub(crate) mod latency;
 mod outbox;
 pub(crate) mod reply;
 mod serve;
@@ -411,6 +412,13 @@ impl SourceConnection {
         } else {
             supervisor::end_for_good(&self.shared);
         }
+    }
+
+    /// The query latency histogram of this source (for the metrics
+    /// endpoint).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn query_latency(&self) -> &latency::QueryLatency {
+        &self.shared.stats.query_latency
     }
 
     /// Asks the connection to close, without waiting.

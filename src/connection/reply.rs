@@ -20,6 +20,8 @@ pub(crate) struct Reply {
     shared: Arc<Shared>,
     epoch: u64,
     reply_address: Arc<str>,
+    /// When the query's frame arrived, if queries are timed (metrics on).
+    received: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for Reply {
@@ -32,11 +34,17 @@ impl std::fmt::Debug for Reply {
 }
 
 impl Reply {
-    pub(super) fn new(shared: Arc<Shared>, epoch: u64, reply_address: Arc<str>) -> Self {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        epoch: u64,
+        reply_address: Arc<str>,
+        received: Option<std::time::Instant>,
+    ) -> Self {
         Reply {
             shared,
             epoch,
             reply_address,
+            received,
         }
     }
 
@@ -57,6 +65,9 @@ impl Reply {
     fn counted(&self, status: u16) {
         if is_final(status) {
             self.shared.stats.add_query(status >= 400);
+            if let Some(received) = self.received {
+                self.shared.stats.query_latency.observe(received);
+            }
         }
     }
 

@@ -130,17 +130,27 @@ impl Link<'_> {
         let shared = self.shared;
         match self.session.on_message(msg) {
             Action::Send(frame) => self.pending.push_back(Frame::Text(frame.into())),
-            Action::Publish { object } => self.events.send(Event::Publish { object }),
+            Action::Publish { object } => {
+                shared.stats.add_publish();
+                self.events.send(Event::Publish { object })
+            }
             Action::Query {
                 params,
                 reply_address,
-            } => self.events.send(Event::Query {
-                params,
-                reply: super::reply::Reply::new(self.shared_arc(), self.epoch, reply_address),
-            }),
+            } => {
+                let received = shared.stats.query_latency.start();
+                let reply = super::reply::Reply::new(
+                    self.shared_arc(),
+                    self.epoch,
+                    reply_address,
+                    received,
+                );
+                self.events.send(Event::Query { params, reply })
+            }
             Action::Ack { status, body } => {
                 if status >= 300 {
-                    tracing::warn!(status, body = %body.unwrap_or_default(), "the server reported an error for a message");
+                    tracing::warn!(status, body = %body.clone().unwrap_or_default(), "the server reported an error for a message");
+                    self.events.send(Event::Status { status, body });
                 }
                 if self.delivery.on_ack(now()) == Acked::Notification {
                     shared.stats.add_acknowledged(status >= 300);

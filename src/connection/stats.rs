@@ -43,6 +43,8 @@ pub struct Stats {
     pub queries_failed: u64,
     /// Server messages that could not be decoded and were skipped.
     pub malformed: u64,
+    /// Published messages received from the server.
+    pub publishes: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -62,6 +64,9 @@ pub(crate) struct Counters {
     queries_answered: AtomicU64,
     queries_failed: AtomicU64,
     malformed: AtomicU64,
+    publishes: AtomicU64,
+    /// Query latencies, for the metrics endpoint (off without one).
+    pub(crate) query_latency: super::latency::QueryLatency,
     /// Notifications accepted into the buffer.
     accepted: AtomicU64,
     /// Notifications settled: acknowledged, dropped, or sent to a server that
@@ -122,6 +127,7 @@ impl Counters {
             queries_answered: self.queries_answered.load(Relaxed),
             queries_failed: self.queries_failed.load(Relaxed),
             malformed: self.malformed.load(Relaxed),
+            publishes: self.publishes.load(Relaxed),
         }
     }
     pub(crate) fn add_sent(&self, n: u64, resent: u64) {
@@ -166,5 +172,8 @@ impl Counters {
     }
     pub(crate) fn add_malformed(&self) {
         self.malformed.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn add_publish(&self) {
+        self.publishes.fetch_add(1, Relaxed);
     }
 }

@@ -14,6 +14,7 @@ type ConnectFn = Arc<dyn Fn(Context, Value) -> BoxFuture + Send + Sync>;
 type PublishFn = Arc<dyn Fn(Context, Value) -> BoxFuture + Send + Sync>;
 type QueryFn = Arc<dyn Fn(Query) -> BoxFuture + Send + Sync>;
 type CloseFn = Arc<dyn Fn(Context) -> BoxFuture + Send + Sync>;
+type StatusFn = Arc<dyn Fn(Context, u16, Option<Value>) -> BoxFuture + Send + Sync>;
 
 /// Handlers made of async closures, the closest match to Python's
 /// `configure_handlers(close, connect, publish, query)`. Unset handlers do
@@ -42,6 +43,7 @@ pub struct Handlers {
     publish: Option<PublishFn>,
     query: Option<QueryFn>,
     close: Option<CloseFn>,
+    status: Option<StatusFn>,
 }
 
 impl std::fmt::Debug for Handlers {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for Handlers {
             .field("publish", &self.publish.is_some())
             .field("query", &self.query.is_some())
             .field("close", &self.close.is_some())
+            .field("status", &self.status.is_some())
             .finish()
     }
 }
@@ -166,6 +169,21 @@ impl Handlers {
         }));
         self
     }
+
+    /// Sets the handler of the error statuses the server reports after
+    /// connecting (see [`Handler::on_status`]; Java's HTTP handler).
+    pub fn on_status<F, Fut, R>(mut self, f: F) -> Self
+    where
+        F: Fn(Context, u16, Option<Value>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoHandlerResult,
+    {
+        self.status = Some(Arc::new(move |ctx, status, body| {
+            let fut = f(ctx, status, body);
+            Box::pin(async move { fut.await.into_handler_result() })
+        }));
+        self
+    }
 }
 
 impl Handler for Handlers {
@@ -215,6 +233,21 @@ impl Handler for Handlers {
         async move {
             match f {
                 Some(f) => f(ctx).await,
+                None => Ok(()),
+            }
+        }
+    }
+
+    fn on_status(
+        &self,
+        ctx: Context,
+        status: u16,
+        body: Option<Value>,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        let f = self.status.clone();
+        async move {
+            match f {
+                Some(f) => f(ctx, status, body).await,
                 None => Ok(()),
             }
         }

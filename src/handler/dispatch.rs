@@ -53,6 +53,9 @@ pub(crate) async fn run(
                 let query = run_query(ctx.clone(), handler.clone(), params, reply);
                 queries.spawn(query.in_current_span());
             }
+            Event::Status { status, body } => {
+                let _ = guarded("status", handler.clone().status(ctx.clone(), status, body)).await;
+            }
             Event::Closed => {
                 let _ = guarded("close", handler.clone().close(ctx.clone())).await;
             }

@@ -252,6 +252,22 @@ pub trait Handler: Send + Sync + 'static {
         let _ = ctx;
         async { Ok(()) }
     }
+
+    /// The server reported an error `status` (300 or more) on the connected
+    /// source, with its `body` (usually a list of `{code, message}`): most
+    /// often about a notification it refused. Java's HTTP handler; runs in
+    /// order with the publish handler. The default does nothing (the SDK
+    /// logs every such status at WARN and counts it in
+    /// [`crate::Stats::rejected`]).
+    fn on_status(
+        &self,
+        ctx: Context,
+        status: u16,
+        body: Option<Value>,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        let _ = (ctx, status, body);
+        async { Ok(()) }
+    }
 }
 
 /// The answer to a query of a source without a query handler.
@@ -280,6 +296,7 @@ pub(crate) trait ErasedHandler: Send + Sync + 'static {
     fn publish(self: Arc<Self>, ctx: Context, message: Value) -> BoxFuture;
     fn query(self: Arc<Self>, query: Query) -> BoxFuture;
     fn close(self: Arc<Self>, ctx: Context) -> BoxFuture;
+    fn status(self: Arc<Self>, ctx: Context, status: u16, body: Option<Value>) -> BoxFuture;
 }
 
 impl<H: Handler> ErasedHandler for H {
@@ -294,6 +311,9 @@ impl<H: Handler> ErasedHandler for H {
     }
     fn close(self: Arc<Self>, ctx: Context) -> BoxFuture {
         Box::pin(async move { self.on_close(ctx).await })
+    }
+    fn status(self: Arc<Self>, ctx: Context, status: u16, body: Option<Value>) -> BoxFuture {
+        Box::pin(async move { self.on_status(ctx, status, body).await })
     }
 }
 

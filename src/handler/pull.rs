@@ -44,6 +44,15 @@ pub enum Event {
         /// The source.
         ctx: Context,
     },
+    /// The server reported an error status (see [`Handler::on_status`]).
+    Status {
+        /// The source.
+        ctx: Context,
+        /// The status code (300 or more).
+        status: u16,
+        /// The server's body, if any.
+        body: Option<Value>,
+    },
 }
 
 /// The events of every source the [`EventHandler`] is given to, in the order
@@ -129,5 +138,9 @@ impl Handler for EventHandler {
 
     async fn on_close(&self, ctx: Context) -> HandlerResult {
         self.forward(Event::Closed { ctx }).await
+    }
+
+    async fn on_status(&self, ctx: Context, status: u16, body: Option<Value>) -> HandlerResult {
+        self.forward(Event::Status { ctx, status, body }).await
     }
 }

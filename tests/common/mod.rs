@@ -2,6 +2,8 @@
 //! connector set pointed at it.
 #![allow(dead_code)]
 
+pub mod prom;
+
 pub mod network;
 
 use std::sync::{Arc, Mutex};

@@ -39,10 +39,22 @@ pub enum ClientError {
 }
 
 /// A control API client for the emulator at one address.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     authority: String,
     prefix: String,
+    token: Option<String>,
+}
+
+/// Shows the address, never the token.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("authority", &self.authority)
+            .field("prefix", &self.prefix)
+            .field("token", &self.token.as_ref().map(|_| "(redacted)"))
+            .finish()
+    }
 }
 
 impl Client {
@@ -70,7 +82,18 @@ impl Client {
         } else {
             format!("/{prefix}")
         };
-        Ok(Self { authority, prefix })
+        Ok(Self {
+            authority,
+            prefix,
+            token: None,
+        })
+    }
+
+    /// The same client, presenting `token` as the emulator's control token
+    /// (`Authorization: Bearer`), for an emulator started with one.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
     }
 
     /// Every source's status.
@@ -246,9 +269,14 @@ impl Client {
         };
         let mut tcp = TcpStream::connect(&self.authority).await.map_err(io_err)?;
         let body = body.unwrap_or_default();
+        let auth = self
+            .token
+            .as_ref()
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         let head = format!(
             "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Accept: application/json\r\nContent-Type: application/json\r\n\
+             Accept: application/json\r\nContent-Type: application/json\r\n{auth}\
              Content-Length: {}\r\n\r\n",
             self.prefix,
             self.authority,

@@ -40,6 +40,7 @@
 // (sources, session links, notifications, queries, violations) -> `load`, `answers`
 // (checking query answers) -> `wire` (the frames the emulator sends), `types`.
 mod answers;
+mod builder;
 pub mod client;
 mod io;
 mod load;
@@ -49,10 +50,11 @@ mod state;
 mod types;
 mod wire;
 
+pub use builder::{SimBuilder, DEFAULT_CONNECT_GRACE};
 pub use load::{LatencySummary, QueryLoad, QueryLoadReport, QueryLoadSummary};
 pub use types::{
-    kinds, FrameMode, FrameType, Notification, QueryOutcome, RawFrame, SimError, SourceStatus,
-    Violation,
+    kinds, FrameMode, FrameType, HistoryEvent, Notification, QueryOutcome, RawFrame, SimError,
+    SourceStatus, Violation,
 };
 
 use serde_json::Value;
@@ -62,121 +64,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
-
-/// Configures an emulator before starting it: credentials, sources, acknowledgements,
-/// listening address.
-#[derive(Debug, Clone)]
-pub struct SimBuilder {
-    tokens: Vec<String>,
-    users: Vec<(String, String)>,
-    sources: Vec<(String, Value)>,
-    acks: bool,
-    listen: SocketAddr,
-    keep_notifications: Option<usize>,
-    frames: FrameMode,
-    connect_grace: Duration,
-}
-
-/// How long an authenticated connector may go without `connectExtension` before the
-/// emulator records a [`kinds::NO_CONNECT`] note, by default.
-pub const DEFAULT_CONNECT_GRACE: Duration = Duration::from_secs(5);
-
-impl Default for SimBuilder {
-    fn default() -> Self {
-        Self {
-            tokens: Vec::new(),
-            users: Vec::new(),
-            sources: Vec::new(),
-            acks: true,
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            keep_notifications: None,
-            frames: FrameMode::Follow,
-            connect_grace: DEFAULT_CONNECT_GRACE,
-        }
-    }
-}
-
-impl SimBuilder {
-    /// A builder with no credentials, no sources, acknowledgements on, listening on
-    /// `127.0.0.1` on a free port.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Accepts this access token in `validate` (repeatable). With no tokens and no users
-    /// configured, every credential is accepted.
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.tokens.push(token.into());
-        self
-    }
-
-    /// Accepts this user in `authenticate` (repeatable).
-    pub fn user(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
-        self.users.push((username.into(), password.into()));
-        self
-    }
-
-    /// Configures a source and the configuration document its connector receives.
-    pub fn source(mut self, name: impl Into<String>, config: Value) -> Self {
-        self.sources.push((name.into(), config));
-        self
-    }
-
-    /// Whether each notification is acknowledged with `{"status":200}` (default true).
-    pub fn acks(mut self, on: bool) -> Self {
-        self.acks = on;
-        self
-    }
-
-    /// Where to listen (default `127.0.0.1:0`, a free port).
-    pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen = addr;
-        self
-    }
-
-    /// Keeps only the last `limit` notifications of each source (sequence numbers keep
-    /// counting), so long benchmarks run in bounded memory. Default: keep all.
-    pub fn keep_notifications(mut self, limit: usize) -> Self {
-        self.keep_notifications = Some(limit);
-        self
-    }
-
-    /// In which frame type the emulator sends (default [`FrameMode::Follow`]: each
-    /// connection in the type its connector uses). Forcing text or binary checks that a
-    /// connector accepts both.
-    pub fn frames(mut self, mode: FrameMode) -> Self {
-        self.frames = mode;
-        self
-    }
-
-    /// How long an authenticated connector may go without `connectExtension` before the
-    /// emulator records a [`kinds::NO_CONNECT`] note naming the likely cause (default
-    /// [`DEFAULT_CONNECT_GRACE`]).
-    pub fn connect_grace(mut self, grace: Duration) -> Self {
-        self.connect_grace = grace;
-        self
-    }
-
-    /// Binds the listener and starts serving.
-    pub async fn start(self) -> std::io::Result<Sim> {
-        let core = Arc::new(Core::new(
-            self.tokens,
-            self.users,
-            self.acks,
-            self.keep_notifications,
-            self.frames,
-            self.connect_grace,
-        ));
-        for (name, config) in self.sources {
-            core.add_source(name, config);
-        }
-        let server = Server::new(core, self.listen);
-        server.start(self.listen, false).await?;
-        Ok(Sim {
-            inner: Arc::new(SimInner { server }),
-        })
-    }
-}
 
 /// A running emulator. Cheap to clone (all clones drive the same emulator). It stops when
 /// [`Sim::stop`] is called or when the last clone is dropped.

@@ -127,6 +127,28 @@ pub struct SourceStatus {
     /// True while the emulator has stopped reading the source's connection
     /// ([`crate::Sim::stop_reading`]).
     pub reading_stopped: bool,
+    /// The source's state as a word: `connected`, `reconnecting` (after
+    /// `reconnectRequired`, until the next handshake), `refused` (the last connector was
+    /// turned away), `disconnected` or `never connected`.
+    pub state: String,
+    /// When the current connection completed its handshake (Unix milliseconds); `None`
+    /// while not connected.
+    pub connected_at_ms: Option<u64>,
+    /// The source's recent connection events, oldest first (at most 50).
+    pub history: Vec<HistoryEvent>,
+}
+
+/// One event in a source's connection history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    /// When it happened (Unix milliseconds).
+    pub at_ms: u64,
+    /// What happened: `connected`, `refused`, `displaced`, `reconnectRequired`,
+    /// `configured`, `dropped`, `disconnected`, `silent`, `reading stopped`,
+    /// `reading resumed`.
+    pub event: String,
+    /// Details: the session and peer, or why it ended.
+    pub detail: String,
 }
 
 /// One protocol violation: something a connector sent that a Vantiq server would not

@@ -5,7 +5,7 @@
 //! [`columns`] is the one list of what is measured. To add a column, add a
 //! [`Connector`] there (see the module docs of [`crate::driver`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -32,6 +32,20 @@ pub enum Launch {
     InDriver,
 }
 
+/// What is done in a connector's directory before it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setup {
+    /// Nothing: `serverConfig/server.config` only.
+    None,
+    /// The official SDK's Python echo with its imports changed to `vantiq_connector_sdk`
+    /// (python/), written into the directory and passed as the program's argument; the
+    /// official echo's path.
+    OurPythonPackage(PathBuf),
+    /// `metricsPort` added to the configuration and `/metrics` scraped every second
+    /// ([`crate::metrics_on`]).
+    MetricsOn,
+}
+
 /// One column: what the table shows, how it is started, and how much work it gets.
 #[derive(Debug, Clone)]
 pub struct Connector {
@@ -39,9 +53,16 @@ pub struct Connector {
     pub column: Column,
     /// How it runs.
     pub launch: Launch,
-    /// A slow connector (the Python SDK): a tenth of the messages per round (a twentieth
-    /// of the concurrent queries), one round at 10,000 sources.
+    /// What its directory gets before it starts.
+    pub setup: Setup,
+    /// The workload's divisors: (messages, concurrent queries); (1, 1) for the full
+    /// workload, the official Python SDK gets (10, 20).
+    pub share: (usize, usize),
+    /// A slow connector (Python): one round at 10,000 sources.
     pub slow: bool,
+    /// Measured in the single-source figures only, its results moved into rows of their
+    /// own under `echo` afterwards (the metrics-on rows), so it has no table column.
+    pub rows_not_column: bool,
     /// A build of this SDK's echo (the current one, a baseline): also measured in the
     /// figures that check the SDK's own bounds (the stalled stream).
     pub echo_build: bool,
@@ -71,8 +92,9 @@ fn process(program: PathBuf, args: Vec<String>) -> Launch {
 }
 
 /// The columns, in table order: the current echo, the baselines (other builds' echo, in
-/// the order given), the Python SDK, the floor, the parsing floor and the driver's
-/// ceiling.
+/// the order given), the official Python SDK and the Python echo on this SDK, the floor,
+/// the parsing floor and the driver's ceiling; then the echo with metrics on (single-source
+/// figures only, shown as rows of their own).
 pub fn columns(opts: &Opts) -> Vec<Connector> {
     let mut out = vec![Connector {
         column: Column::new(
@@ -83,6 +105,9 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         ),
         launch: process(opts.echo_bin(), vec![]),
         slow: false,
+        share: (1, 1),
+        setup: Setup::None,
+        rows_not_column: false,
         echo_build: true,
     }];
     for (name, program) in &opts.baselines {
@@ -99,6 +124,9 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
             .with_ratio(),
             launch: process(program.clone(), vec![]),
             slow: false,
+            share: (1, 1),
+            setup: Setup::None,
+            rows_not_column: false,
             echo_build: true,
         });
     }
@@ -116,7 +144,27 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
                 vec![opts.python_script().display().to_string()],
             ),
             slow: true,
+            share: (10, 20),
+            setup: Setup::None,
+            rows_not_column: false,
         echo_build: false,
+        });
+    }
+    if !opts.skip_python {
+        out.push(Connector {
+            column: Column::new(
+                "python_rust",
+                "python on this SDK",
+                "Python echo on this SDK",
+                "the same Python echo file, imports changed to vantiq_connector_sdk (python/, on this SDK's core), its own process",
+            )
+            .over("python"),
+            launch: process(opts.python(), vec![]),
+            share: (4, 4),
+            setup: Setup::OurPythonPackage(opts.python_script()),
+            rows_not_column: false,
+            slow: true,
+            echo_build: false,
         });
     }
     out.push(Connector {
@@ -129,6 +177,9 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         .with_ratio(),
         launch: process(opts.floor_bin(), vec![]),
         slow: false,
+        share: (1, 1),
+        setup: Setup::None,
+        rows_not_column: false,
         echo_build: false,
     });
     out.push(Connector {
@@ -141,6 +192,9 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         .with_ratio(),
         launch: process(opts.floor_bin(), vec!["--parse".into()]),
         slow: false,
+        share: (1, 1),
+        setup: Setup::None,
+        rows_not_column: false,
         echo_build: false,
     });
     out.push(Connector {
@@ -151,6 +205,23 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
             "the driver's own ceiling: the floor's code run inside the driver process, or a one-way raw client",
         ),
         launch: Launch::InDriver,
+        slow: false,
+        share: (1, 1),
+        setup: Setup::None,
+        rows_not_column: false,
+        echo_build: false,
+    });
+    out.push(Connector {
+        column: Column::new(
+            crate::metrics_on::WHO,
+            "echo, metrics on",
+            "echo, metrics on",
+            "the echo example with metricsPort set and /metrics scraped every second",
+        ),
+        launch: process(opts.echo_bin(), vec![]),
+        share: (1, 1),
+        setup: Setup::MetricsOn,
+        rows_not_column: true,
         slow: false,
         echo_build: false,
     });
@@ -166,6 +237,8 @@ pub enum Running {
         child: Child,
         /// Its working directory.
         dir: PathBuf,
+        /// The scraper of its `/metrics` ([`Setup::MetricsOn`]).
+        scraper: Option<crate::metrics_on::Scraper>,
     },
     /// The floor's code on a thread of the driver; dropping the handle stops it.
     InDriver {
@@ -186,7 +259,7 @@ impl Running {
     /// Whether the process has exited (and how, with the end of its stderr).
     pub fn exited(&mut self) -> Option<String> {
         match self {
-            Running::Process { child, dir } => match child.try_wait() {
+            Running::Process { child, dir, .. } => match child.try_wait() {
                 Ok(Some(status)) => {
                     let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
                     let tail: Vec<&str> = log.lines().rev().take(5).collect();
@@ -205,7 +278,15 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         match self {
-            Running::Process { child, dir } => {
+            Running::Process {
+                child,
+                dir,
+                scraper,
+            } => {
+                if let Some(scraper) = scraper {
+                    let ok = scraper.ok.load(Ordering::Relaxed);
+                    super::log(&format!("/metrics scrapes answered with 200: {ok}"));
+                }
                 stop_gracefully(child);
                 let _ = child.kill();
                 let _ = child.wait();
@@ -246,6 +327,21 @@ fn stop_gracefully(child: &mut Child) {
 
 static RUN_DIRS: AtomicUsize = AtomicUsize::new(0);
 
+/// The Python echo connector's text with its imports of `vantiqconnectorsdk` changed to
+/// `vantiq_connector_sdk` (the package in python/), nothing else.
+fn on_our_package(script: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(script).map_err(|e| format!("{}: {e}", script.display()))?;
+    Ok(text
+        .replace(
+            "import vantiqconnectorsdk as",
+            "import vantiq_connector_sdk as",
+        )
+        .replace(
+            "from vantiqconnectorsdk import",
+            "from vantiq_connector_sdk import",
+        ))
+}
+
 /// Starts `connector` for `config` (the sources, pointed at the emulator).
 pub fn launch(connector: &Connector, config: &ServerConfig) -> Result<Running, String> {
     let (program, args, env) = match &connector.launch {
@@ -260,9 +356,25 @@ pub fn launch(connector: &Connector, config: &ServerConfig) -> Result<Running, S
     let dir = std::env::temp_dir().join(format!("vantiq-bench-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     crate::config::write_to(config, &dir).map_err(|e| format!("writing {}: {e}", dir.display()))?;
+    let mut args = args.clone();
+    let mut scraper = None;
+    match &connector.setup {
+        Setup::None => {}
+        Setup::OurPythonPackage(official) => {
+            let script = dir.join("echo_connector.py");
+            std::fs::write(&script, on_our_package(official)?)
+                .map_err(|e| format!("writing {}: {e}", script.display()))?;
+            args.push(script.display().to_string());
+        }
+        Setup::MetricsOn => {
+            let port =
+                crate::metrics_on::enable(&dir).map_err(|e| format!("enabling metrics: {e}"))?;
+            scraper = Some(crate::metrics_on::Scraper::start(port));
+        }
+    }
     let stderr = std::fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
     let child = Command::new(program)
-        .args(args)
+        .args(&args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&dir)
         .stdin(Stdio::null())
@@ -270,5 +382,9 @@ pub fn launch(connector: &Connector, config: &ServerConfig) -> Result<Running, S
         .stderr(stderr)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", program.display()))?;
-    Ok(Running::Process { child, dir })
+    Ok(Running::Process {
+        child,
+        dir,
+        scraper,
+    })
 }

@@ -32,7 +32,8 @@
 //! A column is a [`columns::Connector`]: a [`Column`] (name,
 //! header, legend, description, whether the table shows `echo ÷ name`), a
 //! [`columns::Launch`] (program, arguments and environment, started in a directory with
-//! its `server.config`), and whether it is slow (a tenth of the work). Push it in
+//! its `server.config`), a [`columns::Setup`] for its directory, its share of the work,
+//! and whether its results are a column or rows of their own (the metrics-on rows). Push it in
 //! [`columns::columns`] at the place it should appear in the table; every part measures
 //! it, interleaved with the others, and the table, chart and `latest.json` show it. For
 //! example, the echo with metrics on is the echo's program with one more environment
@@ -88,9 +89,22 @@ impl Bench {
         }
     }
 
-    /// The table's columns.
+    /// The table's columns (not the connectors whose results become rows of their own).
     pub fn columns(&self) -> Vec<Column> {
-        self.connectors.iter().map(|c| c.column.clone()).collect()
+        self.connectors
+            .iter()
+            .filter(|c| !c.rows_not_column)
+            .map(|c| c.column.clone())
+            .collect()
+    }
+
+    /// The connectors of the parts other than `single`.
+    pub fn column_connectors(&self) -> Vec<Connector> {
+        self.connectors
+            .iter()
+            .filter(|c| !c.rows_not_column)
+            .cloned()
+            .collect()
     }
 
     /// The figure `id` (it must be declared).

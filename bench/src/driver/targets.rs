@@ -33,6 +33,16 @@ impl Bench {
                 measured: py.map_or("not measured".into(), |r| format!("{r:.1}×")),
                 met: py.map(|r| r >= 20.0),
             });
+            let ours = f.and_then(|f| f.ratio_of("python_rust", "python"));
+            if id != "publish_echo_windowed" {
+                out.push(Target {
+                    requirement: format!(
+                        "{name}: the Python echo on this SDK ≥ 4× the official Python SDK"
+                    ),
+                    measured: ours.map_or("not measured".into(), |r| format!("{r:.1}×")),
+                    met: ours.map(|r| r >= 4.0),
+                });
+            }
             // Issue 17: publishes against the parsing floor (an SDK that gives handlers a
             // tree must parse), notifications and queries against the splicing one.
             let (floor, floor_name) = if id.starts_with("publish") {

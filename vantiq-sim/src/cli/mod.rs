@@ -139,6 +139,9 @@ struct ServerArg {
     /// The emulator's address
     #[arg(long, default_value = "http://127.0.0.1:8088")]
     server: String,
+    /// The emulator's control token, if it was started with one
+    #[arg(long, env = "VANTIQ_SIM_CONTROL_TOKEN", hide_env_values = true)]
+    control_token: Option<String>,
 }
 
 /// Parses the command line and runs the subcommand.
@@ -273,7 +276,10 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let client = Client::new(&server.server).map_err(fail)?;
+    let mut client = Client::new(&server.server).map_err(fail)?;
+    if let Some(token) = &server.control_token {
+        client = client.with_token(token);
+    }
     f(client).await
 }
 

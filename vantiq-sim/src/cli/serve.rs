@@ -34,6 +34,10 @@ pub(super) struct ServeArgs {
     /// Do not acknowledge notifications
     #[arg(long)]
     no_acks: bool,
+    /// Require this bearer token for the control API and the console's data (needed to
+    /// listen on an address other than loopback)
+    #[arg(long, env = "VANTIQ_SIM_CONTROL_TOKEN", hide_env_values = true)]
+    control_token: Option<String>,
 }
 
 /// The `--config` file.
@@ -96,6 +100,9 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         builder = builder.source(name, config);
     }
+    if let Some(token) = args.control_token {
+        builder = builder.control_token(token);
+    }
     let shutdown = Shutdown::register()?;
     let sim: Sim = builder
         .start()
@@ -106,6 +113,7 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), String> {
         sim.http_url(),
         sim.ws_url()
     );
+    tracing::info!("console: {}/ (in a browser)", sim.http_url());
     let _ = std::io::stdout().flush();
     shutdown.wait().await;
     tracing::info!("shutting down");

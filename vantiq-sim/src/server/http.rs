@@ -1,7 +1,7 @@
-//! HTTP on the listener: the routes (the WebSocket endpoint and the control API) and the
-//! WebSocket upgrade, which hands the upgraded connection to a session.
+//! HTTP on the listener: the routes (the WebSocket endpoint, the control API and the
+//! console) and the WebSocket upgrade, which hands the upgraded connection to a session.
 
-use super::{control, Server};
+use super::{auth, console, control, Server};
 use crate::session;
 use crate::state::Core;
 use axum::body::Body;
@@ -30,13 +30,20 @@ impl FromRef<AppState> for Arc<Core> {
     }
 }
 
-/// Every route: the WebSocket endpoint and the control API.
+/// Every route: the WebSocket endpoint (the connectors' own credentials), the control API
+/// and the console's event stream (behind the control token, if set), and the console's
+/// page and assets (open: they hold no data).
 pub(crate) fn router(server: Arc<Server>) -> Router {
+    let app = AppState(server);
+    let guarded = control::routes().merge(console::data_routes()).route_layer(
+        axum::middleware::from_fn_with_state(app.clone(), auth::require_token),
+    );
     Router::new()
         .route("/api/{version}/wsock/websocket", any(websocket))
-        .merge(control::routes())
+        .merge(guarded)
+        .merge(console::asset_routes())
         .fallback(|| async { control::json_error(StatusCode::NOT_FOUND, "no such endpoint") })
-        .with_state(AppState(server))
+        .with_state(app)
 }
 
 /// `/api/vN/wsock/websocket`: upgrades to a WebSocket and runs a session on it.

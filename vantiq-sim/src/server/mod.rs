@@ -11,6 +11,8 @@
 //! emulator's state (`state/`) knows nothing of them. Parts: `http` (the routes and the
 //! WebSocket upgrade) and `control` (the control API).
 
+mod auth;
+mod console;
 mod control;
 mod http;
 
@@ -44,6 +46,8 @@ pub(crate) struct Server {
     generation: watch::Sender<u64>,
     /// Sessions alive (socket still open), so stop() can wait until they are all gone.
     live_sessions: watch::Sender<usize>,
+    /// The token the control API and the console's data require, if any (see `auth.rs`).
+    control_token: Option<String>,
 }
 
 /// Counts a session as alive until dropped.
@@ -56,14 +60,30 @@ impl Drop for SessionGuard {
 }
 
 impl Server {
-    /// A server for `core`, not yet listening; `addr` is where it will listen.
-    pub(crate) fn new(core: Arc<Core>, addr: SocketAddr) -> Arc<Self> {
-        Arc::new(Self {
+    /// A server for `core`, not yet listening; `addr` is where it will listen. A listener
+    /// that is not on loopback needs a control token: it refuses to exist without one.
+    pub(crate) fn new(
+        core: Arc<Core>,
+        addr: SocketAddr,
+        control_token: Option<String>,
+    ) -> io::Result<Arc<Self>> {
+        if !addr.ip().is_loopback() && control_token.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{addr} is not a loopback address: listening there needs a control token \
+                     (--control-token), since the control API and the console can drive \
+                     every connector that connects"
+                ),
+            ));
+        }
+        Ok(Arc::new(Self {
             core,
             listener: Mutex::new(ListenerSlot { addr, task: None }),
             generation: watch::Sender::new(0),
             live_sessions: watch::Sender::new(0),
-        })
+            control_token,
+        }))
     }
 
     /// The listening address (kept while stopped, so a restart reuses it).

@@ -210,6 +210,7 @@ impl Session {
     fn flush_batch(&mut self) {
         if let (Some(count), Some(entry)) = (self.notified.take(), &self.bound) {
             entry.announce(count);
+            self.core.notifications_recorded();
         }
         if self.acks > 0 {
             self.link

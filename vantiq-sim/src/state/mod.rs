@@ -13,12 +13,15 @@
 //! `violations`. The listener, its generation and the live sessions are the server's
 //! (`server/`), not the state's: the state knows sessions only through their links.
 
+mod events;
+mod history;
 mod link;
 mod notifications;
 mod queries;
 mod sources;
 mod violations;
 
+pub(crate) use events::Changes;
 pub(crate) use link::{Out, Reading, SessionLink};
 pub(crate) use sources::SourceEntry;
 
@@ -48,6 +51,8 @@ pub(crate) struct Core {
     conn_version: watch::Sender<u64>,
     violations: Mutex<Vec<Violation>>,
     violation_count: watch::Sender<usize>,
+    /// Bumped whenever notifications were recorded (once per batch), for the console.
+    activity: watch::Sender<u64>,
     auth_failures: AtomicU64,
     /// How each session chooses the frame type it sends.
     pub(crate) frame_mode: FrameMode,
@@ -77,6 +82,7 @@ impl Core {
             conn_version: watch::Sender::new(0),
             violations: Mutex::new(Vec::new()),
             violation_count: watch::Sender::new(0),
+            activity: watch::Sender::new(0),
             auth_failures: AtomicU64::new(0),
             frame_mode,
             connect_grace,

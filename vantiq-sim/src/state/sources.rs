@@ -2,6 +2,7 @@
 //! presented, and the operations on them (add, remove, configure, reconnect, drop, go
 //! silent, publish), including the `connectExtension` handshake and the end of a session.
 
+use super::history::{state_word, History};
 use super::link::SessionLink;
 use super::{lock, Core};
 use crate::types::{Notification, QueryOutcome, SimError, SourceStatus};
@@ -40,6 +41,8 @@ pub(crate) struct SourceState {
     /// Queries that timed out, by query number -> session: their late answers are ignored
     /// rather than reported (answering late is not a protocol violation).
     pub(super) expired: HashMap<u64, u64>,
+    /// Connection events, for the console and `sources`.
+    pub(super) history: History,
 }
 
 /// One configured source.
@@ -67,6 +70,7 @@ impl SourceEntry {
                 next_seq: 0,
                 queries: HashMap::new(),
                 expired: HashMap::new(),
+                history: History::default(),
             }),
             notif_count: watch::Sender::new(0),
         }
@@ -82,6 +86,9 @@ impl SourceEntry {
             reconnect_secrets: st.secrets.clone(),
             frame_type: st.owner.as_ref().map(|o| o.link.frame_type()),
             reading_stopped: st.owner.as_ref().is_some_and(|o| o.link.reading_stopped()),
+            state: state_word(&st).to_owned(),
+            connected_at_ms: st.history.connected_at_ms.filter(|_| st.connected),
+            history: st.history.events(),
         }
     }
 
@@ -214,6 +221,10 @@ impl Core {
                     );
                 }
                 st.connected = false;
+                st.history
+                    .push("reconnectRequired", "the configuration changed");
+            } else {
+                st.history.push("configured", "the configuration changed");
             }
         }
         self.bump();
@@ -231,6 +242,7 @@ impl Core {
                 .ok_or_else(|| SimError::NotConnected(name.to_owned()))?;
             owner.link.send(wire::reconnect_required(name));
             st.connected = false;
+            st.history.push("reconnectRequired", "asked for");
         }
         tracing::info!(source = name, "reconnectRequired sent");
         self.bump();
@@ -240,8 +252,16 @@ impl Core {
     /// Cuts the source's connection abruptly (no close frame).
     pub(crate) fn drop_connection(&self, name: &str) -> Result<(), SimError> {
         let entry = self.entry(name)?;
-        let link = detach(&mut lock(&entry.state), name, None)
-            .ok_or_else(|| SimError::NotConnected(name.to_owned()))?;
+        let link = {
+            let mut st = lock(&entry.state);
+            let link = detach(&mut st, name, None)
+                .ok_or_else(|| SimError::NotConnected(name.to_owned()))?;
+            st.history.push(
+                "dropped",
+                format!("session {} cut (no close frame)", link.id),
+            );
+            link
+        };
         tracing::info!(source = name, session = link.id, "dropping connection");
         link.kill();
         self.bump();
@@ -250,7 +270,11 @@ impl Core {
 
     /// Makes the source's link half-open: nothing read, nothing sent, pings unanswered.
     pub(crate) fn go_silent(&self, name: &str) -> Result<(), SimError> {
-        let link = self.entry(name)?.owner_link()?;
+        let entry = self.entry(name)?;
+        let link = entry.owner_link()?;
+        lock(&entry.state)
+            .history
+            .push("silent", "half-open: nothing read, nothing sent");
         tracing::info!(source = name, session = link.id, "connection goes silent");
         link.silent.store(true, Ordering::Relaxed);
         Ok(())
@@ -259,10 +283,14 @@ impl Core {
     /// Stops reading the source's connection, keeping it open (the connector's writes back
     /// up); returns once the session's reader has stopped.
     pub(crate) async fn stop_reading(&self, name: &str) -> Result<(), SimError> {
-        let link = self.entry(name)?.owner_link()?;
+        let entry = self.entry(name)?;
+        let link = entry.owner_link()?;
         if !link.stop_reading().await {
             return Err(SimError::NotConnected(name.to_owned()));
         }
+        lock(&entry.state)
+            .history
+            .push("reading stopped", "the connection stays open");
         tracing::info!(
             source = name,
             session = link.id,
@@ -274,10 +302,12 @@ impl Core {
 
     /// Reads the source's connection again after [`Core::stop_reading`].
     pub(crate) fn resume_reading(&self, name: &str) -> Result<(), SimError> {
-        let link = self.entry(name)?.owner_link()?;
+        let entry = self.entry(name)?;
+        let link = entry.owner_link()?;
         if !link.resume_reading() {
             return Err(SimError::NotConnected(name.to_owned()));
         }
+        lock(&entry.state).history.push("reading resumed", "");
         tracing::info!(
             source = name,
             session = link.id,
@@ -339,9 +369,19 @@ impl Core {
                 Some(owner) if owner.link.id == link.id => None,
                 Some(owner) if secret.is_some() && owner.secret == secret => {
                     let old = owner.link.id;
-                    detach(&mut st, name, Some(old))
+                    let displaced = detach(&mut st, name, Some(old));
+                    let detail = format!("session {old} displaced: the same reconnect secret");
+                    st.history.push("displaced", detail);
+                    displaced
                 }
                 Some(_) => {
+                    let detail = format!(
+                        "session {} from {}: a different reconnect secret",
+                        link.id, link.peer
+                    );
+                    st.history.push("refused", detail);
+                    drop(st);
+                    self.bump();
                     return Err((
                         409,
                         "io.vantiq.extension.source.already.connected",
@@ -349,7 +389,7 @@ impl Core {
                             "The source {name} is already served by another connector \
                              (a different reconnect secret was presented)."
                         ),
-                    ))
+                    ));
                 }
                 None => None,
             };
@@ -366,6 +406,8 @@ impl Core {
             link.send(wire::configure_extension(name, &st.config));
             st.connected = true;
             st.connections += 1;
+            let detail = format!("session {} from {}", link.id, link.peer);
+            st.history.push("connected", detail);
             (displaced, st.connections)
         };
         if let Some(old) = displaced {
@@ -389,7 +431,14 @@ impl Core {
 
     /// A session ended: if it still served `entry`, the source is disconnected.
     pub(crate) fn session_ended(&self, entry: &SourceEntry, session: u64, reason: &str) {
-        let released = detach(&mut lock(&entry.state), &entry.name, Some(session));
+        let released = {
+            let mut st = lock(&entry.state);
+            let released = detach(&mut st, &entry.name, Some(session));
+            if released.is_some() {
+                st.history.push("disconnected", reason);
+            }
+            released
+        };
         if released.is_some() {
             tracing::info!(source = %entry.name, session, reason, "source disconnected");
             self.bump();
@@ -401,7 +450,10 @@ impl Core {
     pub(crate) fn detach_all(&self) {
         let entries: Vec<Arc<SourceEntry>> = lock(&self.sources).values().cloned().collect();
         for entry in entries {
-            detach(&mut lock(&entry.state), &entry.name, None);
+            let mut st = lock(&entry.state);
+            if detach(&mut st, &entry.name, None).is_some() {
+                st.history.push("disconnected", "server stopped");
+            }
         }
         self.bump();
     }

@@ -57,14 +57,16 @@
 //! ```text
 //! cargo run -p vantiq-sim -- serve --token secret --source db &
 //! mkdir -p serverConfig && printf 'targetServer=http://127.0.0.1:8088\nauthToken=secret\nsources=db\n' > serverConfig/server.config
-//! cargo run --release --example sqlite
+//! cargo run --release -p vantiq-sqlite-connector
 //! ```
+//!
+//! With `metricsPort=9464` in server.config, `/metrics` serves the SDK's
+//! series and the connector's own (`sqlite_rows_inserted_total`, ...: see
+//! `src/metrics.rs`), and `/healthz` and `/readyz` answer the
+//! kubelet's probes.
 //!
 //! Exit status: 0 after SIGINT/SIGTERM, 2 for a bad server.config, 1 when
 //! the server rejects the token (or another fatal error).
-
-#[path = "common/sqlite_handler.rs"]
-mod sqlite_handler;
 
 use std::process::ExitCode;
 
@@ -82,16 +84,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let set = match ConnectorSet::builder(config)
-        .handler(sqlite_handler::SqliteConnector::new())
-        .build()
-    {
+    let handler = vantiq_sqlite_connector::SqliteConnector::new();
+    let metrics = handler.metrics.clone();
+    let set = match ConnectorSet::builder(config).handler(handler).build() {
         Ok(set) => set,
         Err(e) => {
             eprintln!("sqlite: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
+    // The connector's own series, served with the SDK's on metricsPort.
+    metrics.register(&set);
     if let Err(e) = set.declare_healthy() {
         eprintln!(
             "sqlite: health probe not started on port {}: {e}",

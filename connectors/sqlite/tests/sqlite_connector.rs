@@ -1,4 +1,4 @@
-//! The `sqlite` example connector (examples/common/sqlite_handler.rs)
+//! The `sqlite` example connector (connectors/sqlite)
 //! against the emulator: publishes insert rows, queries stream them back.
 //!
 //! Every wait is on an event: the emulator's handshake count or the
@@ -6,15 +6,15 @@
 //! their own: the SDK starts a query only after the connect and publish
 //! handlers of the events that came before it have finished.
 
-#[path = "../examples/common/sqlite_handler.rs"]
-mod sqlite_handler;
+#[path = "../../../tests/common/prom.rs"]
+mod prom;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sqlite_handler::SqliteConnector;
 use vantiq_connector_sdk::{ConnectorSet, Error, ServerConfig};
 use vantiq_sim::{QueryOutcome, Sim};
+use vantiq_sqlite_connector::SqliteConnector;
 
 const TOKEN: &str = "sqlite-test-token-4Kq";
 const SOURCE: &str = "db";
@@ -54,12 +54,17 @@ impl Harness {
             .token(TOKEN)
             .source(SOURCE)
             .tcp_probe_port(0)
+            .metrics_port(0)
+            .metrics_address(prom::LOCALHOST.into())
             .build()
             .expect("valid server config");
+        let handler = SqliteConnector::new();
+        let metrics = handler.metrics.clone();
         let set = ConnectorSet::builder(server_config)
-            .handler(SqliteConnector::new())
+            .handler(handler)
             .build()
             .expect("connector set");
+        metrics.register(&set);
         let runner = set.clone();
         let task = tokio::spawn(async move { runner.run().await });
         sim.wait_connected(SOURCE, WAIT)
@@ -106,6 +111,39 @@ impl Harness {
             .expect("run ends cleanly");
         drop(self.sim);
     }
+}
+
+/// The connector's own series are served with the SDK's, and follow the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connector_serves_its_own_metrics() {
+    let h = Harness::start(memory_config()).await;
+    let addr = h.set.metrics().local_addr().expect("the endpoint listens");
+    let rows: Vec<Value> = (0..3).map(row).collect();
+    h.insert(&rows, 0).await;
+    // A publish that cannot be inserted, then one that can: publishes are
+    // handled in order, so once the second is notified the first was counted.
+    h.sim
+        .publish(SOURCE, json!({"no_such_column": 1}))
+        .await
+        .unwrap();
+    h.insert(&[row(3)], 3).await;
+    let out = h
+        .query(json!({"sql": "SELECT id FROM events ORDER BY id"}))
+        .await;
+    assert_eq!(out.rows.len(), 4);
+
+    let m = prom::scrape(addr).await;
+    let db = [("source", SOURCE)];
+    assert_eq!(prom::sample(&m, "sqlite_rows_inserted_total", &db), 4.0);
+    assert_eq!(prom::sample(&m, "sqlite_inserts_failed_total", &db), 1.0);
+    assert_eq!(prom::sample(&m, "sqlite_rows_returned_total", &db), 4.0);
+    assert_eq!(prom::sample(&m, "sqlite_query_seconds_count", &db), 1.0);
+    // With the SDK's own series.
+    assert_eq!(
+        prom::sample(&m, "vantiq_connector_publishes_received_total", &db),
+        5.0
+    );
+    h.stop().await;
 }
 
 fn statuses(out: &QueryOutcome) -> Vec<u64> {

@@ -1,5 +1,5 @@
 //! The SQLite connector's behaviour, shared by the `sqlite` example and its
-//! test (`tests/sqlite_connector.rs`). See `examples/sqlite.rs` and
+//! test (`tests/sqlite_connector.rs`). See `src/main.rs` and
 //! `docs/sqlite-connector.md` for what it does.
 //!
 //! Every source has its own database connection, opened by the connect
@@ -18,6 +18,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Number, Value};
 use tokio::sync::mpsc;
 use vantiq_connector_sdk::{Context, Handler, HandlerResult, Query, QueryError};
+
+pub use crate::metrics::SqliteMetrics;
 
 /// Rows per partial answer unless the configuration says otherwise.
 pub const DEFAULT_CHUNK_SIZE: usize = 500;
@@ -134,6 +136,8 @@ enum SourceDb {
 #[derive(Default, Clone)]
 pub struct SqliteConnector {
     sources: Arc<Mutex<HashMap<String, SourceDb>>>,
+    /// The connector's own series (register them with [`SqliteMetrics::register`]).
+    pub metrics: SqliteMetrics,
 }
 
 impl SqliteConnector {
@@ -505,10 +509,11 @@ impl Handler for SqliteConnector {
             return Err(format!("publish to {source} skipped: not an object").into());
         };
         let writer = db.clone();
-        let rowid = tokio::task::spawn_blocking(move || insert(&writer, &object))
+        let inserted = tokio::task::spawn_blocking(move || insert(&writer, &object))
             .await
-            .unwrap_or_else(|e| Err(format!("the insert panicked: {e}")))
-            .map_err(|reason| format!("publish to {source} skipped: {reason}"))?;
+            .unwrap_or_else(|e| Err(format!("the insert panicked: {e}")));
+        self.metrics.insert(source, inserted.is_ok());
+        let rowid = inserted.map_err(|reason| format!("publish to {source} skipped: {reason}"))?;
         tracing::debug!(source, rowid, "row inserted");
         if db.config.notify_inserts {
             ctx.connection()
@@ -530,6 +535,7 @@ impl Handler for SqliteConnector {
         // A small channel: the worker reads ahead at most two chunks of
         // what the connection has not taken yet.
         let (tx, mut rx) = mpsc::channel::<Chunk>(2);
+        let started = std::time::Instant::now();
         let worker = tokio::task::spawn_blocking(move || run_select(&db, &select, &tx));
         // Holds one chunk back: only at the end is it known whether a chunk
         // is a partial answer (100) or the last one (200).
@@ -537,6 +543,7 @@ impl Handler for SqliteConnector {
         while let Some(chunk) = rx.recv().await {
             match chunk {
                 Ok(rows) => {
+                    self.metrics.returned(query.source(), rows.len());
                     if let Some(previous) = pending.replace(rows) {
                         query.partial(&previous).await?;
                     }
@@ -550,7 +557,10 @@ impl Handler for SqliteConnector {
                 }
             }
         }
-        if let Err(e) = worker.await {
+        let ran = worker.await;
+        self.metrics
+            .query_ran(query.source(), started.elapsed().as_secs_f64());
+        if let Err(e) = ran {
             let e = QueryError::new(
                 "sqlite.queryFailed",
                 "The SQL statement {0} failed: {1}",
