@@ -133,8 +133,11 @@ impl Figure {
 
     /// Whether `who`'s median is within [`DRIVER_BOUND`] of the driver's ceiling in this
     /// figure (so it says more about the driver than about `who`).
+    ///
+    /// Only rates and latencies (the throughput and latency panels) can be: in the
+    /// connect and restart figures the in-driver floor is a reconnect policy, not a limit.
     pub fn driver_bound(&self, who: &str) -> bool {
-        if who == CEILING {
+        if who == CEILING || !matches!(self.panel, Panel::Throughput | Panel::Latency) {
             return false;
         }
         match (self.get(who), self.get(CEILING)) {
@@ -383,6 +386,9 @@ mod tests {
                 .push((who.into(), Summary::of(&[v]).unwrap(), String::new()));
         }
         assert!(time.driver_bound("echo") && !time.driver_bound("floor"));
+        let mut restart = time.clone();
+        restart.panel = Panel::Restart;
+        assert!(!restart.driver_bound("echo"));
         let columns = [
             Column::new("echo", "echo", "echo", ""),
             Column::new("floor", "floor", "floor", "").with_ratio(),
