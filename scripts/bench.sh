@@ -6,7 +6,9 @@
 #
 #   bash scripts/bench.sh            # full run (about 10 minutes)
 #   bash scripts/bench.sh --quick    # smaller run (about 3 minutes)
-#   bash scripts/bench.sh --help     # the driver's options (--rounds, --skip-python, --only, --sizes)
+#   bash scripts/bench.sh --help     # the driver's options (--rounds, --skip-python, --only, --sizes,
+#                                    # --figures, --baseline NAME=PATH)
+#   bash scripts/bench-compare.sh <commit>...   # other builds' echo as extra columns, same run
 #
 # Builds everything in release, installs the Python SDK and builds python/ into .venv
 # (scripts/setup-python.sh), raises the open-files limit for the 10,000-source figures, and

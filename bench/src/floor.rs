@@ -9,10 +9,13 @@
 //! any other op gets a query error. That is the part of the echo contract the benchmark
 //! drives.
 //!
+//! With `parse` on (`floor --parse`, the *parsing floor* of issue 17), a publish's `object`
+//! is parsed into a `serde_json::Value` and serialised again instead of being sliced: the
+//! least an SDK that hands its handlers a JSON tree must do.
+//!
 //! The same code serves the driver's ceiling: [`Session::count_frames`] and
 //! [`Session::blast_notifications`] drive the emulator one way only.
 
-use crate::config::ServerConfig;
 use futures_util::stream::StreamExt;
 use futures_util::{FutureExt, SinkExt};
 use serde_json::{json, Value};
@@ -23,6 +26,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use vantiq_connector_sdk::config::ServerConfig;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -69,6 +73,8 @@ pub struct Session {
     prefix: String,
     /// The `config` object of `configureExtension`, as JSON text.
     config: String,
+    /// Echo publishes through a JSON tree (the parsing floor) instead of slicing.
+    parse: bool,
 }
 
 async fn next_text(ws: &mut Ws) -> Result<String, FloorError> {
@@ -120,7 +126,12 @@ pub async fn connect(url: &str, token: &str, source: &str) -> Result<Session, Fl
         r#"{{"op":"notification","resourceName":"sources","resourceId":{},"object":"#,
         Value::from(source)
     );
-    Ok(Session { ws, prefix, config })
+    Ok(Session {
+        ws,
+        prefix,
+        config,
+        parse: false,
+    })
 }
 
 /// What a session does after handling a frame.
@@ -130,6 +141,12 @@ enum Next {
 }
 
 impl Session {
+    /// Echoes publishes through a JSON tree (see the module docs).
+    pub fn parsing(mut self, parse: bool) -> Session {
+        self.parse = parse;
+        self
+    }
+
     /// Serves the echo behaviour until the connection ends (`Ok` on `reconnectRequired`).
     pub async fn serve(mut self) -> Result<(), FloorError> {
         loop {
@@ -171,7 +188,14 @@ impl Session {
         if text.starts_with(r#"{"op":"publish""#) {
             if let Some(at) = text.find(r#""object":"#) {
                 let object = &text[at + 9..text.len() - 1];
-                let frame = self.notification(object);
+                let frame = if self.parse {
+                    match serde_json::from_str::<Value>(object) {
+                        Ok(tree) => self.notification(&tree.to_string()),
+                        Err(_) => return Ok(Next::Go),
+                    }
+                } else {
+                    self.notification(object)
+                };
                 self.ws.feed(Message::text(frame)).await?;
             }
             return Ok(Next::Go);
@@ -310,12 +334,19 @@ impl Session {
     }
 }
 
-/// Serves `source` forever: connect, serve, and on any failure retry after `retry`.
-pub async fn serve_forever(url: Arc<str>, token: Arc<str>, source: String, retry: Duration) {
+/// Serves `source` forever: connect, serve, and on any failure retry after `retry`;
+/// `parse`: see [`Session::parsing`].
+pub async fn serve_forever(
+    url: Arc<str>,
+    token: Arc<str>,
+    source: String,
+    retry: Duration,
+    parse: bool,
+) {
     loop {
         match connect(&url, &token, &source).await {
             Ok(session) => {
-                if let Err(e) = session.serve().await {
+                if let Err(e) = session.parsing(parse).serve().await {
                     if std::env::var_os("FLOOR_DEBUG").is_some() {
                         eprintln!("floor: {source}: {e}");
                     }
@@ -332,15 +363,26 @@ pub async fn serve_forever(url: Arc<str>, token: Arc<str>, source: String, retry
 }
 
 /// Serves every source of `config` (one socket each) until the returned tasks are
-/// aborted.
-pub fn spawn_all(config: &ServerConfig, retry: Duration) -> Vec<tokio::task::JoinHandle<()>> {
-    let url: Arc<str> = config.ws_url().into();
-    let token: Arc<str> = config.auth_token.as_str().into();
-    config
-        .sources
+/// aborted; `parse`: see [`Session::parsing`].
+///
+/// # Errors
+///
+/// When `config` authenticates with something other than a token.
+pub fn spawn_all(
+    config: &ServerConfig,
+    retry: Duration,
+    parse: bool,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+    let url: Arc<str> = config.websocket_url().into();
+    let token: Arc<str> = crate::config::token(config)?.into();
+    Ok(config
+        .sources()
         .iter()
-        .map(|s| tokio::spawn(serve_forever(url.clone(), token.clone(), s.clone(), retry)))
-        .collect()
+        .map(|s| {
+            let (url, token) = (url.clone(), token.clone());
+            tokio::spawn(serve_forever(url, token, s.clone(), retry, parse))
+        })
+        .collect())
 }
 
 /// The floor's code serving every source of a configuration on a thread of its own, with
@@ -354,6 +396,7 @@ pub struct FloorThread {
 impl FloorThread {
     /// Starts serving `config`'s sources, retrying a lost connection after `retry`.
     pub fn start(config: &ServerConfig, retry: Duration) -> std::io::Result<FloorThread> {
+        crate::config::token(config).map_err(std::io::Error::other)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = config.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -363,7 +406,7 @@ impl FloorThread {
             .name("floor-ceiling".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let tasks = spawn_all(&config, retry);
+                    let tasks = spawn_all(&config, retry, false).unwrap_or_default();
                     let _ = stopped.await;
                     for t in tasks {
                         t.abort();

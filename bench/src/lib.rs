@@ -1,20 +1,24 @@
 //! `vantiq-bench`: the benchmark of the Rust connector SDK against the official Python SDK
 //! and a bare WebSocket floor, all driven through one in-process `vantiq-sim` emulator.
 //!
-//! The library holds what the driver (`src/main.rs`) and the floor client
-//! (`src/bin/floor.rs`) share:
+//! The library holds the driver (`src/main.rs` is its entry point) and what it shares with
+//! the floor client (`src/bin/floor.rs`):
 //!
-//! * [`config`]: writing and reading the connectors' `server.config`;
+//! * [`driver`]: the benchmark itself: options, columns, the parts and their figures
+//!   (start there to add a figure or a column);
+//! * [`config`]: writing the connectors' `server.config` (read with the SDK's loader);
 //! * [`floor`]: the bare WebSocket client (handshake and JSON echo, no SDK logic), run as
 //!   its own process by the `floor` binary and in the driver's process for the driver's
 //!   ceiling;
 //! * [`metrics_on`]: the figures of `echo` with its metrics endpoint on and scraped;
 //! * [`pingpong`]: the kernel's floor for a round trip (blocking TCP between two processes);
 //! * [`stats`]: medians, spreads and percentiles;
-//! * [`report`]: the printed table, `latest.json` and the hand-written SVG chart;
+//! * [`report`]: the printed table and `latest.json`; [`chart`]: the hand-written SVG chart;
 //! * [`sys`]: resident memory of a process, the machine's description.
 
+pub mod chart;
 pub mod config;
+pub mod driver;
 pub mod floor;
 pub mod metrics_on;
 pub mod pingpong;

@@ -1,22 +1,57 @@
-//! The benchmark's output: the printed table, the JSON document (`latest.json`) and the
-//! hand-written SVG chart (`chart.svg`, no plotting dependency).
+//! The benchmark's output: the printed table and the JSON document (`latest.json`); the
+//! SVG chart is in [`crate::chart`].
+//!
+//! Nothing here knows which connectors exist: the table has one column per [`Column`]
+//! the driver passes, in its order, and one ratio column (`echo ÷ X`) per column marked
+//! [`Column::ratio`].
 
 use crate::stats::Summary;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
-/// The columns of the table and the bars of each chart group, in order.
-pub const WHO: [&str; 5] = ["echo", "python", "python_rust", "floor", "ceiling"];
+/// The column every ratio is taken from: the current build's echo.
+pub const ECHO: &str = "echo";
 
-/// What a column is, for the table's legend and the JSON.
-pub fn who_description(who: &str) -> &'static str {
-    match who {
-        "echo" => "the Rust SDK's echo example (target/release/examples/echo), its own process",
-        "python" => "the same echo on the official Python SDK (vantiqconnectorsdk 1.3.7), its own process",
-        "python_rust" => "the same Python echo file, imports changed to vantiq_connector_sdk (python/, on this SDK's core), its own process",
-        "floor" => "bare tokio-tungstenite client, no SDK logic (target/release/floor), its own process",
-        "ceiling" => "the driver's own ceiling: the floor's code run inside the driver process, or a one-way raw client",
-        _ => "",
+/// The column of the driver's own ceiling.
+pub const CEILING: &str = "ceiling";
+
+/// A connector's figure within this factor of the driver's ceiling measures the driver,
+/// not the connector (issue 17): it is printed as driver-bound.
+pub const DRIVER_BOUND: f64 = 1.3;
+
+/// One column of the table (one bar of each chart group): a connector, or the driver's
+/// own ceiling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// The name results are recorded under (`echo`, `python`, `floor`, `ceiling`, a
+    /// baseline's name).
+    pub name: String,
+    /// The table header (`echo (Rust SDK)`).
+    pub header: String,
+    /// The chart legend's label.
+    pub legend: String,
+    /// What it is, for `latest.json`.
+    pub description: String,
+    /// Whether the table has an `echo ÷ <name>` ratio column for it.
+    pub ratio: bool,
+}
+
+impl Column {
+    /// A column; `ratio` off.
+    pub fn new(name: &str, header: &str, legend: &str, description: &str) -> Column {
+        Column {
+            name: name.into(),
+            header: header.into(),
+            legend: legend.into(),
+            description: description.into(),
+            ratio: false,
+        }
+    }
+
+    /// With an `echo ÷ <name>` ratio column.
+    pub fn with_ratio(mut self) -> Column {
+        self.ratio = true;
+        self
     }
 }
 
@@ -87,37 +122,47 @@ impl Figure {
             .map(|(_, s, _)| s)
     }
 
-    /// `echo`'s median divided by `other`'s median.
-    pub fn ratio(&self, other: &str) -> Option<f64> {
-        self.ratio_of("echo", other)
+    /// Whether `who`'s median is within [`DRIVER_BOUND`] of the driver's ceiling in this
+    /// figure (so it says more about the driver than about `who`).
+    pub fn driver_bound(&self, who: &str) -> bool {
+        if who == CEILING {
+            return false;
+        }
+        match (self.get(who), self.get(CEILING)) {
+            (Some(s), Some(c)) if self.higher_is_better => s.median * DRIVER_BOUND >= c.median,
+            (Some(s), Some(c)) => s.median <= c.median * DRIVER_BOUND,
+            _ => false,
+        }
     }
 
-    /// `who`'s median over `other`'s.
-    pub fn ratio_of(&self, who: &str, other: &str) -> Option<f64> {
-        let e = self.get(who)?.median;
+    /// `echo`'s median divided by `other`'s median.
+    pub fn ratio(&self, other: &str) -> Option<f64> {
+        let e = self.get(ECHO)?.median;
         let o = self.get(other)?.median;
         (o != 0.0).then_some(e / o)
     }
 
-    /// The figure as JSON.
-    pub fn to_json(&self) -> Value {
+    /// The figure as JSON, with `echo_over_<name>` for each ratio column.
+    pub fn to_json(&self, columns: &[Column]) -> Value {
         let mut results = serde_json::Map::new();
         for (who, s, workload) in &self.results {
             let mut v = s.to_json();
             v["workload"] = json!(workload);
+            v["driver_bound"] = json!(self.driver_bound(who));
             results.insert(who.clone(), v);
         }
-        json!({
+        let mut doc = json!({
             "id": self.id,
             "title": self.title,
             "unit": self.unit,
             "higher_is_better": self.higher_is_better,
             "results": results,
-            "echo_over_python": self.ratio("python"),
-            "echo_over_floor": self.ratio("floor"),
-            "python_rust_over_python": self.ratio_of("python_rust", "python"),
             "notes": self.notes,
-        })
+        });
+        for c in columns.iter().filter(|c| c.ratio) {
+            doc[format!("echo_over_{}", c.name)] = json!(self.ratio(&c.name));
+        }
+        doc
     }
 }
 
@@ -189,28 +234,32 @@ fn cell(s: Option<&Summary>) -> String {
     }
 }
 
-/// The table of figures, as Markdown (it reads well in a terminal too).
-pub fn table(figures: &[Figure]) -> String {
-    let mut rows: Vec<Vec<String>> = vec![vec![
-        "figure".into(),
-        "unit".into(),
-        "echo (Rust SDK)".into(),
-        "python SDK".into(),
-        "python on this SDK".into(),
-        "floor".into(),
-        "driver ceiling".into(),
-        "echo ÷ python".into(),
-        "echo ÷ floor".into(),
-        "python on this SDK ÷ python SDK".into(),
-    ]];
+/// The table of figures, as Markdown (it reads well in a terminal too): a value column
+/// per column, then an `echo ÷ X` column per ratio column. A value within
+/// [`DRIVER_BOUND`] of the ceiling is marked `(driver-bound)`, and a ratio with such a
+/// value on either side `(d-b)`: neither is a result.
+pub fn table(figures: &[Figure], columns: &[Column]) -> String {
+    let ratios: Vec<&Column> = columns.iter().filter(|c| c.ratio).collect();
+    let mut header = vec!["figure".to_owned(), "unit".to_owned()];
+    header.extend(columns.iter().map(|c| c.header.clone()));
+    header.extend(ratios.iter().map(|c| format!("echo ÷ {}", c.name)));
+    let mut rows: Vec<Vec<String>> = vec![header];
     for f in figures {
         let mut row = vec![f.title.clone(), f.unit.clone()];
-        for who in WHO {
-            row.push(cell(f.get(who)));
+        for c in columns {
+            let mut text = cell(f.get(&c.name));
+            if f.driver_bound(&c.name) {
+                text.push_str(" (driver-bound)");
+            }
+            row.push(text);
         }
-        row.push(fmt_ratio(f.ratio("python")));
-        row.push(fmt_ratio(f.ratio("floor")));
-        row.push(fmt_ratio(f.ratio_of("python_rust", "python")));
+        for c in &ratios {
+            let mut text = fmt_ratio(f.ratio(&c.name));
+            if f.ratio(&c.name).is_some() && (f.driver_bound(ECHO) || f.driver_bound(&c.name)) {
+                text.push_str(" (d-b)");
+            }
+            row.push(text);
+        }
         rows.push(row);
     }
     let widths: Vec<usize> = (0..rows[0].len())
@@ -258,236 +307,6 @@ pub fn targets_table(targets: &[Target]) -> String {
     out
 }
 
-// ---- the chart ---------------------------------------------------------------------------
-
-const COLORS: [&str; 5] = ["#d9480f", "#1971c2", "#7048e8", "#2f9e44", "#868e96"];
-const PANEL_W: f64 = 600.0;
-const PANEL_H: f64 = 330.0;
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn axis_label(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{}M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{}k", v / 1e3)
-    } else {
-        format!("{v}")
-    }
-}
-
-/// One panel: groups of bars (one bar per connector), log-scale value axis.
-fn panel(out: &mut String, x0: f64, y0: f64, title: &str, unit: &str, figures: &[&Figure]) {
-    let left = 64.0;
-    let top = 34.0;
-    let bottom = 58.0;
-    let plot_w = PANEL_W - left - 16.0;
-    let plot_h = PANEL_H - top - bottom;
-    let _ = writeln!(
-        out,
-        r##"<g transform="translate({x0},{y0})"><rect x="0" y="0" width="{PANEL_W}" height="{PANEL_H}" fill="white" stroke="#dee2e6"/>"##
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="20" text-anchor="middle" font-weight="bold">{} ({}, log scale)</text>"#,
-        PANEL_W / 2.0,
-        esc(title),
-        esc(unit)
-    );
-    let values: Vec<f64> = figures
-        .iter()
-        .flat_map(|f| f.results.iter().flat_map(|(_, s, _)| [s.min, s.max]))
-        .filter(|v| *v > 0.0)
-        .collect();
-    if values.is_empty() {
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{}" text-anchor="middle">no data</text></g>"#,
-            PANEL_W / 2.0,
-            PANEL_H / 2.0
-        );
-        return;
-    }
-    let lo = values
-        .iter()
-        .cloned()
-        .fold(f64::MAX, f64::min)
-        .log10()
-        .floor();
-    let hi = values
-        .iter()
-        .cloned()
-        .fold(f64::MIN, f64::max)
-        .log10()
-        .ceil()
-        .max(lo + 1.0);
-    let y_of = |v: f64| top + plot_h - plot_h * ((v.max(10f64.powf(lo)).log10() - lo) / (hi - lo));
-    // Decade grid.
-    let mut d = lo;
-    while d <= hi + 1e-9 {
-        let y = y_of(10f64.powf(d));
-        let _ = writeln!(
-            out,
-            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e9ecef"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
-            left + plot_w,
-            left - 6.0,
-            y + 4.0,
-            axis_label(10f64.powf(d))
-        );
-        d += 1.0;
-    }
-    let groups = figures.len().max(1) as f64;
-    let group_w = plot_w / groups;
-    let bar_w = (group_w * 0.8 / WHO.len() as f64).min(36.0);
-    for (g, f) in figures.iter().enumerate() {
-        let gx = left + group_w * g as f64 + (group_w - bar_w * WHO.len() as f64) / 2.0;
-        for (i, who) in WHO.iter().enumerate() {
-            let x = gx + bar_w * i as f64;
-            let Some(s) = f.get(who) else {
-                let _ = writeln!(
-                    out,
-                    r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10" fill="#adb5bd">n/a</text>"##,
-                    x + bar_w / 2.0,
-                    top + plot_h - 4.0
-                );
-                continue;
-            };
-            let y = y_of(s.median);
-            let _ = writeln!(
-                out,
-                r#"<rect x="{:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {} {} (min {}, max {})</title></rect>"#,
-                x + 1.0,
-                bar_w - 2.0,
-                (top + plot_h - y).max(0.5),
-                COLORS[i],
-                who,
-                fmt_num(s.median),
-                esc(&f.unit),
-                fmt_num(s.min),
-                fmt_num(s.max)
-            );
-            // Spread whisker.
-            let (ymin, ymax) = (y_of(s.min), y_of(s.max));
-            let cx = x + bar_w / 2.0;
-            let _ = writeln!(
-                out,
-                r##"<line x1="{cx:.1}" y1="{ymin:.1}" x2="{cx:.1}" y2="{ymax:.1}" stroke="#212529"/><line x1="{:.1}" y1="{ymax:.1}" x2="{:.1}" y2="{ymax:.1}" stroke="#212529"/><line x1="{:.1}" y1="{ymin:.1}" x2="{:.1}" y2="{ymin:.1}" stroke="#212529"/>"##,
-                cx - 3.0,
-                cx + 3.0,
-                cx - 3.0,
-                cx + 3.0
-            );
-            let _ = writeln!(
-                out,
-                r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle" font-size="9">{}</text>"#,
-                ymax - 3.0,
-                fmt_num(s.median)
-            );
-        }
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="11">{}</text>"#,
-            left + group_w * (g as f64 + 0.5),
-            top + plot_h + 16.0,
-            esc(&f.group)
-        );
-    }
-    let _ = writeln!(
-        out,
-        r##"<line x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#495057"/></g>"##,
-        top + plot_h,
-        left + plot_w,
-        top + plot_h
-    );
-}
-
-/// The SVG chart: throughput, latency, connect time and restart panels, bars per
-/// connector with min–max whiskers.
-pub fn chart(figures: &[Figure], subtitle: &str) -> String {
-    let pick = |p: Panel| -> Vec<&Figure> { figures.iter().filter(|f| f.panel == p).collect() };
-    let width = PANEL_W * 2.0 + 30.0;
-    let height = PANEL_H * 2.0 + 110.0;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        out,
-        r##"<rect width="100%" height="100%" fill="#f8f9fa"/>"##
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="24" text-anchor="middle" font-size="16" font-weight="bold">vantiq-connector-sdk benchmark: median of rounds, whiskers min–max</text>"#,
-        width / 2.0
-    );
-    let _ = writeln!(
-        out,
-        r##"<text x="{}" y="42" text-anchor="middle" font-size="11" fill="#495057">{}</text>"##,
-        width / 2.0,
-        esc(subtitle)
-    );
-    // Legend.
-    let mut lx = width / 2.0 - 330.0;
-    for (i, who) in WHO.iter().enumerate() {
-        let label = match *who {
-            "echo" => "Rust SDK echo",
-            "python" => "Python SDK echo",
-            "python_rust" => "Python echo, this SDK",
-            "floor" => "bare floor client",
-            _ => "driver ceiling",
-        };
-        let _ = writeln!(
-            out,
-            r#"<rect x="{lx}" y="52" width="12" height="12" fill="{}"/><text x="{}" y="62">{label}</text>"#,
-            COLORS[i],
-            lx + 16.0
-        );
-        lx += 135.0;
-    }
-    let top = 76.0;
-    panel(
-        &mut out,
-        10.0,
-        top,
-        "Throughput",
-        "per second",
-        &pick(Panel::Throughput),
-    );
-    panel(
-        &mut out,
-        PANEL_W + 20.0,
-        top,
-        "Query latency, sequential",
-        "µs",
-        &pick(Panel::Latency),
-    );
-    panel(
-        &mut out,
-        10.0,
-        top + PANEL_H + 20.0,
-        "Time until all sources connected",
-        "ms",
-        &pick(Panel::Connect),
-    );
-    let mut last: Vec<&Figure> = pick(Panel::Memory);
-    last.extend(pick(Panel::Restart));
-    panel(
-        &mut out,
-        PANEL_W + 20.0,
-        top + PANEL_H + 20.0,
-        "Idle memory per source; restart",
-        "KiB; ms",
-        &last,
-    );
-    out.push_str("</svg>\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,9 +329,42 @@ mod tests {
         ));
         f.results
             .push(("python".into(), Summary::of(&[0.1]).unwrap(), "w".into()));
-        let svg = chart(&[f.clone()], "test");
+        let columns = [
+            Column::new("echo", "echo", "echo", ""),
+            Column::new("python", "python", "python", "").with_ratio(),
+        ];
+        let svg = crate::chart::chart(&[f.clone()], &columns, "test");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        let t = table(&[f]);
-        assert!(t.contains("20x"), "{t}");
+        let t = table(&[f.clone()], &columns);
+        assert!(t.contains("20x") && t.contains("echo ÷ python"), "{t}");
+        assert!(!t.contains("driver-bound"), "{t}");
+    }
+
+    #[test]
+    fn figures_near_the_ceiling_are_driver_bound() {
+        let mut rate = Figure::new("r", "R", "msg/s", true, Panel::Throughput);
+        for (who, v) in [("echo", 80.0), ("floor", 70.0), ("ceiling", 100.0)] {
+            rate.results
+                .push((who.into(), Summary::of(&[v]).unwrap(), String::new()));
+        }
+        // 80 × 1.3 ≥ 100: bound; 70 × 1.3 < 100: a result.
+        assert!(rate.driver_bound("echo") && !rate.driver_bound("floor"));
+        assert!(!rate.driver_bound("ceiling"));
+        let mut time = Figure::new("t", "T", "µs", false, Panel::Latency);
+        for (who, v) in [("echo", 12.0), ("floor", 14.0), ("ceiling", 10.0)] {
+            time.results
+                .push((who.into(), Summary::of(&[v]).unwrap(), String::new()));
+        }
+        assert!(time.driver_bound("echo") && !time.driver_bound("floor"));
+        let columns = [
+            Column::new("echo", "echo", "echo", ""),
+            Column::new("floor", "floor", "floor", "").with_ratio(),
+            Column::new("ceiling", "ceiling", "ceiling", ""),
+        ];
+        let t = table(&[rate], &columns);
+        assert!(
+            t.contains("80.0 (driver-bound)") && t.contains("1.14x (d-b)"),
+            "{t}"
+        );
     }
 }

@@ -3,16 +3,26 @@
 
 use serde_json::{json, Value};
 
-/// The resident memory (`VmRSS`) of process `pid`, in KiB.
-pub fn rss_kib(pid: u32) -> Option<u64> {
+/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// The resident memory (`VmRSS`) of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The peak resident memory so far (`VmHWM`) of process `pid`, in KiB.
+pub fn hwm_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
 }
 
 /// The soft limit on open files of this process (`ulimit -n`), read from

@@ -3,14 +3,16 @@
 //! the connectors, serves every source listed there on its own socket, and runs until
 //! killed. A lost connection is retried every 10 ms.
 //!
+//! `floor --parse` echoes publishes through a JSON tree: the parsing floor.
+//!
 //! `floor --tcp-echo ADDR` is the other end of the kernel round-trip figure instead (see
 //! `vantiq_bench::pingpong`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use vantiq_bench::config::ServerConfig;
 use vantiq_bench::{floor, pingpong};
+use vantiq_connector_sdk::config::ServerConfig;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,12 +27,20 @@ fn main() -> ExitCode {
             };
         }
     }
+    let parse = match args.as_slice() {
+        [] => false,
+        [flag] if flag == "--parse" => true,
+        _ => {
+            eprintln!("usage: floor [--parse] | floor --tcp-echo ADDR");
+            return ExitCode::from(2);
+        }
+    };
     // The same runtime as the echo example, so the two differ only by the SDK.
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(serve()),
+        Ok(rt) => rt.block_on(serve(parse)),
         Err(e) => {
             eprintln!("floor: {e}");
             ExitCode::FAILURE
@@ -38,15 +48,21 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve() -> ExitCode {
-    let config = match ServerConfig::load_from(std::path::Path::new(".")) {
+async fn serve(parse: bool) -> ExitCode {
+    let config = match ServerConfig::load_from_dir(std::path::Path::new(".")) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("floor: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
-    let tasks = floor::spawn_all(&config, Duration::from_millis(10));
+    let tasks = match floor::spawn_all(&config, Duration::from_millis(10), parse) {
+        Ok(tasks) => tasks,
+        Err(e) => {
+            eprintln!("floor: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     for t in tasks {
         let _ = t.await;
     }
