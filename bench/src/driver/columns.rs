@@ -13,8 +13,8 @@ use std::time::Duration;
 use vantiq_connector_sdk::config::ServerConfig;
 
 use super::opts::Opts;
-use crate::floor;
 use crate::report::Column;
+use crate::{floor, metrics_on};
 
 /// How a column's connector runs.
 #[derive(Debug, Clone)]
@@ -45,6 +45,12 @@ pub struct Connector {
     /// A build of this SDK's echo (the current one, a baseline): also measured in the
     /// figures that check the SDK's own bounds (the stalled stream).
     pub echo_build: bool,
+    /// Measured only in the single-source figures (not with many sources, nor at a
+    /// restart).
+    pub single_only: bool,
+    /// Started with its metrics endpoint on and scraped while it runs (see
+    /// [`crate::metrics_on`]).
+    pub metrics: bool,
 }
 
 impl Connector {
@@ -70,9 +76,9 @@ fn process(program: PathBuf, args: Vec<String>) -> Launch {
     }
 }
 
-/// The columns, in table order: the current echo, the baselines (other builds' echo, in
-/// the order given), the Python SDK, the floor, the parsing floor and the driver's
-/// ceiling.
+/// The columns, in table order: the current echo (and the same with metrics on, not in
+/// the table), the baselines (other builds' echo, in the order given), the Python SDK,
+/// the floor, the parsing floor and the driver's ceiling.
 pub fn columns(opts: &Opts) -> Vec<Connector> {
     let mut out = vec![Connector {
         column: Column::new(
@@ -84,7 +90,25 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         launch: process(opts.echo_bin(), vec![]),
         slow: false,
         echo_build: true,
+        single_only: false,
+        metrics: false,
     }];
+    // The same echo with its metrics endpoint on, scraped every second: measured in the
+    // single-source figures, then moved into figures of their own by
+    // `metrics_on::split` (its column is not in the table).
+    out.push(Connector {
+        column: Column::new(
+            metrics_on::WHO,
+            "echo (metrics on)",
+            "Rust SDK echo, metrics on",
+            "the echo example with metricsPort set and /metrics scraped every second, its own process",
+        ),
+        launch: process(opts.echo_bin(), vec![]),
+        slow: false,
+        echo_build: false,
+        single_only: true,
+        metrics: true,
+    });
     for (name, program) in &opts.baselines {
         out.push(Connector {
             column: Column::new(
@@ -100,6 +124,8 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
             launch: process(program.clone(), vec![]),
             slow: false,
             echo_build: true,
+            single_only: false,
+            metrics: false,
         });
     }
     if !opts.skip_python {
@@ -117,6 +143,8 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
             ),
             slow: true,
             echo_build: false,
+            single_only: false,
+            metrics: false,
         });
         // The same Python file on this SDK's Python package (python/): only its
         // imports changed.
@@ -132,6 +160,8 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
                 launch: process(opts.python(), vec![script.display().to_string()]),
                 slow: true,
                 echo_build: false,
+                single_only: false,
+                metrics: false,
             });
         }
     }
@@ -146,6 +176,8 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         launch: process(opts.floor_bin(), vec![]),
         slow: false,
         echo_build: false,
+        single_only: false,
+        metrics: false,
     });
     out.push(Connector {
         column: Column::new(
@@ -158,6 +190,8 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         launch: process(opts.floor_bin(), vec!["--parse".into()]),
         slow: false,
         echo_build: false,
+        single_only: false,
+        metrics: false,
     });
     out.push(Connector {
         column: Column::new(
@@ -169,6 +203,8 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         launch: Launch::InDriver,
         slow: false,
         echo_build: false,
+        single_only: false,
+        metrics: false,
     });
     out
 }
@@ -182,6 +218,8 @@ pub enum Running {
         child: Child,
         /// Its working directory.
         dir: PathBuf,
+        /// The scraper of its `/metrics`, for a column with [`Connector::metrics`].
+        scraper: Option<metrics_on::Scraper>,
     },
     /// The floor's code on a thread of the driver; dropping the handle stops it.
     InDriver {
@@ -202,7 +240,7 @@ impl Running {
     /// Whether the process has exited (and how, with the end of its stderr).
     pub fn exited(&mut self) -> Option<String> {
         match self {
-            Running::Process { child, dir } => match child.try_wait() {
+            Running::Process { child, dir, .. } => match child.try_wait() {
                 Ok(Some(status)) => {
                     let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
                     let tail: Vec<&str> = log.lines().rev().take(5).collect();
@@ -221,7 +259,15 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         match self {
-            Running::Process { child, dir } => {
+            Running::Process {
+                child,
+                dir,
+                scraper,
+            } => {
+                if let Some(scraper) = scraper.take() {
+                    let ok = scraper.ok.load(Ordering::Relaxed);
+                    super::log(&format!("/metrics scrapes answered with 200: {ok}"));
+                }
                 stop_gracefully(child);
                 let _ = child.kill();
                 let _ = child.wait();
@@ -276,6 +322,12 @@ pub fn launch(connector: &Connector, config: &ServerConfig) -> Result<Running, S
     let dir = std::env::temp_dir().join(format!("vantiq-bench-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     crate::config::write_to(config, &dir).map_err(|e| format!("writing {}: {e}", dir.display()))?;
+    let scraper = if connector.metrics {
+        let port = metrics_on::enable(&dir).map_err(|e| format!("enabling metrics: {e}"))?;
+        Some(metrics_on::Scraper::start(port))
+    } else {
+        None
+    };
     let stderr = std::fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
     let child = Command::new(program)
         .args(args)
@@ -286,5 +338,9 @@ pub fn launch(connector: &Connector, config: &ServerConfig) -> Result<Running, S
         .stderr(stderr)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", program.display()))?;
-    Ok(Running::Process { child, dir })
+    Ok(Running::Process {
+        child,
+        dir,
+        scraper,
+    })
 }

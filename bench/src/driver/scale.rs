@@ -54,7 +54,7 @@ impl Bench {
             let id = format!("connect_{n}");
             // The columns measured at this size, with their rounds.
             let mut here: Vec<(Connector, usize)> = Vec::new();
-            for c in self.connectors.clone() {
+            for c in self.many_source_columns() {
                 let who = c.name().to_owned();
                 if let Some(why) = given_up.get(&who) {
                     self.note(&id, format!("{who}: not measured ({why})"));
