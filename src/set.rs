@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tracing::Instrument;
 
@@ -98,6 +99,12 @@ fn with_connect_options(settings: Settings, options: &crate::config::ConnectOpti
     }
     if let Some(Some(t)) = options.ping_interval {
         b = b.ping_interval(t);
+    }
+    match options.ping_timeout {
+        Some(Some(t)) => b = b.pong_timeout(Some(t)),
+        // `null`: wait for a pong for ever (about as long, here).
+        Some(None) => b = b.pong_timeout(Some(Duration::from_secs(u64::from(u32::MAX)))),
+        None => {}
     }
     if let Some(t) = options.close_timeout {
         b = b.close_timeout(t);
@@ -454,5 +461,38 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(kwargs: &str) -> crate::config::ConnectOptions {
+        ServerConfig::from_properties_str(
+            &format!("targetServer=https://x\nauthToken=t\nsources=s\nconnectKWArgs={kwargs}\n"),
+            None,
+            None,
+        )
+        .expect("valid config")
+        .connect_options()
+        .clone()
+    }
+
+    #[test]
+    fn connect_keywords_apply_over_the_settings() {
+        let s = with_connect_options(
+            Settings::default(),
+            &options(r#"{"ping_interval": 4, "ping_timeout": 1.5, "open_timeout": 3}"#),
+        );
+        assert_eq!(s.ping_interval(), Duration::from_secs(4));
+        assert_eq!(s.pong_timeout(), Some(Duration::from_millis(1500)));
+        assert_eq!(s.connect_timeout(), Duration::from_secs(3));
+        // `null`: a pong is waited for (practically) for ever.
+        let s = with_connect_options(Settings::default(), &options(r#"{"ping_timeout": null}"#));
+        assert!(s.pong_timeout().unwrap() > Duration::from_secs(100 * 365 * 24 * 3600));
+        // Absent: the default, half the ping interval.
+        let s = with_connect_options(Settings::default(), &options("{}"));
+        assert_eq!(s.pong_timeout(), None);
     }
 }

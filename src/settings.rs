@@ -129,6 +129,10 @@ settings! {
     /// dead and re-made, so a half-open link is noticed within one and a
     /// half intervals. Default [`defaults::PING_INTERVAL`].
     ping_interval: Duration = defaults::PING_INTERVAL;
+    /// How long a pong may take after a ping before the link is declared
+    /// dead and re-made (connectKWArgs' `ping_timeout`). Default `None`: half
+    /// the ping interval.
+    pong_timeout: Option<Duration> = None;
     /// Notifications buffered while the source is disconnected (or the
     /// server is slower than the producer), at most. Default
     /// [`defaults::BUFFER_CAPACITY`].

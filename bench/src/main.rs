@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use vantiq_bench::driver::opts::Opts;
 use vantiq_bench::driver::{log, Bench};
 use vantiq_bench::report::{self, Target};
-use vantiq_bench::{chart, sys};
+use vantiq_bench::{chart, metrics_on, sys};
 
 fn main() {
     let rt = if std::env::var("BENCH_RT").as_deref() == Ok("current") {
@@ -99,6 +99,7 @@ async fn run() {
     if opts.part("stalled") {
         bench.stalled().await;
     }
+    metrics_on::split(&mut bench.figures);
     bench
         .figures
         .retain(|f| !f.results.is_empty() || !f.notes.is_empty());

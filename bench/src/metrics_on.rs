@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::report::Figure;
+use crate::report::{fmt_num, Figure, Panel, CEILING, ECHO};
 
 /// The pseudo-connector: the echo example with its metrics endpoint on.
 pub const WHO: &str = "echo_metrics";
@@ -72,7 +72,9 @@ async fn scrape(port: u16) -> io::Result<bool> {
 }
 
 /// Moves the results of [`WHO`] out of each figure into a figure of their own, just
-/// after it, under `echo`, with the on ÷ off ratio of the medians in a note.
+/// after it (`<id>_metrics_on`, not charted), under [`ECHO`], with the on ÷ off ratio of
+/// the medians in a note. The driver's ceiling is copied along, so that the table marks
+/// a driver-bound value there as it does in the figure with metrics off.
 pub fn split(figures: &mut Vec<Figure>) {
     let mut i = 0;
     while i < figures.len() {
@@ -87,20 +89,52 @@ pub fn split(figures: &mut Vec<Figure>) {
             &format!("{}, metrics on (scraped every 1 s)", off.title),
             &off.unit,
             off.higher_is_better,
-            crate::report::Panel::None,
+            Panel::None,
         );
-        if let Some(off) = off.get("echo") {
-            if off.median != 0.0 {
-                on.notes.push(format!(
-                    "metrics on ÷ off: {:.3} (medians {} and {})",
-                    summary.median / off.median,
-                    crate::report::fmt_num(summary.median),
-                    crate::report::fmt_num(off.median)
-                ));
-            }
+        if let Some(off) = off.get(ECHO).filter(|off| off.median != 0.0) {
+            on.notes.push(format!(
+                "metrics on ÷ off: {:.3} (medians {} and {})",
+                summary.median / off.median,
+                fmt_num(summary.median),
+                fmt_num(off.median)
+            ));
         }
-        on.results.push(("echo".into(), summary, workload));
+        on.results.push((ECHO.into(), summary, workload));
+        on.results
+            .extend(off.results.iter().filter(|(w, _, _)| w == CEILING).cloned());
         figures.insert(i + 1, on);
         i += 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Summary;
+
+    fn result(who: &str, v: f64) -> (String, Summary, String) {
+        (who.into(), Summary::of(&[v]).unwrap(), "w".into())
+    }
+
+    #[test]
+    fn split_moves_the_metrics_results_into_a_figure_of_their_own() {
+        let mut rate = Figure::new("rate", "Rate", "msg/s", true, Panel::Throughput);
+        rate.results.extend([
+            result(ECHO, 200.0),
+            result(WHO, 180.0),
+            result(CEILING, 1000.0),
+        ]);
+        let mut other = Figure::new("other", "Other", "ms", false, Panel::Connect);
+        other.results.push(result(ECHO, 5.0));
+        let mut figures = vec![rate, other];
+        split(&mut figures);
+        let ids: Vec<&str> = figures.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["rate", "rate_metrics_on", "other"]);
+        assert!(figures[0].get(WHO).is_none());
+        let on = &figures[1];
+        assert_eq!(on.get(ECHO).unwrap().median, 180.0);
+        assert_eq!(on.get(CEILING).unwrap().median, 1000.0);
+        assert_eq!(on.notes, ["metrics on ÷ off: 0.900 (medians 180 and 200)"]);
+        assert_eq!((on.unit.as_str(), on.panel), ("msg/s", Panel::None));
     }
 }

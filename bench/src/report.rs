@@ -34,8 +34,6 @@ pub struct Column {
     pub description: String,
     /// Whether the table has an `echo ÷ <name>` ratio column for it.
     pub ratio: bool,
-    /// Another column this one is judged against: a ratio column `<name> ÷ <over>`.
-    pub over: Option<String>,
 }
 
 impl Column {
@@ -47,14 +45,7 @@ impl Column {
             legend: legend.into(),
             description: description.into(),
             ratio: false,
-            over: None,
         }
-    }
-
-    /// With a ratio column `<name> ÷ <other>`.
-    pub fn over(mut self, other: &str) -> Column {
-        self.over = Some(other.into());
-        self
     }
 
     /// With an `echo ÷ <name>` ratio column.
@@ -149,12 +140,7 @@ impl Figure {
 
     /// `echo`'s median divided by `other`'s median.
     pub fn ratio(&self, other: &str) -> Option<f64> {
-        self.ratio_of(ECHO, other)
-    }
-
-    /// `who`'s median over `other`'s.
-    pub fn ratio_of(&self, who: &str, other: &str) -> Option<f64> {
-        let e = self.get(who)?.median;
+        let e = self.get(ECHO)?.median;
         let o = self.get(other)?.median;
         (o != 0.0).then_some(e / o)
     }
@@ -178,11 +164,6 @@ impl Figure {
         });
         for c in columns.iter().filter(|c| c.ratio) {
             doc[format!("echo_over_{}", c.name)] = json!(self.ratio(&c.name));
-        }
-        for c in columns {
-            if let Some(other) = &c.over {
-                doc[format!("{}_over_{other}", c.name)] = json!(self.ratio_of(&c.name, other));
-            }
         }
         doc
     }
@@ -265,11 +246,6 @@ pub fn table(figures: &[Figure], columns: &[Column]) -> String {
     let mut header = vec!["figure".to_owned(), "unit".to_owned()];
     header.extend(columns.iter().map(|c| c.header.clone()));
     header.extend(ratios.iter().map(|c| format!("echo ÷ {}", c.name)));
-    let overs: Vec<(&str, &str)> = columns
-        .iter()
-        .filter_map(|c| c.over.as_deref().map(|o| (c.name.as_str(), o)))
-        .collect();
-    header.extend(overs.iter().map(|(c, o)| format!("{c} ÷ {o}")));
     let mut rows: Vec<Vec<String>> = vec![header];
     for f in figures {
         let mut row = vec![f.title.clone(), f.unit.clone()];
@@ -286,9 +262,6 @@ pub fn table(figures: &[Figure], columns: &[Column]) -> String {
                 text.push_str(" (d-b)");
             }
             row.push(text);
-        }
-        for (c, o) in &overs {
-            row.push(fmt_ratio(f.ratio_of(c, o)));
         }
         rows.push(row);
     }

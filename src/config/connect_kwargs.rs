@@ -6,7 +6,7 @@
 //! | `disableSslVerification` | [`TlsSettings::disable_verification`](super::TlsSettings) |
 //! | `open_timeout` (seconds) | `Settings::connect_timeout` |
 //! | `ping_interval` (seconds, `null` for none) | `Settings::ping_interval` (pings are sent when `sendPings=true`); `null` turns pings off |
-//! | `ping_timeout` (seconds, `null` for none) | not applied yet: a pong is waited for half the ping interval (a warning says so) |
+//! | `ping_timeout` (seconds, `null` for none) | `Settings::pong_timeout` (default half the ping interval); `null` waits for ever |
 //! | `close_timeout` (seconds) | `Settings::close_timeout` |
 //! | `max_size` (bytes, `null` for no limit) | `Settings::max_message_size` |
 //! | `proxy` (a URL, `null` for none, `true` for the environment) | the `proxy` key, which wins when both are given |

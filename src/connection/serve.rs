@@ -238,7 +238,13 @@ pub(super) async fn serve(
 ) -> End {
     let settings = &shared.settings;
     let (mut reader, mut writer) = socket.split();
-    let mut keepalive = Keepalive::new(now(), settings.ping_interval, shared.config.send_pings());
+    let pong_timeout = settings.pong_timeout.unwrap_or(settings.ping_interval / 2);
+    let mut keepalive = Keepalive::new(
+        now(),
+        settings.ping_interval,
+        pong_timeout,
+        shared.config.send_pings(),
+    );
     let mut link = Link {
         shared,
         session,
@@ -295,7 +301,7 @@ pub(super) async fn serve(
                     Beat::Wait => {}
                     Beat::Ping => link.pending.push_back(Frame::Ping),
                     Beat::Dead { waited } => break End::Lost(format!(
-                        "no pong within {waited:?} of a ping (half the ping interval)"
+                        "no pong within {waited:?} of a ping"
                     )),
                 }
             }

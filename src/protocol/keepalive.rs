@@ -4,8 +4,9 @@
 //! Pure, like [`super::delivery`]: the connection task passes `now` in, sleeps
 //! until [`Keepalive::next_wakeup`], and carries out what [`Keepalive::on_wakeup`]
 //! says. A ping goes out every `interval` while no pong is outstanding; a pong
-//! that has not come back half an interval after its ping declares the link
-//! dead, so a half-open link is noticed within one and a half intervals.
+//! that has not come back `pong_timeout` after its ping (by default half an
+//! interval) declares the link dead, so a half-open link is noticed within one
+//! and a half intervals.
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ pub enum Beat {
 #[derive(Debug, Clone)]
 pub struct Keepalive {
     interval: Duration,
+    pong_timeout: Duration,
     enabled: bool,
     next_ping: Instant,
     pong_deadline: Option<Instant>,
@@ -34,10 +36,11 @@ pub struct Keepalive {
 
 impl Keepalive {
     /// A connection made at `now`; pings every `interval` when `enabled`
-    /// (server.config's `sendPings`).
-    pub fn new(now: Instant, interval: Duration, enabled: bool) -> Self {
+    /// (server.config's `sendPings`), and waits `pong_timeout` for each pong.
+    pub fn new(now: Instant, interval: Duration, pong_timeout: Duration, enabled: bool) -> Self {
         Keepalive {
             interval,
+            pong_timeout,
             enabled,
             next_ping: now + interval,
             pong_deadline: None,
@@ -61,13 +64,13 @@ impl Keepalive {
         if let Some(deadline) = self.pong_deadline {
             if now >= deadline {
                 return Beat::Dead {
-                    waited: self.interval / 2,
+                    waited: self.pong_timeout,
                 };
             }
             return Beat::Wait;
         }
         if now >= self.next_ping {
-            self.pong_deadline = Some(now + self.interval / 2);
+            self.pong_deadline = Some(now + self.pong_timeout);
             // The next ping is due an interval after this one was written
             // (a late wake-up delays the schedule rather than bunching pings).
             self.next_ping = now + self.interval;
@@ -91,7 +94,7 @@ mod tests {
     #[test]
     fn pings_every_interval_while_pongs_come_back() {
         let t = Instant::now();
-        let mut k = Keepalive::new(t, I, true);
+        let mut k = Keepalive::new(t, I, I / 2, true);
         assert_eq!(k.next_wakeup(), Some(t + I));
         assert_eq!(k.on_wakeup(t + I / 2), Beat::Wait);
         assert_eq!(k.on_wakeup(t + I), Beat::Ping);
@@ -104,7 +107,7 @@ mod tests {
     #[test]
     fn a_missing_pong_is_a_dead_link_half_an_interval_later() {
         let t = Instant::now();
-        let mut k = Keepalive::new(t, I, true);
+        let mut k = Keepalive::new(t, I, I / 2, true);
         assert_eq!(k.on_wakeup(t + I), Beat::Ping);
         assert_eq!(k.on_wakeup(t + I + I / 4), Beat::Wait);
         assert_eq!(k.on_wakeup(t + I + I / 2), Beat::Dead { waited: I / 2 });
@@ -113,16 +116,26 @@ mod tests {
     #[test]
     fn no_second_ping_while_one_is_outstanding() {
         let t = Instant::now();
-        let mut k = Keepalive::new(t, I, true);
+        let mut k = Keepalive::new(t, I, I / 2, true);
         assert_eq!(k.on_wakeup(t + I), Beat::Ping);
         // Woken early for another reason: no ping, the deadline stands.
         assert_eq!(k.on_wakeup(t + I + Duration::from_secs(1)), Beat::Wait);
     }
 
     #[test]
+    fn the_pong_timeout_is_the_setting() {
+        let t = Instant::now();
+        let wait = Duration::from_secs(3);
+        let mut k = Keepalive::new(t, I, wait, true);
+        assert_eq!(k.on_wakeup(t + I), Beat::Ping);
+        assert_eq!(k.next_wakeup(), Some(t + I + wait));
+        assert_eq!(k.on_wakeup(t + I + wait), Beat::Dead { waited: wait });
+    }
+
+    #[test]
     fn disabled_pings_never_wake_or_ping() {
         let t = Instant::now();
-        let mut k = Keepalive::new(t, I, false);
+        let mut k = Keepalive::new(t, I, I / 2, false);
         assert_eq!(k.next_wakeup(), None);
         assert_eq!(k.on_wakeup(t + 100 * I), Beat::Wait);
     }
@@ -130,7 +143,7 @@ mod tests {
     #[test]
     fn a_late_wakeup_does_not_bunch_pings() {
         let t = Instant::now();
-        let mut k = Keepalive::new(t, I, true);
+        let mut k = Keepalive::new(t, I, I / 2, true);
         let late = t + 5 * I;
         assert_eq!(k.on_wakeup(late), Beat::Ping);
         k.on_pong();

@@ -55,7 +55,7 @@ impl Bench {
 
     /// The emulator alone, one way at a time, with a raw client in the driver.
     pub async fn sim_alone(&mut self) -> Result<(), String> {
-        let w = Workload::new(self.opts.quick, (1, 1));
+        let w = Workload::new(self.opts.quick, false);
         let n = w.publishes;
         let mut pub_samples = Vec::new();
         let mut notif_samples = Vec::new();

@@ -5,7 +5,7 @@
 //! [`columns`] is the one list of what is measured. To add a column, add a
 //! [`Connector`] there (see the module docs of [`crate::driver`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,8 +13,8 @@ use std::time::Duration;
 use vantiq_connector_sdk::config::ServerConfig;
 
 use super::opts::Opts;
-use crate::floor;
 use crate::report::Column;
+use crate::{floor, metrics_on};
 
 /// How a column's connector runs.
 #[derive(Debug, Clone)]
@@ -32,20 +32,6 @@ pub enum Launch {
     InDriver,
 }
 
-/// What is done in a connector's directory before it starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Setup {
-    /// Nothing: `serverConfig/server.config` only.
-    None,
-    /// The official SDK's Python echo with its imports changed to `vantiq_connector_sdk`
-    /// (python/), written into the directory and passed as the program's argument; the
-    /// official echo's path.
-    OurPythonPackage(PathBuf),
-    /// `metricsPort` added to the configuration and `/metrics` scraped every second
-    /// ([`crate::metrics_on`]).
-    MetricsOn,
-}
-
 /// One column: what the table shows, how it is started, and how much work it gets.
 #[derive(Debug, Clone)]
 pub struct Connector {
@@ -53,19 +39,18 @@ pub struct Connector {
     pub column: Column,
     /// How it runs.
     pub launch: Launch,
-    /// What its directory gets before it starts.
-    pub setup: Setup,
-    /// The workload's divisors: (messages, concurrent queries); (1, 1) for the full
-    /// workload, the official Python SDK gets (10, 20).
-    pub share: (usize, usize),
-    /// A slow connector (Python): one round at 10,000 sources.
+    /// A slow connector (the Python SDK): a tenth of the messages per round (a twentieth
+    /// of the concurrent queries), one round at 10,000 sources.
     pub slow: bool,
-    /// Measured in the single-source figures only, its results moved into rows of their
-    /// own under `echo` afterwards (the metrics-on rows), so it has no table column.
-    pub rows_not_column: bool,
     /// A build of this SDK's echo (the current one, a baseline): also measured in the
     /// figures that check the SDK's own bounds (the stalled stream).
     pub echo_build: bool,
+    /// Measured only in the single-source figures (not with many sources, nor at a
+    /// restart).
+    pub single_only: bool,
+    /// Started with its metrics endpoint on and scraped while it runs (see
+    /// [`crate::metrics_on`]).
+    pub metrics: bool,
 }
 
 impl Connector {
@@ -91,10 +76,9 @@ fn process(program: PathBuf, args: Vec<String>) -> Launch {
     }
 }
 
-/// The columns, in table order: the current echo, the baselines (other builds' echo, in
-/// the order given), the official Python SDK and the Python echo on this SDK, the floor,
-/// the parsing floor and the driver's ceiling; then the echo with metrics on (single-source
-/// figures only, shown as rows of their own).
+/// The columns, in table order: the current echo (and the same with metrics on, not in
+/// the table), the baselines (other builds' echo, in the order given), the Python SDK,
+/// the floor, the parsing floor and the driver's ceiling.
 pub fn columns(opts: &Opts) -> Vec<Connector> {
     let mut out = vec![Connector {
         column: Column::new(
@@ -105,11 +89,26 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         ),
         launch: process(opts.echo_bin(), vec![]),
         slow: false,
-        share: (1, 1),
-        setup: Setup::None,
-        rows_not_column: false,
         echo_build: true,
+        single_only: false,
+        metrics: false,
     }];
+    // The same echo with its metrics endpoint on, scraped every second: measured in the
+    // single-source figures, then moved into figures of their own by
+    // `metrics_on::split` (its column is not in the table).
+    out.push(Connector {
+        column: Column::new(
+            metrics_on::WHO,
+            "echo (metrics on)",
+            "Rust SDK echo, metrics on",
+            "the echo example with metricsPort set and /metrics scraped every second, its own process",
+        ),
+        launch: process(opts.echo_bin(), vec![]),
+        slow: false,
+        echo_build: false,
+        single_only: true,
+        metrics: true,
+    });
     for (name, program) in &opts.baselines {
         out.push(Connector {
             column: Column::new(
@@ -124,10 +123,9 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
             .with_ratio(),
             launch: process(program.clone(), vec![]),
             slow: false,
-            share: (1, 1),
-            setup: Setup::None,
-            rows_not_column: false,
             echo_build: true,
+            single_only: false,
+            metrics: false,
         });
     }
     if !opts.skip_python {
@@ -144,28 +142,28 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
                 vec![opts.python_script().display().to_string()],
             ),
             slow: true,
-            share: (10, 20),
-            setup: Setup::None,
-            rows_not_column: false,
-        echo_build: false,
-        });
-    }
-    if !opts.skip_python {
-        out.push(Connector {
-            column: Column::new(
-                "python_rust",
-                "python on this SDK",
-                "Python echo on this SDK",
-                "the same Python echo file, imports changed to vantiq_connector_sdk (python/, on this SDK's core), its own process",
-            )
-            .over("python"),
-            launch: process(opts.python(), vec![]),
-            share: (4, 4),
-            setup: Setup::OurPythonPackage(opts.python_script()),
-            rows_not_column: false,
-            slow: true,
             echo_build: false,
+            single_only: false,
+            metrics: false,
         });
+        // The same Python file on this SDK's Python package (python/): only its
+        // imports changed.
+        if let Ok(script) = opts.python_script_on_our_package() {
+            out.push(Connector {
+                column: Column::new(
+                    "python_rust",
+                    "python on this SDK",
+                    "Python echo on this SDK",
+                    "the same Python echo file, imports changed to vantiq_connector_sdk (python/, on this SDK's core), its own process",
+                )
+                .with_ratio(),
+                launch: process(opts.python(), vec![script.display().to_string()]),
+                slow: true,
+                echo_build: false,
+                single_only: false,
+                metrics: false,
+            });
+        }
     }
     out.push(Connector {
         column: Column::new(
@@ -177,10 +175,9 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         .with_ratio(),
         launch: process(opts.floor_bin(), vec![]),
         slow: false,
-        share: (1, 1),
-        setup: Setup::None,
-        rows_not_column: false,
         echo_build: false,
+        single_only: false,
+        metrics: false,
     });
     out.push(Connector {
         column: Column::new(
@@ -192,10 +189,9 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         .with_ratio(),
         launch: process(opts.floor_bin(), vec!["--parse".into()]),
         slow: false,
-        share: (1, 1),
-        setup: Setup::None,
-        rows_not_column: false,
         echo_build: false,
+        single_only: false,
+        metrics: false,
     });
     out.push(Connector {
         column: Column::new(
@@ -206,24 +202,9 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         ),
         launch: Launch::InDriver,
         slow: false,
-        share: (1, 1),
-        setup: Setup::None,
-        rows_not_column: false,
         echo_build: false,
-    });
-    out.push(Connector {
-        column: Column::new(
-            crate::metrics_on::WHO,
-            "echo, metrics on",
-            "echo, metrics on",
-            "the echo example with metricsPort set and /metrics scraped every second",
-        ),
-        launch: process(opts.echo_bin(), vec![]),
-        share: (1, 1),
-        setup: Setup::MetricsOn,
-        rows_not_column: true,
-        slow: false,
-        echo_build: false,
+        single_only: false,
+        metrics: false,
     });
     out
 }
@@ -237,8 +218,8 @@ pub enum Running {
         child: Child,
         /// Its working directory.
         dir: PathBuf,
-        /// The scraper of its `/metrics` ([`Setup::MetricsOn`]).
-        scraper: Option<crate::metrics_on::Scraper>,
+        /// The scraper of its `/metrics`, for a column with [`Connector::metrics`].
+        scraper: Option<metrics_on::Scraper>,
     },
     /// The floor's code on a thread of the driver; dropping the handle stops it.
     InDriver {
@@ -283,7 +264,7 @@ impl Drop for Running {
                 dir,
                 scraper,
             } => {
-                if let Some(scraper) = scraper {
+                if let Some(scraper) = scraper.take() {
                     let ok = scraper.ok.load(Ordering::Relaxed);
                     super::log(&format!("/metrics scrapes answered with 200: {ok}"));
                 }
@@ -327,21 +308,6 @@ fn stop_gracefully(child: &mut Child) {
 
 static RUN_DIRS: AtomicUsize = AtomicUsize::new(0);
 
-/// The Python echo connector's text with its imports of `vantiqconnectorsdk` changed to
-/// `vantiq_connector_sdk` (the package in python/), nothing else.
-fn on_our_package(script: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(script).map_err(|e| format!("{}: {e}", script.display()))?;
-    Ok(text
-        .replace(
-            "import vantiqconnectorsdk as",
-            "import vantiq_connector_sdk as",
-        )
-        .replace(
-            "from vantiqconnectorsdk import",
-            "from vantiq_connector_sdk import",
-        ))
-}
-
 /// Starts `connector` for `config` (the sources, pointed at the emulator).
 pub fn launch(connector: &Connector, config: &ServerConfig) -> Result<Running, String> {
     let (program, args, env) = match &connector.launch {
@@ -356,25 +322,15 @@ pub fn launch(connector: &Connector, config: &ServerConfig) -> Result<Running, S
     let dir = std::env::temp_dir().join(format!("vantiq-bench-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     crate::config::write_to(config, &dir).map_err(|e| format!("writing {}: {e}", dir.display()))?;
-    let mut args = args.clone();
-    let mut scraper = None;
-    match &connector.setup {
-        Setup::None => {}
-        Setup::OurPythonPackage(official) => {
-            let script = dir.join("echo_connector.py");
-            std::fs::write(&script, on_our_package(official)?)
-                .map_err(|e| format!("writing {}: {e}", script.display()))?;
-            args.push(script.display().to_string());
-        }
-        Setup::MetricsOn => {
-            let port =
-                crate::metrics_on::enable(&dir).map_err(|e| format!("enabling metrics: {e}"))?;
-            scraper = Some(crate::metrics_on::Scraper::start(port));
-        }
-    }
+    let scraper = if connector.metrics {
+        let port = metrics_on::enable(&dir).map_err(|e| format!("enabling metrics: {e}"))?;
+        Some(metrics_on::Scraper::start(port))
+    } else {
+        None
+    };
     let stderr = std::fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
     let child = Command::new(program)
-        .args(&args)
+        .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&dir)
         .stdin(Stdio::null())

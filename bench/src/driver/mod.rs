@@ -32,12 +32,14 @@
 //! A column is a [`columns::Connector`]: a [`Column`] (name,
 //! header, legend, description, whether the table shows `echo ÷ name`), a
 //! [`columns::Launch`] (program, arguments and environment, started in a directory with
-//! its `server.config`), a [`columns::Setup`] for its directory, its share of the work,
-//! and whether its results are a column or rows of their own (the metrics-on rows). Push it in
-//! [`columns::columns`] at the place it should appear in the table; every part measures
-//! it, interleaved with the others, and the table, chart and `latest.json` show it. For
-//! example, the echo with metrics on is the echo's program with one more environment
-//! variable, and a Python echo on our own package is `python` with another script.
+//! its `server.config`), whether it is slow (a tenth of the work), and which parts
+//! measure it (`echo_build`: also the stalled stream; `single_only`: only the
+//! single-source figures). Push it in [`columns::columns`] at the place it should appear
+//! in the table; every part measures it, interleaved with the others, and the table,
+//! chart and `latest.json` show it. For example, a Python echo on our own package is
+//! `python` with another script, and the echo with metrics on (`echo_metrics`) is the
+//! echo's program marked `metrics` (its endpoint enabled and scraped) and `single_only`,
+//! its results moved into figures of their own by [`crate::metrics_on::split`].
 
 pub mod ceiling;
 pub mod columns;
@@ -89,22 +91,21 @@ impl Bench {
         }
     }
 
-    /// The table's columns (not the connectors whose results become rows of their own).
+    /// The table's columns: every column's but those of [`Connector::metrics`], whose
+    /// results [`crate::metrics_on::split`] moves into figures of their own.
     pub fn columns(&self) -> Vec<Column> {
         self.connectors
             .iter()
-            .filter(|c| !c.rows_not_column)
+            .filter(|c| !c.metrics)
             .map(|c| c.column.clone())
             .collect()
     }
 
-    /// The connectors of the parts other than `single`.
-    pub fn column_connectors(&self) -> Vec<Connector> {
-        self.connectors
-            .iter()
-            .filter(|c| !c.rows_not_column)
-            .cloned()
-            .collect()
+    /// The columns measured with many sources (connect time, memory, restart): all but
+    /// those of [`Connector::single_only`].
+    pub fn many_source_columns(&self) -> Vec<Connector> {
+        let all = self.connectors.iter();
+        all.filter(|c| !c.single_only).cloned().collect()
     }
 
     /// The figure `id` (it must be declared).

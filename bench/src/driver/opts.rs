@@ -42,7 +42,7 @@ fn baseline(spec: &str) -> Result<(String, PathBuf), String> {
         .ok_or(format!("baseline {spec:?}: expected NAME=PATH"))?;
     if matches!(
         name,
-        "echo" | "python" | "floor" | "floor_parse" | "ceiling"
+        "echo" | "python" | "python_rust" | "floor" | "floor_parse" | "ceiling"
     ) {
         return Err(format!("baseline {spec:?}: {name} names a built-in column"));
     }
@@ -163,6 +163,28 @@ impl Opts {
     /// The echo on the official Python SDK.
     pub fn python_script(&self) -> PathBuf {
         self.root.join("vantiq-sim/tests/python/echo_connector.py")
+    }
+
+    /// The same echo with its imports of `vantiqconnectorsdk` changed to
+    /// `vantiq_connector_sdk` (the package in python/), nothing else; written
+    /// under target/.
+    pub fn python_script_on_our_package(&self) -> Result<PathBuf, String> {
+        let original = self.python_script();
+        let text = std::fs::read_to_string(&original)
+            .map_err(|e| format!("{}: {e}", original.display()))?
+            .replace(
+                "import vantiqconnectorsdk as",
+                "import vantiq_connector_sdk as",
+            )
+            .replace(
+                "from vantiqconnectorsdk import",
+                "from vantiq_connector_sdk import",
+            );
+        let dir = self.root.join("target/bench-python");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join("echo_connector.py");
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
     }
 }
 

@@ -52,7 +52,7 @@ impl Bench {
     /// The restart figures for every column.
     pub async fn restart(&mut self) {
         let mut live = Vec::new();
-        for c in self.column_connectors() {
+        for c in self.many_source_columns() {
             let who = c.name().to_owned();
             log(&format!("restart: connecting {who}"));
             let setup = async {

@@ -54,7 +54,7 @@ impl Bench {
             let id = format!("connect_{n}");
             // The columns measured at this size, with their rounds.
             let mut here: Vec<(Connector, usize)> = Vec::new();
-            for c in self.column_connectors() {
+            for c in self.many_source_columns() {
                 let who = c.name().to_owned();
                 if let Some(why) = given_up.get(&who) {
                     self.note(&id, format!("{who}: not measured ({why})"));
@@ -112,7 +112,7 @@ impl Bench {
     /// Memory per additional idle source, against the one-source process.
     fn memory_per_source(&mut self) {
         for n in self.opts.sizes.clone().into_iter().filter(|n| *n > 1) {
-            for c in self.column_connectors() {
+            for c in self.connectors.clone() {
                 let who = c.name();
                 let base = self
                     .find("rss_1")

@@ -82,7 +82,7 @@ impl Bench {
                 sim,
                 running,
                 total,
-                workload: Workload::new(self.opts.quick, connector.share),
+                workload: Workload::new(self.opts.quick, connector.slow),
                 samples: vec![Vec::new(); ids.len()],
                 failed: false,
             });
@@ -255,6 +255,5 @@ impl Bench {
             },
         )
         .await;
-        crate::metrics_on::split(&mut self.figures);
     }
 }

@@ -24,9 +24,8 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A wait fails when no notification arrived for this long.
 pub const STALL: Duration = Duration::from_secs(5);
 
-/// How many messages a connector is given per round: a slow one gets a share (the official
-/// Python SDK a tenth), so that its rounds take about as long as the others' (rates are
-/// compared).
+/// How many messages a connector is given per round: a slow one (the Python SDK) gets a
+/// tenth, so that its rounds take about as long as the others' (rates are compared).
 #[derive(Debug, Clone, Copy)]
 pub struct Workload {
     /// Publishes per round (both publish figures).
@@ -40,9 +39,8 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// The workload of a run (`quick`) for a connector given `share` of it: divisors for
-    /// (messages, concurrent queries), see [`super::columns::Connector::share`].
-    pub fn new(quick: bool, share: (usize, usize)) -> Workload {
+    /// The workload of a run (`quick`) for a connector (`slow`: the Python SDK).
+    pub fn new(quick: bool, slow: bool) -> Workload {
         let full = if quick {
             Workload {
                 publishes: 50_000,
@@ -58,12 +56,15 @@ impl Workload {
                 concurrent_queries: 100_000,
             }
         };
-        let (messages, queries) = (share.0.max(1), share.1.max(1));
-        Workload {
-            publishes: full.publishes / messages,
-            notifications: full.notifications / messages,
-            latency_queries: full.latency_queries,
-            concurrent_queries: full.concurrent_queries / queries,
+        if slow {
+            Workload {
+                publishes: full.publishes / 10,
+                notifications: full.notifications / 10,
+                latency_queries: full.latency_queries,
+                concurrent_queries: full.concurrent_queries / 20,
+            }
+        } else {
+            full
         }
     }
 }

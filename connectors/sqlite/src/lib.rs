@@ -7,6 +7,7 @@
 
 pub mod handler;
 pub mod metrics;
+mod sql;
 
 pub use handler::SqliteConnector;
 pub use metrics::SqliteMetrics;
