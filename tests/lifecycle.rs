@@ -139,8 +139,7 @@ async fn close_waits_for_a_running_query_handler() {
         .build();
     let running = start(set_with(&sim, settings, handlers));
     sim.wait_connected("s", WAIT).await.unwrap();
-    let sim2 = sim.clone();
-    let query = tokio::spawn(async move { sim2.query("s", json!({}), WAIT).await });
+    let query = query_in_background(&sim, "s", json!({}));
     started.notified().await;
     let set = running.set.clone();
     let closing = tokio::spawn(async move { set.close().await });
@@ -182,8 +181,7 @@ async fn close_answers_the_queries_still_open_and_stops_their_handlers() {
         .build();
     let running = start(set_with(&sim, settings, handlers));
     sim.wait_connected("s", WAIT).await.unwrap();
-    let sim2 = sim.clone();
-    let query = tokio::spawn(async move { sim2.query("s", json!({}), WAIT).await });
+    let query = query_in_background(&sim, "s", json!({}));
     started.notified().await;
     running.set.close().await;
     let out = query.await.unwrap().unwrap();
@@ -220,8 +218,7 @@ async fn a_blocking_query_handler_holds_up_nothing_else() {
     });
     let running = start(set_with(&sim, fast_settings(), handlers));
     sim.wait_connected("s", WAIT).await.unwrap();
-    let sim2 = sim.clone();
-    let blocked = tokio::spawn(async move { sim2.query("s", json!({"block": true}), WAIT).await });
+    let blocked = query_in_background(&sim, "s", json!({"block": true}));
     started_rx.recv().await.unwrap();
     // While that handler blocks: publishes are echoed and another query is answered.
     sim.publish("s", json!({"while": "blocked"})).await.unwrap();
@@ -374,8 +371,7 @@ async fn a_query_from_before_a_reconnection_cannot_be_answered_in_either_style()
         let running = start(set_with(&sim, settings, handlers));
         let conn = running.set.connection("s").unwrap().clone();
         sim.wait_connected("s", WAIT).await.unwrap();
-        let sim2 = sim.clone();
-        let old = tokio::spawn(async move { sim2.query("s", json!({"wait": true}), WAIT).await });
+        let old = query_in_background(&sim, "s", json!({"wait": true}));
         started.notified().await;
         sim.reconnect("s").await.unwrap();
         sim.wait_connections("s", 2, WAIT).await.unwrap();

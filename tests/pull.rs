@@ -34,8 +34,7 @@ async fn events_come_in_order_and_queries_keep_their_guarantee() {
     // A query answered from the loop, and one dropped unanswered.
     let sim = std::sync::Arc::new(sim);
     for answer in [true, false] {
-        let s = sim.clone();
-        let asked = tokio::spawn(async move { s.query("s", json!({"a": answer}), WAIT).await });
+        let asked = query_in_background(&sim, "s", json!({"a": answer}));
         let Some(Event::Query(query)) = events.next().await else {
             panic!("expected the query");
         };

@@ -44,6 +44,17 @@ pub fn config_for(sim: &Sim, sources: &[&str]) -> ServerConfig {
         .expect("valid config")
 }
 
+/// Asks the emulator a query on a task of its own (for tests that do something
+/// else while the connector's handler works on it); the answer comes from the handle.
+pub fn query_in_background(
+    sim: &Arc<Sim>,
+    source: &str,
+    params: Value,
+) -> tokio::task::JoinHandle<Result<vantiq_sim::QueryOutcome, vantiq_sim::SimError>> {
+    let (sim, source) = (sim.clone(), source.to_owned());
+    tokio::spawn(async move { sim.query(&source, params, WAIT).await })
+}
+
 /// A running connector set.
 pub struct Running {
     pub set: ConnectorSet,
