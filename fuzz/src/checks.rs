@@ -123,7 +123,7 @@ fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
                     .get("messageHeaders")
                     .and_then(|h| h.get(message::REPLY_ADDR_HEADER))
                     .and_then(Value::as_str),
-                Some(reply_address.as_str()),
+                Some(&**reply_address),
                 "reply address differs from messageHeaders.REPLY_ADDR_HEADER"
             );
         }
@@ -190,7 +190,7 @@ fn run_session(style: ReconnectStyle, messages: &[ServerMessage]) {
                     map.get("headers")
                         .and_then(|h| h.get(message::REPLY_ADDRESS_RESPONSE_HEADER))
                         .and_then(Value::as_str),
-                    Some(reply_address.as_str())
+                    Some(&**reply_address)
                 );
                 assert_eq!(after, before);
             }
@@ -219,7 +219,7 @@ fn run_session(style: ReconnectStyle, messages: &[ServerMessage]) {
                 },
             ) => {
                 assert_eq!(before, Phase::Connected);
-                assert_eq!((params, &**reply_address), (p, r.as_str()));
+                assert_eq!((params, &**reply_address), (p, &**r));
                 let reply_address = &**reply_address;
                 assert!(
                     open.insert(reply_address.to_owned()),

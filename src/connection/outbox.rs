@@ -130,16 +130,27 @@ impl Outbox {
 
     /// Runs `attempt` under the lock until it returns `Some`, waiting for
     /// room between tries (drains, purges and closing wake the waiters).
+    ///
+    /// The first try is made without registering as a waiter, and the
+    /// waiting part is boxed: most pushes find room at once, and so they
+    /// neither touch the wake-up list nor make every future that pushes
+    /// (a handler's, say) as large as the waiting state machine.
     async fn when_room<R>(&self, mut attempt: impl FnMut(&mut State) -> Option<R>) -> R {
-        loop {
-            let space = self.space.notified();
-            tokio::pin!(space);
-            space.as_mut().enable();
-            if let Some(done) = attempt(&mut self.lock()) {
-                return done;
-            }
-            space.await;
+        if let Some(done) = attempt(&mut self.lock()) {
+            return done;
         }
+        Box::pin(async move {
+            loop {
+                let space = self.space.notified();
+                tokio::pin!(space);
+                space.as_mut().enable();
+                if let Some(done) = attempt(&mut self.lock()) {
+                    return done;
+                }
+                space.await;
+            }
+        })
+        .await
     }
 
     /// Queues a notification frame, applying the overflow policy; `wait`

@@ -4,7 +4,8 @@
 //! Connect, publish and close handlers run here one at a time, in the order
 //! the events came, so publishes are handled in the order they arrived, and
 //! connect and close strictly alternate. Each query goes on a task of its
-//! own in the dispatcher's [`JoinSet`], spawned in order too, so it sees the
+//! own (`query_tasks`: a task of the dispatcher's, kept for the next query
+//! when its query is done), handed over in order too, so it sees the
 //! configuration of the connect handler that ran before it, and nothing it
 //! does holds up publishes or other queries. The dispatcher owns those
 //! tasks: when the connection ends for good it stops the ones still running
@@ -20,11 +21,10 @@ use futures_util::FutureExt;
 
 use crate::panics;
 use serde_json::Value;
-use tokio::task::JoinSet;
-use tracing::Instrument;
 
 use super::query::Query;
 use super::query_error::QueryError;
+use super::query_tasks::QueryTasks;
 use super::{BoxFuture, Context, HandlerResult, SharedHandler, SourceState};
 use crate::connection::events::{Event, Events};
 use crate::connection::reply::Reply;
@@ -38,9 +38,11 @@ pub(crate) async fn run(
     mut events: Events,
 ) {
     let ctx = Context::new(conn, state);
-    let mut queries = JoinSet::new();
+    let mut queries = QueryTasks::new({
+        let (ctx, handler) = (ctx.clone(), handler.clone());
+        move |(params, reply)| run_query(ctx.clone(), handler.clone(), params, reply)
+    });
     while let Some(event) = events.recv().await {
-        while queries.try_join_next().is_some() {}
         match event {
             Event::Connected { config } => {
                 let result = guarded("connect", handler.clone().connect(ctx.clone(), config)).await;
@@ -49,10 +51,7 @@ pub(crate) async fn run(
             Event::Publish { object } => {
                 let _ = guarded("publish", handler.clone().publish(ctx.clone(), object)).await;
             }
-            Event::Query { params, reply } => {
-                let query = run_query(ctx.clone(), handler.clone(), params, reply);
-                queries.spawn(query.in_current_span());
-            }
+            Event::Query { params, reply } => queries.run((params, reply)),
             Event::Status { status, body } => {
                 let _ = guarded("status", handler.clone().status(ctx.clone(), status, body)).await;
             }
@@ -63,13 +62,11 @@ pub(crate) async fn run(
     }
     // The connection has ended for good: the answers of what still runs
     // would be refused.
-    if !queries.is_empty() {
-        tracing::debug!(
-            running = queries.len(),
-            "stopping the query handlers still running"
-        );
-        queries.shutdown().await;
+    let running = queries.running();
+    if running > 0 {
+        tracing::debug!(running, "stopping the query handlers still running");
     }
+    queries.shutdown().await;
 }
 
 /// Runs a handler future, logging its error or panic; returns the reason
@@ -121,7 +118,8 @@ fn report_panic(kind: &'static str, panic: &Box<dyn Any + Send>) -> String {
 /// Runs one query and makes sure it gets a final answer.
 async fn run_query(ctx: Context, handler: SharedHandler, params: Value, reply: Reply) {
     let deadline = ctx.connection().settings().query_deadline;
-    let (query, guard, done) = Query::new(ctx, params, reply);
+    let (query, guard) = Query::new(ctx, params, reply);
+    let waiting = &guard;
     let work = async move {
         // Why the handler failed, if it did; `None` when it returned normally
         // (whether or not it answered).
@@ -139,14 +137,15 @@ async fn run_query(ctx: Context, handler: SharedHandler, params: Value, reply: R
         };
         // Wait for the final answer, wherever the query went; if every
         // handle on it is dropped first, nobody can answer it any more.
-        match done.await {
-            Ok(()) => None,
-            Err(_) => Some(failure.unwrap_or_else(|| {
+        if waiting.settled().await {
+            None
+        } else {
+            Some(failure.unwrap_or_else(|| {
                 tracing::warn!(
                     "the query handler finished without answering: answering with an error"
                 );
                 QueryError::no_answer()
-            })),
+            }))
         }
     };
     let unanswered = match deadline {

@@ -11,6 +11,7 @@
 //! - `closures`: [`Handlers`];
 //! - `query` and `query_error`: [`Query`], [`QueryContext`], [`QueryError`];
 //! - `dispatch`: reads a connection's event port and calls the handler;
+//! - `query_tasks`: the tasks query handlers run on (kept for reuse);
 //! - `pull`: the same events as a stream ([`event_stream`]).
 //!
 //! This layer sits on the connection layer (its event port and its answer
@@ -21,6 +22,7 @@ pub(crate) mod dispatch;
 mod pull;
 mod query;
 mod query_error;
+mod query_tasks;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;

@@ -20,13 +20,13 @@
 //! result to a server that reads slowly is slowed down to the server's pace.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::Notify;
 
 use super::query_error::{QueryError, QUERY_COMPLETE, QUERY_EMPTY, QUERY_ERROR, QUERY_PARTIAL};
 use super::Context;
@@ -35,14 +35,18 @@ use crate::connection::SourceConnection;
 use crate::error::QueryAnswerError;
 use crate::protocol::session::is_final;
 
-/// The state shared by every handle on one query.
+/// The state of one query, shared by its handles ([`Query`] and the
+/// [`QueryContext`] clones) and the SDK's [`Guard`]: one allocation per
+/// query.
 struct Shared {
     reply: Reply,
     source: Arc<str>,
-    finished: Arc<AtomicBool>,
-    /// Fired when the final answer is sent; dropped (so the SDK's wrapper
-    /// sees the query abandoned) when the last handle goes.
-    done: Mutex<Option<oneshot::Sender<()>>>,
+    finished: AtomicBool,
+    /// How many handles exist (the guard is not one): when the last one goes
+    /// without a final answer, nobody can answer the query any more.
+    handles: AtomicUsize,
+    /// Woken when the query is finished or its last handle goes.
+    settled: Notify,
 }
 
 impl Shared {
@@ -56,9 +60,7 @@ impl Shared {
         }
         let result = self.reply.send(status, body).await;
         if is_final(status) {
-            if let Some(done) = self.done.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                let _ = done.send(());
-            }
+            self.settled.notify_one();
         }
         result
     }
@@ -67,20 +69,38 @@ impl Shared {
 /// What the SDK's query wrapper keeps of a query to answer it when the
 /// handler does not.
 pub(crate) struct Guard {
-    finished: Arc<AtomicBool>,
-    reply: Reply,
+    shared: Arc<Shared>,
 }
 
 impl Guard {
+    /// Waits until the query has had its final answer (`true`), or until
+    /// every handle on it is gone without one (`false`): then nobody can
+    /// answer it any more.
+    pub(crate) async fn settled(&self) -> bool {
+        let shared = &self.shared;
+        loop {
+            // A wake-up between the checks and the wait is kept as a permit
+            // (`notify_one`), so none is lost.
+            if shared.finished.load(Ordering::Acquire) {
+                return true;
+            }
+            if shared.handles.load(Ordering::Acquire) == 0 {
+                return shared.finished.load(Ordering::Acquire);
+            }
+            shared.settled.notified().await;
+        }
+    }
+
     /// Answers with `error` unless the query already had its final answer.
     pub(crate) fn fail(&self, error: &QueryError) {
-        if !self.finished.swap(true, Ordering::AcqRel) {
+        let shared = &self.shared;
+        if !shared.finished.swap(true, Ordering::AcqRel) {
             // Why was logged where it was found out (the handler's error or
             // panic, no answer, the deadline).
-            tracing::debug!(reply_address = %self.reply.reply_address(), error = %error, "answering the query with an error");
+            tracing::debug!(reply_address = %shared.reply.reply_address(), error = %error, "answering the query with an error");
             let body = serde_json::to_string(error).expect("a QueryError always serialises");
-            if let Err(e) = self.reply.send_now(QUERY_ERROR, Some(body)) {
-                tracing::debug!(reply_address = %self.reply.reply_address(), error = %e, "could not send the query error answer");
+            if let Err(e) = shared.reply.send_now(QUERY_ERROR, Some(body)) {
+                tracing::debug!(reply_address = %shared.reply.reply_address(), error = %e, "could not send the query error answer");
             }
         }
     }
@@ -91,9 +111,25 @@ impl Guard {
 /// explicit answer form [`SourceConnection::send_query_response`]; it can be
 /// cloned and moved to other tasks. Answers through any clone obey the same
 /// rules as through the [`Query`], checked at run time.
-#[derive(Clone)]
 pub struct QueryContext {
     shared: Arc<Shared>,
+}
+
+impl Clone for QueryContext {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::AcqRel);
+        QueryContext {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for QueryContext {
+    fn drop(&mut self) {
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.settled.notify_one();
+        }
+    }
 }
 
 impl fmt::Debug for QueryContext {
@@ -295,29 +331,25 @@ impl fmt::Debug for Query {
 }
 
 impl Query {
-    /// Makes a query, the guard the SDK keeps to answer it if the handler
-    /// does not, and a receiver that resolves when the final answer is sent
-    /// (or fails when every handle on the query is gone without one).
-    pub(crate) fn new(
-        ctx: Context,
-        params: Value,
-        reply: Reply,
-    ) -> (Query, Guard, oneshot::Receiver<()>) {
-        let finished = Arc::new(AtomicBool::new(false));
-        let (done_tx, done_rx) = oneshot::channel();
+    /// Makes a query and the guard the SDK keeps to answer it if the
+    /// handler does not.
+    pub(crate) fn new(ctx: Context, params: Value, reply: Reply) -> (Query, Guard) {
         let shared = Arc::new(Shared {
             source: ctx.connection().source_arc(),
-            reply: reply.clone(),
-            finished: finished.clone(),
-            done: Mutex::new(Some(done_tx)),
+            reply,
+            finished: AtomicBool::new(false),
+            handles: AtomicUsize::new(1),
+            settled: Notify::new(),
         });
+        let guard = Guard {
+            shared: shared.clone(),
+        };
         let query = Query {
             ctx,
             params,
             context: QueryContext { shared },
         };
-        let guard = Guard { finished, reply };
-        (query, guard, done_rx)
+        (query, guard)
     }
 
     /// The source the query came to.

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// The resource name of sources on the wire.
 pub const RESOURCE_SOURCES: &str = "sources";
@@ -45,8 +46,9 @@ pub enum ServerMessage {
     Query {
         /// The `WITH` parameters (an object; `{}` when the server sent none).
         params: Value,
-        /// Where the answers go (`messageHeaders.REPLY_ADDR_HEADER`).
-        reply_address: String,
+        /// Where the answers go (`messageHeaders.REPLY_ADDR_HEADER`), shared
+        /// (the session's open-query table and every answer hold it).
+        reply_address: Arc<str>,
     },
     /// `reconnectRequired`: connect again from `connectExtension`.
     ReconnectRequired,
@@ -107,12 +109,66 @@ struct Wire<'a> {
 /// lack of one.
 #[derive(Default)]
 struct Headers {
-    reply_address: Option<String>,
+    reply_address: Option<Arc<str>>,
 }
 
 impl<'de> Deserialize<'de> for Headers {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(HeadersVisitor)
+    }
+}
+
+/// The reply address header: a string (read from the frame without an
+/// intermediate copy), or anything else, skipped, as no address.
+struct Address(Option<Arc<str>>);
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AddressVisitor)
+    }
+}
+
+struct AddressVisitor;
+
+impl<'de> Visitor<'de> for AddressVisitor {
+    type Value = Address;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a reply address")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Address, E> {
+        Ok(Address(Some(Arc::from(s))))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Address, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Address(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Address, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Address(None))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Address, E> {
+        Ok(Address(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Address, E> {
+        Ok(Address(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Address, E> {
+        Ok(Address(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Address, E> {
+        Ok(Address(None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Address, E> {
+        Ok(Address(None))
     }
 }
 
@@ -129,10 +185,9 @@ impl<'de> Visitor<'de> for HeadersVisitor {
         let mut headers = Headers::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if key == REPLY_ADDR_HEADER {
-                headers.reply_address = match map.next_value::<Value>()? {
-                    Value::String(s) => Some(s),
-                    _ => None,
-                };
+                // Borrowed from the frame unless it has escapes: the address
+                // is copied once, into the shared string.
+                headers.reply_address = map.next_value::<Address>()?.0;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -211,7 +266,7 @@ pub fn decode(frame: &[u8]) -> Result<ServerMessage, DecodeError> {
 fn decode_request(
     op: &str,
     object: Option<Value>,
-    reply_address: Option<String>,
+    reply_address: Option<Arc<str>>,
 ) -> Result<ServerMessage, DecodeError> {
     match op {
         "publish" => match object {
@@ -341,11 +396,18 @@ impl NotificationEnvelope {
 /// A query response frame: `body_json` is already serialised JSON (`None` for
 /// a 204).
 pub fn query_response(reply_address: &str, status: u16, body_json: Option<&str>) -> String {
-    // Written piece by piece (one allocation): every query answer passes here.
+    // Written piece by piece into a string of the exact length (one
+    // allocation, and none more when it becomes the frame's bytes): every
+    // query answer passes here.
+    const FIXED: usize = r#"{"status":,"headers":{"X-Reply-Address":""}}"#.len();
+    const BODY: usize = r#","body":"#.len();
     let mut status_text = itoa::Buffer::new();
-    let mut frame = String::with_capacity(48 + reply_address.len() + body_json.map_or(0, str::len));
+    let status_text = status_text.format(status);
+    let mut frame = String::with_capacity(
+        FIXED + status_text.len() + reply_address.len() + body_json.map_or(0, |b| BODY + b.len()),
+    );
     frame.push_str(r#"{"status":"#);
-    frame.push_str(status_text.format(status));
+    frame.push_str(status_text);
     frame.push_str(r#","headers":{"X-Reply-Address":"#);
     push_json_string(&mut frame, reply_address);
     frame.push('}');
@@ -408,7 +470,7 @@ mod tests {
         let reply = |headers: &str| match dec(&format!(
             r#"{{"op":"qu\u0065ry","object":{{}},"messageHeaders":{headers}}}"#
         )) {
-            Ok(ServerMessage::Query { reply_address, .. }) => Ok(reply_address),
+            Ok(ServerMessage::Query { reply_address, .. }) => Ok(reply_address.to_string()),
             Err(e) => Err(e),
             Ok(other) => panic!("not a query: {other:?}"),
         };

@@ -297,7 +297,6 @@ impl Session {
                     reply_address,
                 },
             ) => {
-                let reply_address: Arc<str> = reply_address.into();
                 if self.open_queries.insert(reply_address.clone()) {
                     Action::Query {
                         params,
