@@ -56,14 +56,15 @@ pub(crate) struct Answer {
     pub(crate) reply_address: Arc<str>,
     /// The response code.
     pub(crate) status: u16,
-    /// The serialised body (`None` for 204).
-    pub(crate) body: Option<String>,
+    /// The whole frame (`protocol::message::query_response`), written where
+    /// the answer was made.
+    pub(crate) frame: String,
 }
 
 impl Answer {
-    /// What the answer counts against the answer budget: about its frame.
+    /// What the answer counts against the answer budget: its frame.
     fn cost(&self) -> usize {
-        48 + self.reply_address.len() + self.body.as_ref().map_or(0, String::len)
+        self.frame.len()
     }
 }
 
@@ -396,7 +397,7 @@ mod tests {
             epoch: 1,
             reply_address: addr.into(),
             status: 200,
-            body: Some("x".repeat(body)),
+            frame: crate::protocol::message::query_response(addr, 200, Some(&"x".repeat(body))),
         }
     }
 

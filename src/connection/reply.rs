@@ -53,12 +53,18 @@ impl Reply {
         &self.reply_address
     }
 
-    fn answer(&self, status: u16, body: Option<String>) -> Answer {
+    /// The frame of an answer to this query; `body_json` is serialised JSON
+    /// (`None` for 204).
+    pub(crate) fn frame(&self, status: u16, body_json: Option<&str>) -> String {
+        crate::protocol::message::query_response(&self.reply_address, status, body_json)
+    }
+
+    fn answer(&self, status: u16, frame: String) -> Answer {
         Answer {
             epoch: self.epoch,
             reply_address: self.reply_address.clone(),
             status,
-            body,
+            frame,
         }
     }
 
@@ -71,17 +77,14 @@ impl Reply {
         }
     }
 
-    /// Queues one answer, waiting for room in the answer budget.
-    pub(crate) async fn send(
-        &self,
-        status: u16,
-        body: Option<String>,
-    ) -> Result<(), QueryAnswerError> {
+    /// Queues one answer (its [`Reply::frame`]), waiting for room in the
+    /// answer budget.
+    pub(crate) async fn send(&self, status: u16, frame: String) -> Result<(), QueryAnswerError> {
         let shared = &self.shared;
         let epoch = self.epoch;
         match shared
             .outbox
-            .push_answer(self.answer(status, body), || shared.is_current(epoch))
+            .push_answer(self.answer(status, frame), || shared.is_current(epoch))
             .await
         {
             Ok(true) => {
@@ -94,17 +97,13 @@ impl Reply {
 
     /// Queues an answer of the SDK's own at once (an error answer: small,
     /// one per query, so it never waits for room).
-    pub(crate) fn send_now(
-        &self,
-        status: u16,
-        body: Option<String>,
-    ) -> Result<(), QueryAnswerError> {
+    pub(crate) fn send_now(&self, status: u16, frame: String) -> Result<(), QueryAnswerError> {
         if !self.shared.is_current(self.epoch) {
             return Err(QueryAnswerError::ConnectionLost);
         }
         self.shared
             .outbox
-            .push_answer_now(self.answer(status, body))
+            .push_answer_now(self.answer(status, frame))
             .map_err(|Refused::Closed| QueryAnswerError::ConnectionLost)?;
         self.counted(status);
         Ok(())

@@ -94,12 +94,8 @@ impl Link<'_> {
                         tracing::debug!(reply_address = %answer.reply_address, "dropping an answer to a query of an earlier connection");
                         continue;
                     }
-                    match self.session.answer(
-                        &answer.reply_address,
-                        answer.status,
-                        answer.body.as_deref(),
-                    ) {
-                        Ok(frame) => self.pending.push_back(Frame::Text(frame.into())),
+                    match self.session.settle(&answer.reply_address, answer.status) {
+                        Ok(()) => self.pending.push_back(Frame::Text(answer.frame.into())),
                         Err(e) => tracing::debug!(error = %e, "refused to send a query answer"),
                     }
                 }

@@ -50,7 +50,8 @@ struct Shared {
 }
 
 impl Shared {
-    async fn answer(&self, status: u16, body: Option<String>) -> Result<(), QueryAnswerError> {
+    /// Sends one answer (its whole frame), unless the query is finished.
+    async fn answer(&self, status: u16, frame: String) -> Result<(), QueryAnswerError> {
         if is_final(status) {
             if self.finished.swap(true, Ordering::AcqRel) {
                 return Err(QueryAnswerError::AlreadyAnswered);
@@ -58,7 +59,7 @@ impl Shared {
         } else if self.finished.load(Ordering::Acquire) {
             return Err(QueryAnswerError::AlreadyAnswered);
         }
-        let result = self.reply.send(status, body).await;
+        let result = self.reply.send(status, frame).await;
         if is_final(status) {
             self.settled.notify_one();
         }
@@ -99,7 +100,8 @@ impl Guard {
             // panic, no answer, the deadline).
             tracing::debug!(reply_address = %shared.reply.reply_address(), error = %error, "answering the query with an error");
             let body = serde_json::to_string(error).expect("a QueryError always serialises");
-            if let Err(e) = shared.reply.send_now(QUERY_ERROR, Some(body)) {
+            let frame = shared.reply.frame(QUERY_ERROR, Some(&body));
+            if let Err(e) = shared.reply.send_now(QUERY_ERROR, frame) {
                 tracing::debug!(reply_address = %shared.reply.reply_address(), error = %e, "could not send the query error answer");
             }
         }
@@ -164,22 +166,29 @@ impl QueryContext {
         status: u16,
         body: Option<&T>,
     ) -> Result<(), QueryAnswerError> {
-        let body = match (status, body) {
+        let reply = &self.shared.reply;
+        let frame = match (status, body) {
             (QUERY_PARTIAL | QUERY_COMPLETE, None) => {
                 return Err(QueryAnswerError::MissingBody(status))
             }
-            (QUERY_PARTIAL | QUERY_COMPLETE, Some(body)) => Some(rows_json(body)?),
-            (QUERY_EMPTY, None) => None,
+            (QUERY_PARTIAL | QUERY_COMPLETE, Some(body)) => {
+                with_json(body, |json| {
+                    check_rows(json)?;
+                    Ok(reply.frame(status, Some(json)))
+                })?
+            }
+            (QUERY_EMPTY, None) => reply.frame(status, None),
             (QUERY_EMPTY, Some(_)) => return Err(QueryAnswerError::UnexpectedBody),
             (other, _) => return Err(QueryAnswerError::InvalidStatus(other)),
         };
-        self.shared.answer(status, body).await
+        self.shared.answer(status, frame).await
     }
 
     /// Sends an error answer.
     async fn respond_error(&self, error: &QueryError) -> Result<(), QueryAnswerError> {
-        let body = serde_json::to_string(error)?;
-        self.shared.answer(QUERY_ERROR, Some(body)).await
+        let reply = &self.shared.reply;
+        let frame = with_json(error, |json| Ok(reply.frame(QUERY_ERROR, Some(json))))?;
+        self.shared.answer(QUERY_ERROR, frame).await
     }
 }
 
@@ -234,11 +243,47 @@ impl SourceConnection {
     }
 }
 
+thread_local! {
+    /// Where answers are serialised before their frame is written around
+    /// them (the frame is then made at its exact length, in one allocation).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer larger than this is not kept for the next answer.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+/// Serialises `body` and calls `then` with its JSON text.
+fn with_json<T: Serialize + ?Sized, R>(
+    body: &T,
+    then: impl FnOnce(&str) -> Result<R, QueryAnswerError>,
+) -> Result<R, QueryAnswerError> {
+    // A `Serialize` that answers a query itself would find the buffer in use:
+    // it gets a buffer of its own.
+    let serialise = |buf: &mut Vec<u8>| {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, body)?;
+        let json = std::str::from_utf8(buf).expect("serde_json writes UTF-8");
+        then(json)
+    };
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            let result = serialise(&mut buf);
+            if buf.capacity() > SCRATCH_KEPT {
+                *buf = Vec::new();
+            }
+            result
+        }
+        Err(_) => serialise(&mut Vec::new()),
+    })
+}
+
 /// Serialises `body`, checking that it is an object or a list of objects.
+#[cfg(test)]
 fn rows_json<T: Serialize + ?Sized>(body: &T) -> Result<String, QueryAnswerError> {
-    let json = serde_json::to_string(body)?;
-    check_rows(&json)?;
-    Ok(json)
+    with_json(body, |json| {
+        check_rows(json)?;
+        Ok(json.to_owned())
+    })
 }
 
 /// Checks that compact JSON text is an object or a list of objects, by

@@ -204,7 +204,7 @@ pub struct Session {
     phase: Phase,
     style: ReconnectStyle,
     connect_frame: String,
-    open_queries: HashSet<Arc<str>>,
+    open_queries: HashSet<Arc<str>, foldhash::fast::FixedState>,
 }
 
 impl fmt::Debug for Session {
@@ -235,7 +235,7 @@ impl Session {
             phase: Phase::Authenticating,
             style,
             connect_frame: message::connect_extension(source, reconnect_secret),
-            open_queries: HashSet::new(),
+            open_queries: HashSet::default(),
         };
         (session, auth_frame)
     }
@@ -337,19 +337,16 @@ impl Session {
             .collect()
     }
 
-    /// Encodes an answer to an open query, closing the query when `status` is
-    /// final. `body_json` is serialised JSON (`None` for 204).
+    /// Settles an answer to an open query: checks that the query is open
+    /// and closes it when `status` is final. The answer's frame is built by
+    /// whoever answers ([`message::query_response`]), so that the body is
+    /// written once, where it is serialised.
     ///
     /// # Errors
     ///
     /// [`AnswerError::NotOpen`] if the query was already closed or never
     /// came on this session: nothing must be sent then.
-    pub fn answer(
-        &mut self,
-        reply_address: &str,
-        status: u16,
-        body_json: Option<&str>,
-    ) -> Result<String, AnswerError> {
+    pub fn settle(&mut self, reply_address: &str, status: u16) -> Result<(), AnswerError> {
         let open = if is_final(status) {
             self.open_queries.remove(reply_address)
         } else {
@@ -358,6 +355,22 @@ impl Session {
         if !open {
             return Err(AnswerError::NotOpen(reply_address.to_owned()));
         }
+        Ok(())
+    }
+
+    /// [`Session::settle`], then the answer's frame. `body_json` is
+    /// serialised JSON (`None` for 204).
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::settle`].
+    pub fn answer(
+        &mut self,
+        reply_address: &str,
+        status: u16,
+        body_json: Option<&str>,
+    ) -> Result<String, AnswerError> {
+        self.settle(reply_address, status)?;
         Ok(message::query_response(reply_address, status, body_json))
     }
 }
