@@ -29,7 +29,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::config::{Secret, ServerConfig};
@@ -339,14 +338,7 @@ impl SourceConnection {
     }
 
     fn encode_notification<T: Serialize + ?Sized>(&self, object: &T) -> Result<Text, NotifyError> {
-        let json = serde_json::to_string(object)?;
-        if !json.starts_with('{') {
-            let value: Value = serde_json::from_str(&json)?;
-            return Err(NotifyError::NotAnObject(
-                crate::protocol::message::json_kind(&value),
-            ));
-        }
-        Ok(self.shared.envelope.wrap(&json).into())
+        Ok(self.shared.envelope.encode(object)?.into())
     }
 
     /// Waits until every notification accepted so far is settled:

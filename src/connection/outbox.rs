@@ -132,10 +132,13 @@ impl Outbox {
     /// Runs `attempt` under the lock until it returns `Some`, waiting for
     /// room between tries (drains, purges and closing wake the waiters).
     ///
-    /// The first try is made without registering as a waiter, and the
-    /// waiting part is boxed: most pushes find room at once, and so they
-    /// neither touch the wake-up list nor make every future that pushes
-    /// (a handler's, say) as large as the waiting state machine.
+    /// The first try registers no waiter: when there is room, as there
+    /// nearly always is, that is the whole cost (a waiter's registration
+    /// and removal take the `Notify`'s own lock twice). A try that finds no
+    /// room registers, then tries again before sleeping, so a wake-up
+    /// between the two is not lost. The waiting part is boxed, so that it
+    /// does not make every future that pushes (a handler's, say) as large as
+    /// the waiting state machine.
     async fn when_room<R>(&self, mut attempt: impl FnMut(&mut State) -> Option<R>) -> R {
         if let Some(done) = attempt(&mut self.lock()) {
             return done;

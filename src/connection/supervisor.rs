@@ -284,7 +284,12 @@ pub(super) fn decode_frame(shared: &Shared, frame: &Frame) -> Option<Result<Serv
         );
         return Some(Err(()));
     }
-    Some(protocol::decode(bytes).map_err(|e| {
+    let decoded = match frame {
+        // Text frames are UTF-8 already (the transport checked them).
+        Frame::Text(text) => protocol::message::decode_text(text.as_str()),
+        _ => protocol::decode(bytes),
+    };
+    Some(decoded.map_err(|e| {
         shared.stats.add_malformed();
         tracing::warn!(error = %e, "skipping a malformed server message");
     }))

@@ -8,11 +8,13 @@
 //! the hot path of a busy connector and their envelope never changes.
 
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+
+use crate::error::NotifyError;
 
 /// The resource name of sources on the wire.
 pub const RESOURCE_SOURCES: &str = "sources";
@@ -232,19 +234,29 @@ impl<'de> Visitor<'de> for HeadersVisitor {
 ///
 /// A [`DecodeError`] saying what is wrong with the frame.
 pub fn decode(frame: &[u8]) -> Result<ServerMessage, DecodeError> {
+    // serde_json does not check the UTF-8 of the fields it skips: check it first.
+    decode_text(std::str::from_utf8(frame).map_err(|_| DecodeError::NotUtf8)?)
+}
+
+/// Decodes one server frame that is known to be UTF-8 (a WebSocket text
+/// frame, which the transport has checked already): [`decode`] without a
+/// second check.
+///
+/// # Errors
+///
+/// A [`DecodeError`] saying what is wrong with the frame.
+pub fn decode_text(text: &str) -> Result<ServerMessage, DecodeError> {
     // The acknowledgement of a notification, by far the most frequent
     // message of a busy connector, without a parse.
-    if frame == br#"{"status":200}"# {
+    if text == r#"{"status":200}"# {
         return Ok(ServerMessage::Status {
             status: 200,
             body: None,
         });
     }
-    // serde_json does not check the UTF-8 of the fields it skips: check it first.
-    let text = std::str::from_utf8(frame).map_err(|_| DecodeError::NotUtf8)?;
     let wire: Wire = match serde_json::from_str(text) {
         Ok(wire) => wire,
-        Err(e) => return Err(classify(frame, e)),
+        Err(e) => return Err(classify(text, e)),
     };
     if let Some(op) = wire.op {
         let reply_address = wire.message_headers.and_then(|h| h.reply_address);
@@ -325,11 +337,8 @@ pub fn json_kind(value: &Value) -> &'static str {
 }
 
 /// Tells a frame that is not JSON from JSON that is not an object.
-fn classify(frame: &[u8], error: serde_json::Error) -> DecodeError {
-    if std::str::from_utf8(frame).is_err() {
-        return DecodeError::NotUtf8;
-    }
-    match serde_json::from_slice::<Value>(frame) {
+fn classify(frame: &str, error: serde_json::Error) -> DecodeError {
+    match serde_json::from_str::<Value>(frame) {
         Ok(Value::Object(_)) | Err(_) => DecodeError::NotJson(error.to_string()),
         Ok(other) => DecodeError::NotAnObject(json_kind(&other)),
     }
@@ -381,6 +390,27 @@ impl NotificationEnvelope {
                 json_string(source)
             ),
         }
+    }
+
+    /// Serialises `object` straight into a notification frame: one buffer,
+    /// no copy of the serialised object.
+    ///
+    /// # Errors
+    ///
+    /// [`NotifyError::NotAnObject`] when `object` is not a JSON object,
+    /// [`NotifyError::Serialize`] when serde fails.
+    pub fn encode<T: Serialize + ?Sized>(&self, object: &T) -> Result<String, NotifyError> {
+        let mut frame = Vec::with_capacity(self.prefix.len() + 128);
+        frame.extend_from_slice(self.prefix.as_bytes());
+        serde_json::to_writer(&mut frame, object)?;
+        let json = &frame[self.prefix.len()..];
+        if json.first() != Some(&b'{') {
+            let value: Value = serde_json::from_slice(json)?;
+            return Err(NotifyError::NotAnObject(json_kind(&value)));
+        }
+        frame.push(b'}');
+        // serde_json writes UTF-8 only.
+        String::from_utf8(frame).map_err(|e| NotifyError::Serialize(serde::ser::Error::custom(e)))
     }
 
     /// Wraps an already serialised JSON object into a notification frame.
@@ -581,6 +611,30 @@ mod tests {
             decode(b"{\"status\":4,\"x\":\"\xff\"}"),
             Err(DecodeError::NotUtf8)
         );
+    }
+
+    #[test]
+    fn notifications_are_encoded_in_one_buffer_as_wrapped() {
+        let envelope = NotificationEnvelope::new("s\"1");
+        for object in [
+            json!({}),
+            json!({"a": [1, 2.5e300, "é\"x"], "b": {"c": null}}),
+            serde_json::from_str(r#"{"n":1.000000000000000000001}"#).unwrap(),
+        ] {
+            let frame = envelope.encode(&object).unwrap();
+            assert_eq!(frame, envelope.wrap(&object.to_string()));
+        }
+        for (value, kind) in [
+            (json!([1]), "list"),
+            (json!("x"), "string"),
+            (json!(3), "number"),
+            (json!(null), "null"),
+        ] {
+            assert!(
+                matches!(envelope.encode(&value), Err(NotifyError::NotAnObject(k)) if k == kind),
+                "{value}"
+            );
+        }
     }
 
     #[test]
