@@ -171,12 +171,10 @@ impl QueryContext {
             (QUERY_PARTIAL | QUERY_COMPLETE, None) => {
                 return Err(QueryAnswerError::MissingBody(status))
             }
-            (QUERY_PARTIAL | QUERY_COMPLETE, Some(body)) => {
-                with_json(body, |json| {
-                    check_rows(json)?;
-                    Ok(reply.frame(status, Some(json)))
-                })?
-            }
+            (QUERY_PARTIAL | QUERY_COMPLETE, Some(body)) => with_json(body, |json| {
+                check_rows(json)?;
+                Ok(reply.frame(status, Some(json)))
+            })?,
             (QUERY_EMPTY, None) => reply.frame(status, None),
             (QUERY_EMPTY, Some(_)) => return Err(QueryAnswerError::UnexpectedBody),
             (other, _) => return Err(QueryAnswerError::InvalidStatus(other)),
