@@ -13,7 +13,7 @@
 //! Client frames are masked, as RFC 6455 requires, with the all-zero key (legal, and it
 //! leaves the payload as it is), so a client's frames can be made once and sent many times.
 
-use std::io::{self, Cursor};
+use std::io;
 use std::ops::Range;
 
 use tokio::io::Interest;
@@ -79,27 +79,21 @@ impl Input {
     /// A malformed or oversized frame.
     pub fn frame(&mut self) -> Result<Option<Frame>, String> {
         let avail = &mut self.buf[self.start..self.end];
-        let mut cursor = Cursor::new(&*avail);
-        let Some((header, len)) = FrameHeader::parse(&mut cursor).map_err(|e| e.to_string())?
-        else {
+        let Some(head) = Head::parse(avail)? else {
             return Ok(None);
         };
-        let at = cursor.position() as usize;
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|l| *l <= MAX_FRAME)
-            .ok_or("frame too large")?;
+        let (at, len) = (head.len, head.payload);
         if avail.len() < at + len {
             return Ok(None);
         }
-        if let Some(mask) = header.mask {
+        if let Some(mask) = head.mask {
             unmask(&mut avail[at..at + len], mask);
         }
         let payload = self.start + at..self.start + at + len;
         self.start += at + len;
         Ok(Some(Frame {
-            opcode: header.opcode,
-            fin: header.is_final,
+            opcode: OpCode::from(head.first & 0x0f),
+            fin: head.first & 0x80 != 0,
             payload,
         }))
     }
@@ -121,13 +115,89 @@ impl Input {
         &mut self.buf[self.end..]
     }
 
+    /// Reads once from a blocking `reader` into the buffer; 0 at the end of the stream.
+    ///
+    /// # Errors
+    ///
+    /// The read failed.
+    pub fn read_from(&mut self, reader: &mut impl std::io::Read) -> io::Result<usize> {
+        let n = reader.read(self.spare())?;
+        self.end += n;
+        Ok(n)
+    }
+
     fn unread(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 }
 
+/// XORs the payload with the mask, eight bytes at a time.
+/// A frame header as RFC 6455 (section 5.2) lays it out. Parsed here rather than with
+/// tungstenite's `FrameHeader::parse`, which reads through `io::Read` a byte at a time:
+/// about 40 ns a frame, a third of the load server's whole cost per notification.
+struct Head {
+    /// FIN, the reserved bits and the opcode.
+    first: u8,
+    /// The header's length.
+    len: usize,
+    /// The payload's length.
+    payload: usize,
+    mask: Option<[u8; 4]>,
+}
+
+impl Head {
+    /// The header at the start of `b`, if all of it has arrived.
+    fn parse(b: &[u8]) -> Result<Option<Head>, String> {
+        let [first, second, ..] = *b else {
+            return Ok(None);
+        };
+        if first & 0x70 != 0 {
+            return Err("reserved bits set (no extension was agreed)".into());
+        }
+        let (extra, short) = match second & 0x7f {
+            126 => (2, None),
+            127 => (8, None),
+            n => (0, Some(usize::from(n))),
+        };
+        let masked = second & 0x80 != 0;
+        let len = 2 + extra + if masked { 4 } else { 0 };
+        if b.len() < len {
+            return Ok(None);
+        }
+        let payload = match short {
+            Some(n) => n,
+            None => {
+                let mut be = [0u8; 8];
+                be[8 - extra..].copy_from_slice(&b[2..2 + extra]);
+                usize::try_from(u64::from_be_bytes(be))
+                    .ok()
+                    .filter(|l| *l <= MAX_FRAME)
+                    .ok_or("frame too large")?
+            }
+        };
+        let mask = masked.then(|| {
+            let m = &b[2 + extra..len];
+            [m[0], m[1], m[2], m[3]]
+        });
+        Ok(Some(Head {
+            first,
+            len,
+            payload,
+            mask,
+        }))
+    }
+}
+
 fn unmask(payload: &mut [u8], mask: [u8; 4]) {
-    for (i, b) in payload.iter_mut().enumerate() {
+    let word = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = payload.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let v = u64::from_ne_bytes((&*chunk).try_into().expect("eight bytes")) ^ word;
+        chunk.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
         *b ^= mask[i & 3];
     }
 }
@@ -199,22 +269,17 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads what the socket has, without waiting.
+    /// Reads what the socket has, up to one chunk, without waiting (the frames of one
+    /// chunk are handled before more is read, so the buffer stays small).
     fn read_some(&mut self) -> io::Result<()> {
-        loop {
-            let spare = self.input.spare();
-            let room = spare.len();
-            match self.stream.try_read(spare) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    self.input.end += n;
-                    if n < room {
-                        return Ok(());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
+        match self.stream.try_read(self.input.spare()) {
+            Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                self.input.end += n;
+                Ok(())
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -247,6 +312,21 @@ impl Conn {
             self.io().await?;
         }
         Ok(())
+    }
+
+    /// The socket as a blocking one, and what has been read (all output must have been
+    /// written).
+    ///
+    /// # Errors
+    ///
+    /// Output is pending, or the socket could not be made blocking.
+    pub fn into_blocking(self) -> io::Result<(std::net::TcpStream, Input)> {
+        if self.pending() > 0 {
+            return Err(io::Error::other("output still pending"));
+        }
+        let stream = self.stream.into_std()?;
+        stream.set_nonblocking(false)?;
+        Ok((stream, self.input))
     }
 
     /// Reads until the input holds a complete HTTP head (`\r\n\r\n`); returns its length.
@@ -373,6 +453,22 @@ mod tests {
             assert_eq!(f.payload.len(), 70_000);
         }
         assert!(input.frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn unmasking_by_words_is_unmasking_by_bytes() {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        for len in [0, 1, 7, 8, 9, 100] {
+            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut words = data.clone();
+            unmask(&mut words, mask);
+            let bytes: Vec<u8> = data
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ mask[i % 4])
+                .collect();
+            assert_eq!(words, bytes, "{len}");
+        }
     }
 
     #[test]

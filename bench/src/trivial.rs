@@ -2,18 +2,20 @@
 //! handshake, then WebSocket framing and nothing else. Each publish is answered with one
 //! notification frame made once at the start; each `rows` query with a made answer (its
 //! reply address, cut out of the frame, between two fixed parts); a `notify` query with
-//! that many made notifications and its final answer. No JSON is parsed after the
+//! the echo's notifications (`{"seq":0}`..., made once per count) and its final answer. No JSON is parsed after the
 //! handshake: the frames are told apart by how they begin, which is how the load server
-//! writes them ([`vantiq_sim::frames`]). What the ceiling column measures with it is what
+//! writes them ([`vantiq_sim::frames`]). After the handshake it runs on a blocking socket.
+//! What the ceiling column measures with it is what
 //! the load server and the machine sustain, which no connector can beat.
 
-use std::io;
+use std::io::{self, Write as _};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use vantiq_connector_sdk::config::ServerConfig;
 
-use crate::rawws::{self, find, put, Conn};
+use crate::rawws::{self, find, put, Conn, Input};
 
 /// The notification sent for every publish (the shape of the bench's published object).
 const OBJECT: &str = r#"{"i":0,"payload":"0123456789"}"#;
@@ -118,38 +120,88 @@ async fn session(addr: &str, path: &str, token: &str, source: &str) -> io::Resul
         &[prefix.as_bytes(), OBJECT.as_bytes(), b"}"],
         true,
     );
+    // The echo itself on blocking I/O in a thread of its own: a read wakes it straight
+    // from the kernel, with no event loop in between (the load server never stops reading,
+    // so a blocking write cannot deadlock with it).
+    let (stream, input) = conn.into_blocking()?;
+    tokio::task::spawn_blocking(move || echo(stream, input, &notification, &prefix))
+        .await
+        .map_err(io::Error::other)?
+}
+
+/// The trivial echo on a blocking socket, until the connection fails or
+/// `reconnectRequired` comes.
+fn echo(
+    mut stream: TcpStream,
+    mut input: Input,
+    notification: &[u8],
+    prefix: &str,
+) -> io::Result<()> {
+    let mut out = Vec::with_capacity(256 * 1024);
+    // The notifications of the last `notify` query, `{"seq":0}` to `{"seq":N-1}` as the
+    // echo sends them, made once for the next queries of the same count.
+    let mut notify: (usize, Vec<u8>) = (0, Vec::new());
     loop {
-        while let Some(f) = conn.input.frame().map_err(io::Error::other)? {
-            let p = &conn.input.bytes()[f.payload];
+        while let Some(f) = input.frame().map_err(io::Error::other)? {
+            let p = &input.bytes()[f.payload];
             match f.opcode {
-                rawws::PING => put(&mut conn.out, rawws::PONG, &[p], true),
+                rawws::PING => put(&mut out, rawws::PONG, &[p], true),
                 rawws::CLOSE => return Err(io::ErrorKind::ConnectionAborted.into()),
-                _ if p.starts_with(br#"{"op":"publish""#) => {
-                    conn.out.extend_from_slice(&notification);
-                }
+                _ if p.starts_with(br#"{"op":"publish""#) => out.extend_from_slice(notification),
                 _ if p.starts_with(br#"{"status""#) => {} // an acknowledgement
                 _ if p.starts_with(br#"{"messageHeaders""#) => {
-                    query(p, &notification, &mut conn.out);
+                    let mut answer = Vec::new();
+                    let owed = query(p, &mut answer);
+                    if owed > 0 {
+                        // A notify query: what is queued, its notifications, its answer.
+                        if notify.0 != owed {
+                            notify = (owed, seq_frames(prefix, owed));
+                        }
+                        stream.write_all(&out)?;
+                        out.clear();
+                        stream.write_all(&notify.1)?;
+                    }
+                    out.extend_from_slice(&answer);
                 }
                 _ if find(p, br#""op":"reconnectRequired""#).is_some() => return Ok(()),
                 _ => {}
             }
         }
-        conn.write_some()?;
-        conn.io().await?;
+        if !out.is_empty() {
+            stream.write_all(&out)?;
+            out.clear();
+        }
+        if input.read_from(&mut stream)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
     }
 }
 
+/// The frames of notifications `{"seq":0}` to `{"seq":n-1}`.
+fn seq_frames(prefix: &str, n: usize) -> Vec<u8> {
+    let mut frames = Vec::with_capacity(n * (prefix.len() + 24));
+    for seq in 0..n {
+        let object = format!(r#"{{"seq":{seq}}}}}"#);
+        put(
+            &mut frames,
+            rawws::TEXT,
+            &[prefix.as_bytes(), object.as_bytes()],
+            true,
+        );
+    }
+    frames
+}
+
 /// Answers a query frame: `rows` with `count` rows `{"i":0}`, `notify` with `count`
-/// notifications, anything else with an error. Nothing is parsed but the reply address
-/// and the count.
-fn query(frame: &[u8], notification: &[u8], out: &mut Vec<u8>) {
+/// notifications (returned: they are to be sent before the answer), anything else with an
+/// error. Nothing is parsed but the reply address and the count.
+fn query(frame: &[u8], out: &mut Vec<u8>) -> usize {
     const ADDR: &[u8] = br#""REPLY_ADDR_HEADER":""#;
     let Some(at) = find(frame, ADDR).map(|a| a + ADDR.len()) else {
-        return;
+        return 0;
     };
     let Some(len) = frame[at..].iter().position(|b| *b == b'"') else {
-        return;
+        return 0;
     };
     let addr = &frame[at..at + len];
     let count = find(frame, br#""count":"#)
@@ -162,12 +214,11 @@ fn query(frame: &[u8], notification: &[u8], out: &mut Vec<u8>) {
         .unwrap_or(0);
     let head: &[u8] = br#"{"status":200,"headers":{"X-Reply-Address":""#;
     if find(frame, br#""op":"notify""#).is_some() {
-        for _ in 0..count {
-            out.extend_from_slice(notification);
-        }
         let body = format!(r#""}},"body":{{"sent":{count}}}}}"#);
         put(out, rawws::TEXT, &[head, addr, body.as_bytes()], true);
-    } else if find(frame, br#""op":"rows""#).is_some() && count == 1 {
+        return count;
+    }
+    if find(frame, br#""op":"rows""#).is_some() && count == 1 {
         put(
             out,
             rawws::TEXT,
@@ -183,4 +234,5 @@ fn query(frame: &[u8], notification: &[u8], out: &mut Vec<u8>) {
         let body: &[u8] = br#""},"body":{"messageCode":"trivial.unknownOp","messageTemplate":"only rows and notify","parameters":[]}}"#;
         put(out, rawws::TEXT, &[error, addr, body], true);
     }
+    0
 }

@@ -11,6 +11,7 @@
 use crate::answers::{self, Shape};
 use crate::types::kinds;
 use crate::wire;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -132,6 +133,50 @@ pub fn read_answer(text: &str) -> Option<Answer<'_>> {
     })
 }
 
+/// Checks notifications for one source, as the emulator's session does (see
+/// [`NotificationCheck::check`]).
+#[derive(Debug, Clone)]
+pub struct NotificationCheck {
+    source: String,
+    /// `{"op":"notification","resourceName":"sources","resourceId":<source>,"object":`: the
+    /// beginning of a notification written in the protocol's order, for which only the
+    /// object needs reading.
+    prefix: String,
+}
+
+impl NotificationCheck {
+    /// A check of notifications for `source`.
+    pub fn new(source: &str) -> NotificationCheck {
+        NotificationCheck {
+            prefix: format!(
+                r#"{{"op":"notification","resourceName":"sources","resourceId":{},"object":"#,
+                Value::from(source)
+            ),
+            source: source.to_owned(),
+        }
+    }
+
+    /// `None` when `text` is not a notification at all (no `op` `"notification"`), else
+    /// whether it is a well-formed one for the source (`resourceName` `"sources"`,
+    /// `resourceId` the source, an object).
+    pub fn check(&self, text: &str) -> Option<Result<(), Problem>> {
+        // The frame is the prefix, one JSON value and the closing brace: it is a
+        // well-formed notification exactly when that value is an object.
+        if let Some(object) = text
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|rest| rest.strip_suffix('}'))
+        {
+            // One JSON value that begins with `{` is an object; skipping it checks it.
+            if object.trim_start().starts_with('{')
+                && serde_json::from_str::<IgnoredAny>(object).is_ok()
+            {
+                return Some(Ok(()));
+            }
+        }
+        check_notification(text, &self.source)
+    }
+}
+
 /// Checks `text` as a notification for `source`, as the emulator's session does: `None`
 /// when it is not a notification at all (no `op` `"notification"`), else whether it is a
 /// well-formed one (`resourceName` `"sources"`, `resourceId` the source, an object).
@@ -230,7 +275,12 @@ mod tests {
     use serde_json::json;
 
     fn kind(text: &str) -> Option<Result<(), &'static str>> {
-        check_notification(text, "src").map(|r| r.map_err(|p| p.kind))
+        let plain = check_notification(text, "src").map(|r| r.map_err(|p| p.kind));
+        let checked = NotificationCheck::new("src")
+            .check(text)
+            .map(|r| r.map_err(|p| p.kind));
+        assert_eq!(plain, checked, "both checks judge {text} alike");
+        plain
     }
 
     #[test]
@@ -275,6 +325,35 @@ mod tests {
             Some(Err(kinds::INVALID_JSON)),
             "bad JSON is reported, not skipped"
         );
+        // In the protocol's order (the check's quick path), with what could fool a prefix.
+        for (text, expected) in [
+            (
+                r#"{"op":"notification","resourceName":"sources","resourceId":"src","object":{"a":1}}"#,
+                Some(Ok(())),
+            ),
+            (
+                r#"{"op":"notification","resourceName":"sources","resourceId":"src","object":{"a":1},"x":2}"#,
+                Some(Ok(())),
+            ),
+            (
+                r#"{"op":"notification","resourceName":"sources","resourceId":"src","object":{"a":1}}}"#,
+                Some(Err(kinds::INVALID_JSON)),
+            ),
+            (
+                r#"{"op":"notification","resourceName":"sources","resourceId":"src","object":[{}]}"#,
+                Some(Err(kinds::NOTIFICATION_NOT_OBJECT)),
+            ),
+            (
+                r#"{"op":"notification","resourceName":"sources","resourceId":"src","object":{"a":1} }"#,
+                Some(Ok(())),
+            ),
+            (
+                r#"{"op":"notification","resourceName":"sources","resourceId":"src","object":{"a":}}"#,
+                Some(Err(kinds::INVALID_JSON)),
+            ),
+        ] {
+            assert_eq!(kind(text), expected, "{text}");
+        }
         assert_eq!(kind(r#"{"status":200}"#), None);
         assert_eq!(kind(r#"{"op":"query"}"#), None);
     }

@@ -10,11 +10,12 @@ use serde_json::json;
 
 use super::columns::{launch_single, Connector, Running};
 use super::workload::{
-    check_queries, publish_job, queries_job, warm_up, Workload, IN_FLIGHT, JOB_LIMIT, SRC,
+    check_queries, notify_job, publish_job, queries_job, warm_up, Workload, IN_FLIGHT, JOB_LIMIT,
+    SRC,
 };
 use super::{log, rotation, Bench};
 use crate::config::{server_config, TOKEN};
-use crate::loadsrv::{Job, LoadServer};
+use crate::loadsrv::LoadServer;
 
 /// One column set up for one figure.
 struct Live {
@@ -64,7 +65,8 @@ impl Bench {
                     continue;
                 }
             };
-            if let Err(e) = warm_up(&server).await {
+            let workload = Workload::new(self.opts.quick, connector.slow);
+            if let Err(e) = warm_up(&server, &workload).await {
                 self.note(ids[0], format!("{who}: warm-up failed: {e}"));
                 continue;
             }
@@ -72,7 +74,7 @@ impl Bench {
                 who,
                 server,
                 running,
-                workload: Workload::new(self.opts.quick, connector.slow),
+                workload,
                 samples: vec![Vec::new(); ids.len()],
                 failed: false,
             });
@@ -144,11 +146,7 @@ impl Bench {
             |w| format!("notify count {} per round", w.notifications),
             |server, w| async move {
                 let n = w.notifications;
-                let job = Job::Notify {
-                    n,
-                    params: json!({"op":"notify","count": n}),
-                };
-                let report = server.run(job, JOB_LIMIT).await?;
+                let report = server.run(notify_job(n), JOB_LIMIT).await?;
                 Ok(vec![report.rate(n)])
             },
         )

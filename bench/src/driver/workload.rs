@@ -116,12 +116,21 @@ pub fn check_queries(report: &Report, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// A warm-up: a few publishes echoed and a few queries answered, one at a time and
-/// [`IN_FLIGHT`] at a time.
-pub async fn warm_up(server: &LoadServer) -> Result<(), String> {
+/// The echo's `notify` query for `n` notifications, as a job.
+pub fn notify_job(n: usize) -> Job {
+    Job::Notify {
+        n,
+        params: json!({"op":"notify","count": n}),
+    }
+}
+
+/// A warm-up: a few publishes echoed, one `notify` query of the size of `w`'s rounds, and
+/// a few queries answered, one at a time and [`IN_FLIGHT`] at a time.
+pub async fn warm_up(server: &LoadServer, w: &Workload) -> Result<(), String> {
     for _ in 0..5 {
         server.run(publish_job(200, false), JOB_LIMIT).await?;
     }
+    server.run(notify_job(w.notifications), JOB_LIMIT).await?;
     for (n, in_flight) in [(200, 1), (2000, IN_FLIGHT)] {
         let report = server.run(queries_job(n, in_flight), JOB_LIMIT).await?;
         check_queries(&report, n)?;

@@ -129,6 +129,63 @@ impl Template {
     }
 }
 
+/// The publish frames of a job's objects, made before the job's clock starts (and kept
+/// for the next job of the same objects): the bytes, and where each frame ends.
+pub(super) struct Publishes {
+    key: (usize, String, String, rawws::OpCode),
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Publishes {
+    /// The frames of objects `0..n`, each `prefix`, `before`, its number, `after`, `}`.
+    pub(super) fn new(
+        prefix: &[u8],
+        n: usize,
+        before: &str,
+        after: &str,
+        opcode: rawws::OpCode,
+    ) -> Publishes {
+        let mut bytes = Vec::with_capacity(n * (prefix.len() + before.len() + after.len() + 12));
+        let mut ends = Vec::with_capacity(n);
+        for i in 0..n {
+            let digits = i.to_string();
+            let parts: [&[u8]; 5] = [
+                prefix,
+                before.as_bytes(),
+                digits.as_bytes(),
+                after.as_bytes(),
+                b"}",
+            ];
+            put(&mut bytes, opcode, &parts, false);
+            ends.push(bytes.len());
+        }
+        Publishes {
+            key: (n, before.to_owned(), after.to_owned(), opcode),
+            bytes,
+            ends,
+        }
+    }
+
+    /// Whether these are the frames of that job.
+    pub(super) fn fits(&self, n: usize, before: &str, after: &str, opcode: rawws::OpCode) -> bool {
+        self.key.0 == n && self.key.1 == before && self.key.2 == after && self.key.3 == opcode
+    }
+
+    /// Appends frames `from..` up to frame `to` (exclusive), at most about `room` bytes
+    /// (at least one frame); returns the number of the next frame.
+    pub(super) fn copy(&self, out: &mut Vec<u8>, from: usize, to: usize, room: usize) -> usize {
+        if from >= to {
+            return from;
+        }
+        let start = if from == 0 { 0 } else { self.ends[from - 1] };
+        let fit = self.ends[from..to].partition_point(|e| *e - start <= room);
+        let next = from + fit.max(1);
+        out.extend_from_slice(&self.bytes[start..self.ends[next - 1]]);
+        next
+    }
+}
+
 /// The job in progress.
 pub(super) struct Active {
     pub(super) job: Job,

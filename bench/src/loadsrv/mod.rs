@@ -36,7 +36,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 pub use jobs::{Job, Report};
 
@@ -73,8 +73,8 @@ impl Shared {
     }
 }
 
-/// A running load server for one source. Cheap to clone; stops (with every session) when
-/// the last clone is dropped.
+/// A running load server for one source, on a thread of its own. Cheap to clone; stops
+/// (with every session) when the last clone is dropped.
 #[derive(Clone)]
 pub struct LoadServer {
     inner: Arc<Inner>,
@@ -83,12 +83,17 @@ pub struct LoadServer {
 struct Inner {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: JoinHandle<()>,
+    /// Dropped to stop the server's thread.
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.accept.abort();
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -100,7 +105,8 @@ impl LoadServer {
     ///
     /// The port could not be bound.
     pub async fn start(token: &str, source: &str, config: Value) -> std::io::Result<LoadServer> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             token: token.into(),
@@ -112,12 +118,35 @@ impl LoadServer {
             violation_count: AtomicU64::new(0),
             next_session: AtomicU64::new(1),
         });
-        let accept = tokio::spawn(accept_loop(listener, shared.clone()));
+        // A thread of its own with a one-threaded runtime: the server's work is never
+        // scheduled among the driver's tasks, and no idle worker thread searches for work
+        // on the cores the connector needs.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("load-server".into())
+            .spawn({
+                let shared = shared.clone();
+                move || {
+                    rt.block_on(async move {
+                        let Ok(listener) = TcpListener::from_std(listener) else {
+                            return;
+                        };
+                        tokio::select! {
+                            () = accept_loop(listener, shared) => {}
+                            _ = stopped => {}
+                        }
+                    });
+                }
+            })?;
         Ok(LoadServer {
             inner: Arc::new(Inner {
                 addr,
                 shared,
-                accept,
+                stop: Some(stop),
+                thread: Some(thread),
             }),
         })
     }

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use vantiq_sim::{frames, kinds};
 
-use super::jobs::{Active, Job, Queries, Report, Template};
+use super::jobs::{Active, Job, Publishes, Queries, Report, Template};
 use super::{Command, Shared};
 use crate::rawws::{self, put, Conn, OpCode};
 
@@ -37,6 +37,9 @@ struct State {
     ack_text: Vec<u8>,
     ack_binary: Vec<u8>,
     publish_prefix: Vec<u8>,
+    check: frames::NotificationCheck,
+    /// The frames of the last publish job's objects, kept for the next rounds.
+    publishes: Option<Publishes>,
     /// A fragmented message being put together.
     partial: Option<Vec<u8>>,
     jobs: Option<mpsc::UnboundedReceiver<Command>>,
@@ -72,6 +75,8 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream) {
     );
     let mut st = State {
         publish_prefix: frames::publish_prefix(&shared.source).into_bytes(),
+        check: frames::NotificationCheck::new(&shared.source),
+        publishes: None,
         shared,
         id,
         phase: Phase::Fresh,
@@ -95,10 +100,18 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream) {
 }
 
 async fn serve(conn: &mut Conn, st: &mut State) -> Result<(), String> {
+    // Stalls are looked for once a second (one timer for the whole session, not one per
+    // wake-up).
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let seen = st.seen;
         while let Some(frame) = conn.input.frame()? {
             let payload = &conn.input.bytes()[frame.payload.clone()];
             st.on_frame(frame.opcode, frame.fin, payload, &mut conn.out)?;
+        }
+        if st.seen != seen {
+            st.last_progress = Instant::now();
         }
         if st.closing {
             let _ = conn.flush().await;
@@ -108,14 +121,17 @@ async fn serve(conn: &mut Conn, st: &mut State) -> Result<(), String> {
         st.refill(&mut conn.out, pending);
         st.finish_if_complete();
         conn.write_some().map_err(|e| e.to_string())?;
-        let stall_at = st.last_progress + STALL;
         tokio::select! {
             r = conn.io() => r.map_err(|e| e.to_string())?,
             cmd = next_command(&mut st.jobs), if st.active.is_none() => match cmd {
                 Some(cmd) => st.start(cmd, &mut conn.out),
                 None => st.jobs = None,
             },
-            _ = tokio::time::sleep_until(stall_at.into()), if st.active.is_some() => st.stalled(),
+            _ = check.tick() => {
+                if st.active.is_some() && st.last_progress.elapsed() >= STALL {
+                    st.stalled();
+                }
+            }
         }
     }
 }
@@ -168,10 +184,9 @@ impl State {
             return Ok(());
         }
         if !text.trim_start().starts_with(r#"{"status""#) {
-            match frames::check_notification(text, &self.shared.source) {
+            match self.check.check(text) {
                 Some(Ok(())) => {
                     self.seen += 1;
-                    self.last_progress = Instant::now();
                     let ack = if self.opcode == rawws::BINARY {
                         &self.ack_binary
                     } else {
@@ -342,7 +357,25 @@ impl State {
                 }
                 active.queries = Some(q);
             }
-            Job::Publish { .. } => {}
+            Job::Publish {
+                n, before, after, ..
+            } => {
+                let fits = self
+                    .publishes
+                    .as_ref()
+                    .is_some_and(|p| p.fits(*n, before, after, self.opcode));
+                if !fits {
+                    self.publishes = Some(Publishes::new(
+                        &self.publish_prefix,
+                        *n,
+                        before,
+                        after,
+                        self.opcode,
+                    ));
+                }
+                // The frames are made: the clock starts now.
+                active.started = Instant::now();
+            }
         }
         self.last_progress = Instant::now();
         self.active = Some((active, cmd.done));
@@ -354,18 +387,12 @@ impl State {
         first
     }
 
-    /// Formats the publishes the job may send now, up to [`HIGH_WATER`] of output.
+    /// Appends the publishes the job may send now, up to [`HIGH_WATER`] of output.
     fn refill(&mut self, out: &mut Vec<u8>, pending: usize) {
-        let Some((active, _)) = &mut self.active else {
+        let (Some((active, _)), Some(publishes)) = (&mut self.active, &self.publishes) else {
             return;
         };
-        let Job::Publish {
-            n,
-            before,
-            after,
-            window,
-        } = &active.job
-        else {
+        let Job::Publish { n, window, .. } = &active.job else {
             return;
         };
         let echoed = (self.seen - active.base) as usize;
@@ -384,28 +411,8 @@ impl State {
                 allowed
             }
         };
-        let mut digits = [0u8; 20];
-        let start_len = out.len();
-        while active.published < allowed && pending + (out.len() - start_len) < HIGH_WATER {
-            let len = {
-                let mut cursor = &mut digits[..];
-                let _ =
-                    std::io::Write::write_fmt(&mut cursor, format_args!("{}", active.published));
-                20 - cursor.len()
-            };
-            put(
-                out,
-                self.opcode,
-                &[
-                    &self.publish_prefix,
-                    before.as_bytes(),
-                    &digits[..len],
-                    after.as_bytes(),
-                    b"}",
-                ],
-                false,
-            );
-            active.published += 1;
+        if pending < HIGH_WATER {
+            active.published = publishes.copy(out, active.published, allowed, HIGH_WATER - pending);
         }
     }
 
