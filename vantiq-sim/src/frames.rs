@@ -44,6 +44,16 @@ pub fn connect_refused(message: &str) -> String {
     ))
 }
 
+/// The answer to a malformed notification (in place of its acknowledgement), as the
+/// emulator sends it.
+pub fn notification_refused() -> String {
+    text(wire::error_status(
+        400,
+        "io.vantiq.sim.invalidNotification",
+        "Malformed notification.",
+    ))
+}
+
 /// `configureExtension` carrying a source's configuration document.
 pub fn configure_extension(source: &str, config: &Value) -> String {
     text(wire::configure_extension(source, config))

@@ -32,9 +32,9 @@ pub enum Launch {
     /// The driver's ceiling: in the single-source figures the trivial client (`program
     /// --trivial`, its own process: [`crate::trivial`]); with many sources the floor's code
     /// on a thread of the driver.
-    InDriver {
+    Ceiling {
         /// The program of the trivial client (the floor binary).
-        program: PathBuf,
+        trivial: PathBuf,
     },
 }
 
@@ -69,7 +69,7 @@ impl Connector {
     pub fn program(&self) -> Option<&PathBuf> {
         match &self.launch {
             Launch::Process { program, .. } => Some(program),
-            Launch::InDriver { .. } => None,
+            Launch::Ceiling { .. } => None,
         }
     }
 }
@@ -206,8 +206,8 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
             "driver ceiling",
             "the driver's own ceiling: a trivial client (floor --trivial: framing only, made frames) in its own process for one source; the floor's code inside the driver for many; or a one-way raw client",
         ),
-        launch: Launch::InDriver {
-            program: opts.floor_bin(),
+        launch: Launch::Ceiling {
+            trivial: opts.floor_bin(),
         },
         slow: false,
         echo_build: false,
@@ -320,12 +320,12 @@ static RUN_DIRS: AtomicUsize = AtomicUsize::new(0);
 /// trivial client in its own process.
 pub fn launch_single(connector: &Connector, config: &ServerConfig) -> Result<Running, String> {
     match &connector.launch {
-        Launch::InDriver { program } => {
-            let trivial = Connector {
-                launch: process(program.clone(), vec!["--trivial".into()]),
+        Launch::Ceiling { trivial } => {
+            let client = Connector {
+                launch: process(trivial.clone(), vec!["--trivial".into()]),
                 ..connector.clone()
             };
-            launch(&trivial, config)
+            launch(&client, config)
         }
         Launch::Process { .. } => launch(connector, config),
     }
@@ -334,7 +334,7 @@ pub fn launch_single(connector: &Connector, config: &ServerConfig) -> Result<Run
 /// Starts `connector` for `config` (the sources, pointed at the emulator).
 pub fn launch(connector: &Connector, config: &ServerConfig) -> Result<Running, String> {
     let (program, args, env) = match &connector.launch {
-        Launch::InDriver { .. } => {
+        Launch::Ceiling { .. } => {
             return floor::FloorThread::start(config, Duration::from_millis(10))
                 .map(|f| Running::InDriver { _floor: f })
                 .map_err(|e| format!("starting the in-driver floor: {e}"));

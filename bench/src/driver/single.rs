@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::columns::{launch_single, Connector, Running};
+use super::columns::{launch_single, Connector, Launch, Running};
 use super::workload::{
     check_queries, notify_job, publish_job, queries_job, warm_up, Workload, IN_FLIGHT, JOB_LIMIT,
     SRC,
@@ -65,7 +65,10 @@ impl Bench {
                     continue;
                 }
             };
-            let workload = Workload::new(self.opts.quick, connector.slow);
+            let mut workload = Workload::new(self.opts.quick, connector.slow);
+            if matches!(connector.launch, Launch::Ceiling { .. }) {
+                workload = workload.for_ceiling();
+            }
             if let Err(e) = warm_up(&server, &workload).await {
                 self.note(ids[0], format!("{who}: warm-up failed: {e}"));
                 continue;

@@ -67,6 +67,25 @@ impl Workload {
     }
 }
 
+/// How many times the messages of a round the driver's ceiling gets (see
+/// [`Workload::for_ceiling`]).
+pub const CEILING_SCALE: usize = 4;
+
+impl Workload {
+    /// The workload of the driver's ceiling: [`CEILING_SCALE`] times the messages per
+    /// round (the sequential queries excepted), so that its rounds, at several times the
+    /// others' rates, last about as long as theirs and a few milliseconds of scheduling
+    /// do not decide its figure (rates are what is compared).
+    pub fn for_ceiling(self) -> Workload {
+        Workload {
+            publishes: self.publishes * CEILING_SCALE,
+            notifications: self.notifications * CEILING_SCALE,
+            latency_queries: self.latency_queries,
+            concurrent_queries: self.concurrent_queries * CEILING_SCALE,
+        }
+    }
+}
+
 /// A published object.
 pub fn object(i: usize) -> Value {
     json!({"i": i, "payload": "0123456789"})

@@ -197,6 +197,8 @@ impl State {
                 }
                 Some(Err(p)) => {
                     self.shared.violation(p.kind, p.detail);
+                    let refused = frames::notification_refused();
+                    put(out, self.opcode, &[refused.as_bytes()], false);
                     return Ok(());
                 }
                 None => {}
