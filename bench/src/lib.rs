@@ -1,5 +1,6 @@
 //! `vantiq-bench`: the benchmark of the Rust connector SDK against the official Python SDK
-//! and a bare WebSocket floor, all driven through one in-process `vantiq-sim` emulator.
+//! and a bare WebSocket floor, all driven from one process: by a lean load server on
+//! `vantiq-sim`'s wire format for one source, by `vantiq-sim` emulators for many.
 //!
 //! The library holds the driver (`src/main.rs` is its entry point) and what it shares with
 //! the floor client (`src/bin/floor.rs`):
@@ -9,7 +10,7 @@
 //! * [`config`]: writing the connectors' `server.config` (read with the SDK's loader);
 //! * [`floor`]: the bare WebSocket client (handshake and JSON echo, no SDK logic), run as
 //!   its own process by the `floor` binary and in the driver's process for the driver's
-//!   ceiling;
+//!   ceiling with many sources;
 //! * [`loadsrv`]: the lean load server of the single-source figures (one task per
 //!   connection, vantiq-sim's wire format), and [`rawws`], the raw WebSocket frames it and
 //!   [`trivial`] (the ceiling's client, `floor --trivial`) are written in;

@@ -352,7 +352,7 @@ impl State {
                     sent_at: Vec::with_capacity(*n as usize),
                     finished: Vec::with_capacity(*n as usize),
                 };
-                for id in first..first + (*in_flight).clamp(1, *n) {
+                for id in first..first + (*in_flight).max(1).min(*n) {
                     q.template.put(out, self.opcode, id);
                     q.sent_at.push(Instant::now());
                     q.finished.push(false);
