@@ -59,20 +59,12 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream) {
     let id = shared
         .next_session
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut ack_text = Vec::new();
-    put(
-        &mut ack_text,
-        rawws::TEXT,
-        &[frames::ack().as_bytes()],
-        false,
-    );
-    let mut ack_binary = Vec::new();
-    put(
-        &mut ack_binary,
-        rawws::BINARY,
-        &[frames::ack().as_bytes()],
-        false,
-    );
+    let ack = |opcode| {
+        let mut frame = Vec::new();
+        put(&mut frame, opcode, &[frames::ack().as_bytes()], false);
+        frame
+    };
+    let (ack_text, ack_binary) = (ack(rawws::TEXT), ack(rawws::BINARY));
     let mut st = State {
         publish_prefix: frames::publish_prefix(&shared.source).into_bytes(),
         check: frames::NotificationCheck::new(&shared.source),
@@ -330,7 +322,13 @@ impl State {
             published: 0,
             queries: None,
             notify: None,
-            report: Report::default(),
+            report: Report {
+                latencies: match &cmd.job {
+                    Job::Queries { n, .. } => Vec::with_capacity(*n as usize),
+                    _ => Vec::new(),
+                },
+                ..Report::default()
+            },
             job: cmd.job,
         };
         match &active.job {
