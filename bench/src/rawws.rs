@@ -427,7 +427,7 @@ impl Conn {
 
 /// Where `needle` first occurs in `hay`.
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 #[cfg(test)]
