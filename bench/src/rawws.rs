@@ -295,7 +295,9 @@ impl Conn {
         if self.written == self.out.len() {
             self.out.clear();
             self.written = 0;
-        } else if self.written > READ_CHUNK {
+        } else if self.written > READ_CHUNK && self.written * 2 >= self.out.len() {
+            // Only once half the buffer is written, so each byte moves at most about once
+            // (acknowledgements can pile up by megabytes while a client does not read).
             self.out.drain(..self.written);
             self.written = 0;
         }
