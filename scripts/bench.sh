@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark (issue 5): the Rust SDK's echo example, the same echo on the official Python
 # SDK and on this repository's Python package (python/), and a bare WebSocket floor client,
-# driven with the same workload through one in-process vantiq-sim emulator. Not part of the
-# test suite.
+# driven with the same workload from the driver's process (one source: its lean load server
+# on vantiq-sim's wire format; many sources: vantiq-sim emulators), beside the driver's own
+# ceiling (a trivial client). Not part of the test suite.
 #
 #   bash scripts/bench.sh            # full run (about 10 minutes)
 #   bash scripts/bench.sh --quick    # smaller run (about 3 minutes)

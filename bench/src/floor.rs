@@ -13,8 +13,10 @@
 //! is parsed into a `serde_json::Value` and serialised again instead of being sliced: the
 //! least an SDK that hands its handlers a JSON tree must do.
 //!
-//! The same code serves the driver's ceiling: [`Session::count_frames`] and
-//! [`Session::blast_notifications`] drive the emulator one way only.
+//! The same code serves the driver's ceiling with many sources ([`FloorThread`]), and
+//! [`Session::count_frames`] and [`Session::blast_notifications`] drive the emulator one
+//! way only (the "emulator alone" figures). The ceiling of the single-source figures is
+//! the trivial client instead (`crate::trivial`).
 
 use futures_util::stream::StreamExt;
 use futures_util::{FutureExt, SinkExt};
@@ -386,8 +388,8 @@ pub fn spawn_all(
 }
 
 /// The floor's code serving every source of a configuration on a thread of its own, with
-/// its own single-threaded runtime: the driver's ceiling, kept off the emulator's thread
-/// as a connector process would be. Stops when dropped.
+/// its own single-threaded runtime: the driver's ceiling with many sources, kept off the
+/// emulator's thread as a connector process would be. Stops when dropped.
 pub struct FloorThread {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,

@@ -38,10 +38,12 @@
 // The modules, whose dependencies run one way: `server` (listener, connections, HTTP and
 // control routes) -> `session` (one connector socket: reader and writer) -> `state`
 // (sources, session links, notifications, queries, violations) -> `load`, `answers`
-// (checking query answers) -> `wire` (the frames the emulator sends), `types`.
+// (checking query answers) -> `wire` (the frames the emulator sends), `types`; `frames`
+// offers `wire` and `answers` as text to load generators outside the sessions.
 mod answers;
 mod builder;
 pub mod client;
+pub mod frames;
 mod io;
 mod load;
 mod server;

@@ -5,13 +5,16 @@
 //!
 //! `floor --parse` echoes publishes through a JSON tree: the parsing floor.
 //!
+//! `floor --trivial` is the driver's ceiling client instead (see `vantiq_bench::trivial`):
+//! framing only, made frames.
+//!
 //! `floor --tcp-echo ADDR` is the other end of the kernel round-trip figure instead (see
 //! `vantiq_bench::pingpong`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use vantiq_bench::{floor, pingpong};
+use vantiq_bench::{floor, pingpong, trivial};
 use vantiq_connector_sdk::config::ServerConfig;
 
 fn main() -> ExitCode {
@@ -27,11 +30,12 @@ fn main() -> ExitCode {
             };
         }
     }
-    let parse = match args.as_slice() {
-        [] => false,
-        [flag] if flag == "--parse" => true,
+    let mode = match args.as_slice() {
+        [] => Mode::Floor { parse: false },
+        [flag] if flag == "--parse" => Mode::Floor { parse: true },
+        [flag] if flag == "--trivial" => Mode::Trivial,
         _ => {
-            eprintln!("usage: floor [--parse] | floor --tcp-echo ADDR");
+            eprintln!("usage: floor [--parse | --trivial] | floor --tcp-echo ADDR");
             return ExitCode::from(2);
         }
     };
@@ -40,7 +44,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(serve(parse)),
+        Ok(rt) => rt.block_on(serve(mode)),
         Err(e) => {
             eprintln!("floor: {e}");
             ExitCode::FAILURE
@@ -48,7 +52,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(parse: bool) -> ExitCode {
+/// What the process serves.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// The floor (`parse`: the parsing floor).
+    Floor { parse: bool },
+    /// The trivial client of the ceiling.
+    Trivial,
+}
+
+async fn serve(mode: Mode) -> ExitCode {
     let config = match ServerConfig::load_from_dir(std::path::Path::new(".")) {
         Ok(c) => c,
         Err(e) => {
@@ -56,7 +69,20 @@ async fn serve(parse: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let tasks = match floor::spawn_all(&config, Duration::from_millis(10), parse) {
+    let retry = Duration::from_millis(10);
+    let parse = match mode {
+        Mode::Trivial => {
+            return match trivial::serve(&config, retry).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("floor: configuration error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Mode::Floor { parse } => parse,
+    };
+    let tasks = match floor::spawn_all(&config, retry, parse) {
         Ok(tasks) => tasks,
         Err(e) => {
             eprintln!("floor: configuration error: {e}");

@@ -1,6 +1,8 @@
 //! What the machine and the emulator sustain without any connector: the kernel's round
-//! trip between two processes, and the emulator driven one way by a raw client in the
-//! driver. Recorded in the `ceiling` column.
+//! trip between two processes, and the `vantiq-sim` emulator driven one way by a raw client
+//! in the driver (how far the emulator itself would carry a connector; the single-source
+//! figures run on the leaner [`crate::loadsrv`]). Recorded in the `ceiling` column, beside
+//! the ceiling of each single-source figure (the trivial client, see [`crate::driver`]).
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,7 @@
 //! The columns of the benchmark and how each is started: every connector is a child
 //! process in a fresh directory holding its `server.config`; the driver's ceiling is the
-//! floor's code on a thread of the driver.
+//! trivial client (`floor --trivial`, a process too) in the single-source figures and the
+//! floor's code on a thread of the driver in the others.
 //!
 //! [`columns`] is the one list of what is measured. To add a column, add a
 //! [`Connector`] there (see the module docs of [`crate::driver`]).
@@ -28,8 +29,13 @@ pub enum Launch {
         /// Extra environment variables.
         env: Vec<(String, String)>,
     },
-    /// The floor's code on a thread of the driver (the ceiling).
-    InDriver,
+    /// The driver's ceiling: in the single-source figures the trivial client (`program
+    /// --trivial`, its own process: [`crate::trivial`]); with many sources the floor's code
+    /// on a thread of the driver.
+    Ceiling {
+        /// The program of the trivial client (the floor binary).
+        trivial: PathBuf,
+    },
 }
 
 /// One column: what the table shows, how it is started, and how much work it gets.
@@ -63,7 +69,7 @@ impl Connector {
     pub fn program(&self) -> Option<&PathBuf> {
         match &self.launch {
             Launch::Process { program, .. } => Some(program),
-            Launch::InDriver => None,
+            Launch::Ceiling { .. } => None,
         }
     }
 }
@@ -198,9 +204,11 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
             "ceiling",
             "driver ceiling",
             "driver ceiling",
-            "the driver's own ceiling: the floor's code run inside the driver process, or a one-way raw client",
+            "the driver's own ceiling: a trivial client (floor --trivial: framing only, made frames) in its own process for one source; the floor's code inside the driver for many; or a one-way raw client",
         ),
-        launch: Launch::InDriver,
+        launch: Launch::Ceiling {
+            trivial: opts.floor_bin(),
+        },
         slow: false,
         echo_build: false,
         single_only: false,
@@ -308,10 +316,25 @@ fn stop_gracefully(child: &mut Child) {
 
 static RUN_DIRS: AtomicUsize = AtomicUsize::new(0);
 
+/// Starts `connector` for a single-source figure: as [`launch`], but the ceiling is the
+/// trivial client in its own process.
+pub fn launch_single(connector: &Connector, config: &ServerConfig) -> Result<Running, String> {
+    match &connector.launch {
+        Launch::Ceiling { trivial } => {
+            let client = Connector {
+                launch: process(trivial.clone(), vec!["--trivial".into()]),
+                ..connector.clone()
+            };
+            launch(&client, config)
+        }
+        Launch::Process { .. } => launch(connector, config),
+    }
+}
+
 /// Starts `connector` for `config` (the sources, pointed at the emulator).
 pub fn launch(connector: &Connector, config: &ServerConfig) -> Result<Running, String> {
     let (program, args, env) = match &connector.launch {
-        Launch::InDriver => {
+        Launch::Ceiling { .. } => {
             return floor::FloorThread::start(config, Duration::from_millis(10))
                 .map(|f| Running::InDriver { _floor: f })
                 .map_err(|e| format!("starting the in-driver floor: {e}"));

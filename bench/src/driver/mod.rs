@@ -1,12 +1,32 @@
 //! The benchmark driver behind `bash scripts/bench.sh` (the binary `vantiq-bench` only
 //! parses options, runs the parts and writes the results).
 //!
-//! It runs `vantiq-sim` emulators in its own process and drives, with the same workload,
-//! every column of [`columns::columns`]: the Rust SDK's `echo` example, the echo of other
-//! builds given as baselines (`--baseline NAME=PATH`, `BENCH_BASELINE`; see
-//! `scripts/bench-compare.sh`), the same echo on the official Python SDK, the bare
-//! `floor` client, and the driver's own ceiling. Every figure is the median of several
-//! rounds with the spread.
+//! It drives, with the same workload, every column of [`columns::columns`]: the Rust SDK's
+//! `echo` example, the echo of other builds given as baselines (`--baseline NAME=PATH`,
+//! `BENCH_BASELINE`; see `scripts/bench-compare.sh`), the same echo on the official Python
+//! SDK and on this SDK's Python package, the bare `floor` client (splicing and parsing),
+//! and the driver's own ceiling. Every figure is the median of several rounds with the
+//! spread.
+//!
+//! **What serves the connectors.** The single-source figures (publish echo, notifications,
+//! query latency and rate) are driven by the load server [`crate::loadsrv`], one per
+//! column, each on a thread of its own inside the driver: a lean server for one source on
+//! vantiq-sim's wire format ([`vantiq_sim::frames`]) that checks every notification and
+//! answer by the emulator's rules but spends about 0.1–0.2 µs a message, where the
+//! emulator's sessions spend about 1 µs (two tasks per socket, a JSON tree per
+//! notification: right for a test server, but then every connector met the emulator's
+//! wall, issue 17). The other parts (many sources, restart, the stalled stream) need what
+//! only the emulator offers (thousands of sources, `stop`/`restart`, `stop_reading`) and
+//! run on `vantiq-sim` emulators in the driver's process.
+//!
+//! **The ceiling** (column `ceiling`) is what the driver and the machine sustain with a
+//! client that does nothing but WebSocket framing: in the single-source figures the
+//! trivial client `floor --trivial` ([`crate::trivial`]), its own process, answering
+//! publishes and queries with frames made in advance; it gets [`workload::CEILING_SCALE`]
+//! times the messages per round so that its rounds last as long as the others'. With many
+//! sources it is the floor's code on a thread of the driver. A connector's figure within
+//! [`crate::report::DRIVER_BOUND`] of the ceiling measures the driver, not the connector,
+//! and is marked so; [`targets`] checks the ceiling's headroom over the floors.
 //!
 //! **Rounds are interleaved**: all columns of a figure are set up side by side (each with
 //! its own emulator), and round `r` runs every column once before round `r + 1` starts,
@@ -21,7 +41,8 @@
 //! * [`workload`]: workload sizes, the published object, warm-up and waits;
 //! * [`figures`]: the figures a run declares (id, title, unit, chart panel);
 //! * [`single`]: one source: throughput and latency;
-//! * [`ceiling`]: what the machine and the emulator sustain without any connector;
+//! * [`ceiling`]: what the machine and the emulator sustain without any connector (the
+//!   kernel's round trip, the emulator driven one way);
 //! * [`scale`]: many sources: connect time and memory;
 //! * [`restart`]: reconnection after the server restarts;
 //! * [`stalled`]: memory while a query streams to a server that stopped reading;

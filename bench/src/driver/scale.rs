@@ -37,7 +37,7 @@ async fn connect_round(connector: &Connector, n: usize) -> Result<(f64, Option<f
 impl Bench {
     /// Why `connector` cannot be measured with `n` sources, if it cannot.
     fn cannot_connect(&self, connector: &Connector, n: usize, fd_limit: usize) -> Option<String> {
-        if matches!(connector.launch, Launch::InDriver) && 2 * n + 500 > fd_limit {
+        if matches!(connector.launch, Launch::Ceiling { .. }) && 2 * n + 500 > fd_limit {
             return Some(format!(
                 "not measured (driver and client ends in one process need {} files, limit {fd_limit}); the floor process stands for it",
                 2 * n + 500

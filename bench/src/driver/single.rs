@@ -1,51 +1,44 @@
 //! One source: publish echo (all at once, and windowed), notifications, sequential query
 //! latency and queries with 64 in flight. Each figure sets every column up on its own
-//! emulator, warms it up, then runs the rounds interleaved (see [`crate::driver`]).
+//! load server ([`crate::loadsrv`]), warms it up, then runs the rounds interleaved (see
+//! [`crate::driver`]).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
-use vantiq_sim::{QueryLoad, Sim};
 
-use super::columns::{launch, Connector, Running};
+use super::columns::{launch_single, Connector, Launch, Running};
 use super::workload::{
-    check_load, object, rows_query, wait_progress, warm_up, Workload, IN_FLIGHT, SRC, WINDOW_CHUNK,
-    WINDOW_CHUNKS,
+    check_queries, notify_job, publish_job, queries_job, warm_up, Workload, IN_FLIGHT, JOB_LIMIT,
+    SRC,
 };
 use super::{log, rotation, Bench};
 use crate::config::{server_config, TOKEN};
+use crate::loadsrv::LoadServer;
 
 /// One column set up for one figure.
 struct Live {
     who: String,
-    sim: Sim,
+    server: LoadServer,
     running: Running,
-    /// Notifications the source has been sent so far (the targets of the waits).
-    total: Arc<AtomicU64>,
     workload: Workload,
     /// The rounds' values, one list per figure id.
     samples: Vec<Vec<f64>>,
     failed: bool,
 }
 
-/// A fresh emulator with the one source, and `connector` connected to it.
-pub(super) async fn setup(connector: &Connector) -> Result<(Sim, Running), String> {
-    let sim = Sim::builder()
-        .token(TOKEN)
-        .source(SRC, json!({"bench": true}))
-        .keep_notifications(1024)
-        .start()
+/// A fresh load server for the one source, and `connector` connected to it.
+async fn setup(connector: &Connector) -> Result<(LoadServer, Running), String> {
+    let server = LoadServer::start(TOKEN, SRC, json!({"bench": true}))
         .await
         .map_err(|e| e.to_string())?;
-    let config = server_config(&sim.http_url(), &[SRC.into()])?;
-    let mut running = launch(connector, &config)?;
-    if let Err(e) = sim.wait_connected(SRC, Duration::from_secs(30)).await {
+    let config = server_config(&server.http_url(), &[SRC.into()])?;
+    let mut running = launch_single(connector, &config)?;
+    if let Err(e) = server.wait_connected(Duration::from_secs(30)).await {
         return Err(format!("did not connect: {e}; {:?}", running.exited()));
     }
-    Ok((sim, running))
+    Ok((server, running))
 }
 
 impl Bench {
@@ -55,7 +48,7 @@ impl Bench {
     async fn single_figure<D, F, Fut>(&mut self, ids: &[&str], describe: D, round: F)
     where
         D: Fn(&Workload) -> String,
-        F: Fn(Sim, Arc<AtomicU64>, Workload) -> Fut,
+        F: Fn(LoadServer, Workload) -> Fut,
         Fut: Future<Output = Result<Vec<f64>, String>>,
     {
         if !self.opts.wants_figure(ids[0]) {
@@ -65,24 +58,26 @@ impl Bench {
         let mut live = Vec::new();
         for connector in self.connectors.clone() {
             let who = connector.name().to_owned();
-            let (sim, running) = match setup(&connector).await {
+            let (server, running) = match setup(&connector).await {
                 Ok(x) => x,
                 Err(e) => {
                     self.note(ids[0], format!("{who}: {e}"));
                     continue;
                 }
             };
-            let total = Arc::new(AtomicU64::new(0));
-            if let Err(e) = warm_up(&sim, &total).await {
+            let mut workload = Workload::new(self.opts.quick, connector.slow);
+            if matches!(connector.launch, Launch::Ceiling { .. }) {
+                workload = workload.for_ceiling();
+            }
+            if let Err(e) = warm_up(&server, &workload).await {
                 self.note(ids[0], format!("{who}: warm-up failed: {e}"));
                 continue;
             }
             live.push(Live {
                 who,
-                sim,
+                server,
                 running,
-                total,
-                workload: Workload::new(self.opts.quick, connector.slow),
+                workload,
                 samples: vec![Vec::new(); ids.len()],
                 failed: false,
             });
@@ -93,7 +88,7 @@ impl Bench {
                 if l.failed {
                     continue;
                 }
-                match round(l.sim.clone(), l.total.clone(), l.workload).await {
+                match round(l.server.clone(), l.workload).await {
                     Ok(values) => {
                         for (i, v) in values.into_iter().enumerate() {
                             l.samples[i].push(v);
@@ -108,14 +103,11 @@ impl Bench {
             }
         }
         for l in live {
-            let violations = l.sim.violations();
-            if !violations.is_empty() {
+            let (count, first) = l.server.violations();
+            if count > 0 {
                 self.notes.push(format!(
-                    "{} ({}): {} protocol violations recorded by the emulator, first: {:?}",
-                    l.who,
-                    ids[0],
-                    violations.len(),
-                    violations[0]
+                    "{} ({}): {count} protocol violations recorded by the load server, first: {:?}",
+                    l.who, ids[0], first[0]
                 ));
             }
             drop(l.running);
@@ -129,85 +121,36 @@ impl Bench {
 
     /// The single-source figures, for every column.
     pub async fn single(&mut self) {
-        self.single_figure(
-            &["publish_echo"],
-            |w| format!("{} publishes per round, all pushed at once", w.publishes),
-            |sim, total, w| async move {
-                let n = w.publishes;
-                let start = Instant::now();
-                let target = total.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-                let publisher = tokio::spawn({
-                    let sim = sim.clone();
-                    async move { sim.publish_many(SRC, (0..n).map(object)).await }
-                });
-                let waited = wait_progress(&sim, target).await;
-                publisher.abort();
-                waited?;
-                Ok(vec![n as f64 / start.elapsed().as_secs_f64()])
-            },
-        )
-        .await;
-
-        self.single_figure(
-            &["publish_echo_windowed"],
-            |w| {
-                format!(
-                    "{} publishes per round, at most {} outstanding",
-                    w.publishes,
-                    WINDOW_CHUNK * WINDOW_CHUNKS
-                )
-            },
-            |sim, total, w| async move {
-                let n = w.publishes;
-                let start = Instant::now();
-                let base = total.fetch_add(n as u64, Ordering::Relaxed);
-                let mut sent = 0;
-                while sent < n {
-                    let chunk = WINDOW_CHUNK.min(n - sent);
-                    let must_have = (sent + chunk).saturating_sub(WINDOW_CHUNK * WINDOW_CHUNKS);
-                    wait_progress(&sim, base + must_have as u64).await?;
-                    sim.publish_many(SRC, (sent..sent + chunk).map(object))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    sent += chunk;
-                }
-                wait_progress(&sim, base + n as u64).await?;
-                Ok(vec![n as f64 / start.elapsed().as_secs_f64()])
-            },
-        )
-        .await;
+        for (id, windowed) in [("publish_echo", false), ("publish_echo_windowed", true)] {
+            self.single_figure(
+                &[id],
+                move |w| {
+                    if windowed {
+                        format!(
+                            "{} publishes per round, at most {} outstanding",
+                            w.publishes,
+                            super::workload::WINDOW_CHUNK * super::workload::WINDOW_CHUNKS
+                        )
+                    } else {
+                        format!("{} publishes per round, all pushed at once", w.publishes)
+                    }
+                },
+                move |server, w| async move {
+                    let n = w.publishes;
+                    let report = server.run(publish_job(n, windowed), JOB_LIMIT).await?;
+                    Ok(vec![report.rate(n)])
+                },
+            )
+            .await;
+        }
 
         self.single_figure(
             &["notify"],
             |w| format!("notify count {} per round", w.notifications),
-            |sim, total, w| async move {
+            |server, w| async move {
                 let n = w.notifications;
-                let start = Instant::now();
-                let target = total.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-                let query = tokio::spawn({
-                    let sim = sim.clone();
-                    async move {
-                        sim.query(
-                            SRC,
-                            json!({"op":"notify","count": n}),
-                            Duration::from_secs(600),
-                        )
-                        .await
-                    }
-                });
-                let waited = wait_progress(&sim, target).await;
-                if waited.is_err() {
-                    query.abort();
-                }
-                waited?;
-                let q = query
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                if q.status != 200 {
-                    return Err(format!("notify answered {}", q.status));
-                }
-                Ok(vec![n as f64 / start.elapsed().as_secs_f64()])
+                let report = server.run(notify_job(n), JOB_LIMIT).await?;
+                Ok(vec![report.rate(n)])
             },
         )
         .await;
@@ -215,19 +158,14 @@ impl Bench {
         self.single_figure(
             &["latency_p50", "latency_p99"],
             |w| format!("{} sequential queries per round", w.latency_queries),
-            |sim, _, w| async move {
+            |server, w| async move {
                 let n = w.latency_queries;
-                let report = sim
-                    .query_load(SRC, rows_query(), QueryLoad::new(n as u64, 1))
+                let report = server
+                    .run(queries_job(n, 1), JOB_LIMIT)
                     .await
                     .map_err(|e| format!("sequential queries: {e}"))?;
-                check_load(&report, n)?;
-                let us = |p| {
-                    report
-                        .latency_percentile(p)
-                        .map_or(0.0, |d| d.as_secs_f64() * 1e6)
-                };
-                Ok(vec![us(50.0), us(99.0)])
+                check_queries(&report, n)?;
+                Ok(vec![report.latency_us(50.0), report.latency_us(99.0)])
             },
         )
         .await;
@@ -240,18 +178,14 @@ impl Bench {
                     w.concurrent_queries
                 )
             },
-            |sim, _, w| async move {
+            |server, w| async move {
                 let n = w.concurrent_queries;
-                let report = sim
-                    .query_load(
-                        SRC,
-                        rows_query(),
-                        QueryLoad::new(n as u64, IN_FLIGHT as u64),
-                    )
+                let report = server
+                    .run(queries_job(n, IN_FLIGHT), JOB_LIMIT)
                     .await
                     .map_err(|e| format!("concurrent queries: {e}"))?;
-                check_load(&report, n)?;
-                Ok(vec![report.rate()])
+                check_queries(&report, n)?;
+                Ok(vec![report.rate(n)])
             },
         )
         .await;

@@ -12,11 +12,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::columns::Connector;
+use super::columns::{launch, Connector, Running};
 use super::workload::SRC;
 use super::{log, rotation, Bench};
+use crate::config::{server_config, TOKEN};
 use crate::sys;
 use serde_json::json;
+use vantiq_sim::Sim;
 
 /// Rows streamed.
 pub const ROWS: u64 = 2_000_000;
@@ -29,9 +31,27 @@ const SAMPLE: Duration = Duration::from_millis(20);
 /// A round gives up waiting for the memory to settle after this.
 const SETTLE_LIMIT: Duration = Duration::from_secs(120);
 
+/// A fresh emulator with the one source, and `connector` connected to it (this part
+/// needs the emulator's `stop_reading`, which the load server does not offer).
+async fn setup(connector: &Connector) -> Result<(Sim, Running), String> {
+    let sim = Sim::builder()
+        .token(TOKEN)
+        .source(SRC, json!({"bench": true}))
+        .keep_notifications(1024)
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    let config = server_config(&sim.http_url(), &[SRC.into()])?;
+    let mut running = launch(connector, &config)?;
+    if let Err(e) = sim.wait_connected(SRC, Duration::from_secs(30)).await {
+        return Err(format!("did not connect: {e}; {:?}", running.exited()));
+    }
+    Ok((sim, running))
+}
+
 /// One round: the peak growth in MiB, and how long the memory took to settle.
 async fn round(connector: &Connector) -> Result<(f64, Duration), String> {
-    let (sim, mut running) = super::single::setup(connector).await?;
+    let (sim, mut running) = setup(connector).await?;
     let pid = running.pid().ok_or("not a process")?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = sys::rss_kib(pid).ok_or("no VmRSS")?;

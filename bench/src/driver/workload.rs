@@ -1,13 +1,13 @@
-//! What the connectors are given and how the driver waits for it: the workload sizes, the
-//! published object, the warm-up, and waits on the emulator that fail on a stall instead
-//! of a fixed time.
+//! What the connectors are given: the workload sizes, the published object, the jobs of
+//! the load server and the warm-up; and the waits on the emulator of the many-source parts.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
-use vantiq_sim::{QueryLoad, QueryLoadReport, Sim};
+use vantiq_sim::Sim;
+
+use crate::loadsrv::{Job, LoadServer, Report};
 
 /// The source of the single-source figures.
 pub const SRC: &str = "echo";
@@ -19,10 +19,8 @@ pub const CONNECT_LIMIT: Duration = Duration::from_secs(60);
 pub const WINDOW_CHUNK: usize = 1000;
 /// Chunks outstanding (published, not all echoed) at most in the windowed figure.
 pub const WINDOW_CHUNKS: usize = 4;
-/// A single query's time limit.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
-/// A wait fails when no notification arrived for this long.
-pub const STALL: Duration = Duration::from_secs(5);
+/// The time limit of one job of the load server (a stall of 5 s fails it sooner).
+pub const JOB_LIMIT: Duration = Duration::from_secs(600);
 
 /// How many messages a connector is given per round: a slow one (the Python SDK) gets a
 /// tenth, so that its rounds take about as long as the others' (rates are compared).
@@ -69,6 +67,25 @@ impl Workload {
     }
 }
 
+/// How many times the messages of a round the driver's ceiling gets (see
+/// [`Workload::for_ceiling`]).
+pub const CEILING_SCALE: usize = 4;
+
+impl Workload {
+    /// The workload of the driver's ceiling: [`CEILING_SCALE`] times the messages per
+    /// round (the sequential queries excepted), so that its rounds, at several times the
+    /// others' rates, last about as long as theirs and a few milliseconds of scheduling
+    /// do not decide its figure (rates are what is compared).
+    pub fn for_ceiling(self) -> Workload {
+        Workload {
+            publishes: self.publishes * CEILING_SCALE,
+            notifications: self.notifications * CEILING_SCALE,
+            latency_queries: self.latency_queries,
+            concurrent_queries: self.concurrent_queries * CEILING_SCALE,
+        }
+    }
+}
+
 /// A published object.
 pub fn object(i: usize) -> Value {
     json!({"i": i, "payload": "0123456789"})
@@ -79,40 +96,36 @@ pub fn rows_query() -> Value {
     json!({"op":"rows","count":1})
 }
 
-/// How many notifications the source has received so far.
-fn received(sim: &Sim) -> u64 {
-    sim.notifications(SRC, 0).last().map_or(0, |n| n.seq + 1)
+/// The published object's JSON text cut around its number: `before`, `i`, `after` is
+/// [`object`]`(i)` serialised (the load server formats only the number).
+pub fn object_template() -> (String, String) {
+    let text = object(0).to_string();
+    let at = text.find(r#""i":0"#).expect("the object has its number") + 4;
+    (text[..at].to_owned(), text[at + 1..].to_owned())
 }
 
-/// Waits until the source has received `target` notifications in all; fails when none
-/// arrives for [`STALL`].
-pub async fn wait_progress(sim: &Sim, target: u64) -> Result<(), String> {
-    let mut last = received(sim);
-    let mut last_change = Instant::now();
-    loop {
-        match sim
-            .wait_notifications(SRC, target as usize, Duration::from_millis(500))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(_) => {
-                let now = received(sim);
-                if now != last {
-                    last = now;
-                    last_change = Instant::now();
-                } else if last_change.elapsed() >= STALL {
-                    return Err(format!(
-                        "stalled: {now} of {target} notifications received, none for {} s",
-                        STALL.as_secs()
-                    ));
-                }
-            }
-        }
+/// The publish job of `n` objects, all at once or `windowed` (see [`WINDOW_CHUNK`]).
+pub fn publish_job(n: usize, windowed: bool) -> Job {
+    let (before, after) = object_template();
+    Job::Publish {
+        n,
+        before,
+        after,
+        window: windowed.then_some((WINDOW_CHUNK, WINDOW_CHUNKS)),
     }
 }
 
-/// Checks that a query load got `n` successful answers with a row each.
-pub fn check_load(report: &QueryLoadReport, n: usize) -> Result<(), String> {
+/// The job of `n` [`rows_query`] queries with `in_flight` unanswered at a time.
+pub fn queries_job(n: usize, in_flight: usize) -> Job {
+    Job::Queries {
+        n: n as u64,
+        in_flight: in_flight as u64,
+        params: rows_query(),
+    }
+}
+
+/// Checks that a query job got `n` successful answers with a row each.
+pub fn check_queries(report: &Report, n: usize) -> Result<(), String> {
     if report.answered != n as u64 || report.errors != 0 || report.rows != n as u64 {
         return Err(format!(
             "{} of {n} queries answered, {} errors, {} rows",
@@ -122,25 +135,26 @@ pub fn check_load(report: &QueryLoadReport, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// A warm-up: a few publishes echoed and a few queries answered.
-pub async fn warm_up(sim: &Sim, total: &AtomicU64) -> Result<(), String> {
+/// The echo's `notify` query for `n` notifications, as a job.
+pub fn notify_job(n: usize) -> Job {
+    Job::Notify {
+        n,
+        params: json!({"op":"notify","count": n}),
+    }
+}
+
+/// A warm-up: a few publishes echoed, one `notify` query of the size of `w`'s rounds, and
+/// a few queries answered, one at a time and [`IN_FLIGHT`] at a time.
+pub async fn warm_up(server: &LoadServer, w: &Workload) -> Result<(), String> {
     for _ in 0..5 {
-        sim.publish_many(SRC, (0..200).map(object))
-            .await
-            .map_err(|e| e.to_string())?;
-        let target = total.fetch_add(200, Ordering::Relaxed) + 200;
-        wait_progress(sim, target).await?;
+        server.run(publish_job(200, false), JOB_LIMIT).await?;
     }
-    for _ in 0..200 {
-        sim.query(SRC, rows_query(), QUERY_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())?;
+    server.run(notify_job(w.notifications), JOB_LIMIT).await?;
+    for (n, in_flight) in [(200, 1), (2000, IN_FLIGHT)] {
+        let report = server.run(queries_job(n, in_flight), JOB_LIMIT).await?;
+        check_queries(&report, n)?;
     }
-    let report = sim
-        .query_load(SRC, rows_query(), QueryLoad::new(2000, IN_FLIGHT as u64))
-        .await
-        .map_err(|e| e.to_string())?;
-    check_load(&report, 2000)
+    Ok(())
 }
 
 /// Waits until every source in `names` is connected with at least the number of
@@ -180,4 +194,17 @@ pub async fn many_sources(n: usize) -> Result<(Sim, Vec<String>), String> {
     }
     let sim = builder.start().await.map_err(|e| e.to_string())?;
     Ok((sim, names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_makes_the_object() {
+        let (before, after) = object_template();
+        for i in [0, 7, 123_456] {
+            assert_eq!(format!("{before}{i}{after}"), object(i).to_string());
+        }
+    }
 }
