@@ -124,7 +124,7 @@ impl Link<'_> {
             }
             _ => {}
         }
-        let Some(Ok(msg)) = decode_frame(self.shared, &frame) else {
+        let Some(Ok(msg)) = decode_frame(self.shared, &frame, self.events.publishes()) else {
             return None;
         };
         let shared = self.shared;
@@ -133,6 +133,10 @@ impl Link<'_> {
             Action::Publish { object } => {
                 shared.stats.add_publish();
                 self.events.send(Event::Publish { object })
+            }
+            Action::PublishRaw { object } => {
+                shared.stats.add_publish();
+                self.events.send(Event::PublishRaw { object })
             }
             Action::Query {
                 params,

@@ -49,6 +49,10 @@ pub(crate) async fn run(
             Event::Publish { object } => {
                 let _ = guarded("publish", handler.clone().publish(ctx.clone(), object)).await;
             }
+            Event::PublishRaw { object } => {
+                let publish = handler.clone().publish_raw(ctx.clone(), object);
+                let _ = guarded("publish", publish).await;
+            }
             Event::Query { params, reply } => {
                 let query = run_query(ctx.clone(), handler.clone(), params, reply);
                 queries.spawn(query.in_current_span());

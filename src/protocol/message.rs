@@ -13,6 +13,9 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 
+use serde_json::value::RawValue;
+
+use super::raw::{raw_kind, RawObject};
 use crate::error::NotifyError;
 
 /// The resource name of sources on the wire.
@@ -42,6 +45,12 @@ pub enum ServerMessage {
     Publish {
         /// The published object.
         object: Value,
+    },
+    /// `publish`, decoded with [`Publishes::Raw`]: the published object as
+    /// its text.
+    PublishRaw {
+        /// The published object.
+        object: RawObject,
     },
     /// `query`: a VAIL `SELECT ... FROM SOURCE`, to be answered.
     Query {
@@ -77,6 +86,10 @@ pub enum DecodeError {
     /// An `op` this SDK does not know.
     #[error("unknown op `{0}`")]
     UnknownOp(String),
+    /// A publish decoded with [`Publishes::Raw`] whose object is another
+    /// JSON value (a list, say).
+    #[error("`publish` object is a JSON {0}, not an object")]
+    PublishNotAnObject(&'static str),
     /// A known `op` without a field it needs.
     #[error("`{op}` message without `{field}`")]
     MissingField {
@@ -87,16 +100,27 @@ pub enum DecodeError {
     },
 }
 
+/// How [`decode_text`] hands over a published object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Publishes {
+    /// As a tree: [`ServerMessage::Publish`].
+    #[default]
+    Tree,
+    /// As its text, checked to be an object: [`ServerMessage::PublishRaw`].
+    Raw,
+}
+
 /// The fields of a server message that this SDK reads; the rest are skipped.
 /// Borrowed where it can be, so a query costs as few allocations as possible.
+/// `O` is how `object` is read: a `Value`, or its text (`&RawValue`).
 #[derive(Deserialize)]
-struct Wire<'a> {
+struct Wire<'a, O> {
     #[serde(default, borrow)]
     op: Option<Cow<'a, str>>,
     #[serde(default)]
     status: Option<Value>,
-    #[serde(default)]
-    object: Option<Value>,
+    // Absent reads as `None` (serde's rule for an `Option`).
+    object: Option<O>,
     #[serde(default)]
     body: Option<Value>,
     #[serde(default, rename = "messageHeaders")]
@@ -180,17 +204,18 @@ impl<'de> Visitor<'de> for HeadersVisitor {
 /// A [`DecodeError`] saying what is wrong with the frame.
 pub fn decode(frame: &[u8]) -> Result<ServerMessage, DecodeError> {
     // serde_json does not check the UTF-8 of the fields it skips: check it first.
-    decode_text(std::str::from_utf8(frame).map_err(|_| DecodeError::NotUtf8)?)
+    let text = std::str::from_utf8(frame).map_err(|_| DecodeError::NotUtf8)?;
+    decode_text(text, Publishes::Tree)
 }
 
 /// Decodes one server frame that is known to be UTF-8 (a WebSocket text
 /// frame, which the transport has checked already): [`decode`] without a
-/// second check.
+/// second check, a publish's object handed over as `publishes` says.
 ///
 /// # Errors
 ///
 /// A [`DecodeError`] saying what is wrong with the frame.
-pub fn decode_text(text: &str) -> Result<ServerMessage, DecodeError> {
+pub fn decode_text(text: &str, publishes: Publishes) -> Result<ServerMessage, DecodeError> {
     // The acknowledgement of a notification, by far the most frequent
     // message of a busy connector, without a parse.
     if text == r#"{"status":200}"# {
@@ -199,7 +224,10 @@ pub fn decode_text(text: &str) -> Result<ServerMessage, DecodeError> {
             body: None,
         });
     }
-    let wire: Wire = match serde_json::from_str(text) {
+    if publishes == Publishes::Raw {
+        return decode_raw(text);
+    }
+    let wire: Wire<Value> = match serde_json::from_str(text) {
         Ok(wire) => wire,
         Err(e) => return Err(classify(text, e)),
     };
@@ -207,11 +235,45 @@ pub fn decode_text(text: &str) -> Result<ServerMessage, DecodeError> {
         let reply_address = wire.message_headers.and_then(|h| h.reply_address);
         return decode_request(&op, wire.object, reply_address);
     }
-    match wire.status {
+    decode_status(wire.status, wire.body)
+}
+
+/// [`decode_text`] with [`Publishes::Raw`]: the object is read as text (no
+/// tree); only a message other than a publish makes it a tree afterwards.
+fn decode_raw(text: &str) -> Result<ServerMessage, DecodeError> {
+    let wire: Wire<&RawValue> = match serde_json::from_str(text) {
+        Ok(wire) => wire,
+        Err(e) => return Err(classify(text, e)),
+    };
+    let Some(op) = wire.op else {
+        return decode_status(wire.status, wire.body);
+    };
+    match (op.as_ref(), wire.object) {
+        ("publish", Some(object)) if object.get() != "null" => match RawObject::from_raw(object) {
+            Ok(object) => Ok(ServerMessage::PublishRaw { object }),
+            Err(_) => Err(DecodeError::PublishNotAnObject(raw_kind(object.get()))),
+        },
+        (op, object) => {
+            let object = match object {
+                Some(raw) => Some(
+                    serde_json::from_str(raw.get())
+                        .map_err(|e| DecodeError::NotJson(e.to_string()))?,
+                ),
+                None => None,
+            };
+            let reply_address = wire.message_headers.and_then(|h| h.reply_address);
+            decode_request(op, object, reply_address)
+        }
+    }
+}
+
+/// A message without `op`: a status.
+fn decode_status(status: Option<Value>, body: Option<Value>) -> Result<ServerMessage, DecodeError> {
+    match status {
         Some(Value::Number(n)) => match n.as_u64().and_then(|s| u16::try_from(s).ok()) {
             Some(status) => Ok(ServerMessage::Status {
                 status,
-                body: wire.body.filter(|b| !b.is_null()),
+                body: body.filter(|b| !b.is_null()),
             }),
             None => Err(DecodeError::BadStatus(n.to_string())),
         },
@@ -549,6 +611,60 @@ mod tests {
             decode(b"{\"status\":4,\"x\":\"\xff\"}"),
             Err(DecodeError::NotUtf8)
         );
+    }
+
+    #[test]
+    fn raw_publishes_keep_their_text_and_nothing_else_changes() {
+        let raw = |s: &str| decode_text(s, Publishes::Raw);
+        let object = r#"{"b":1.000000000000000000001, "a" :[1e400,"\u00e9"]}"#;
+        match raw(&format!(
+            r#"{{"op":"publish","object":{object},"x":[{{}}]}}"#
+        )) {
+            Ok(ServerMessage::PublishRaw { object: got }) => assert_eq!(got.as_str(), object),
+            other => panic!("{other:?}"),
+        }
+        for (frame, expected) in [
+            (
+                r#"{"op":"publish","object":[1,2]}"#,
+                Err(DecodeError::PublishNotAnObject("list")),
+            ),
+            (
+                r#"{"op":"publish","object":7}"#,
+                Err(DecodeError::PublishNotAnObject("number")),
+            ),
+            (
+                r#"{"op":"publish","object":null}"#,
+                Err(DecodeError::MissingField {
+                    op: "publish",
+                    field: "object",
+                }),
+            ),
+            (
+                r#"{"op":"publish"}"#,
+                Err(DecodeError::MissingField {
+                    op: "publish",
+                    field: "object",
+                }),
+            ),
+        ] {
+            assert_eq!(raw(frame), expected, "{frame}");
+        }
+        // Every other message decodes as in the tree mode.
+        for frame in [
+            r#"{"op":"query","object":{"a":1},"messageHeaders":{"REPLY_ADDR_HEADER":"r1"}}"#,
+            r#"{"op":"query","messageHeaders":{"REPLY_ADDR_HEADER":"r1"}}"#,
+            r#"{"op":"configureExtension","object":{"config":{"a":1.50}}}"#,
+            r#"{"op":"configureExtension","object":[]}"#,
+            r#"{"op":"reconnectRequired"}"#,
+            r#"{"status":400,"body":[{"code":"x"}]}"#,
+            r#"{"status":200}"#,
+            r#"{"op":"dance","object":{}}"#,
+            r#"{"op":"publish","op":"publish","object":{}}"#,
+            "[1]",
+            "{",
+        ] {
+            assert_eq!(raw(frame), dec(frame), "{frame}");
+        }
     }
 
     #[test]
