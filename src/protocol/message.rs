@@ -13,9 +13,8 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 
-use serde_json::value::RawValue;
-
-use super::raw::{raw_kind, RawObject};
+use super::publish;
+use super::raw::RawObject;
 use crate::error::NotifyError;
 
 /// The resource name of sources on the wire.
@@ -114,17 +113,17 @@ pub enum Publishes {
 /// Borrowed where it can be, so a query costs as few allocations as possible.
 /// `O` is how `object` is read: a `Value`, or its text (`&RawValue`).
 #[derive(Deserialize)]
-struct Wire<'a, O> {
+pub(super) struct Wire<'a, O> {
     #[serde(default, borrow)]
-    op: Option<Cow<'a, str>>,
+    pub(super) op: Option<Cow<'a, str>>,
     #[serde(default)]
-    status: Option<Value>,
+    pub(super) status: Option<Value>,
     // Absent reads as `None` (serde's rule for an `Option`).
-    object: Option<O>,
+    pub(super) object: Option<O>,
     #[serde(default)]
-    body: Option<Value>,
+    pub(super) body: Option<Value>,
     #[serde(default, rename = "messageHeaders")]
-    message_headers: Option<Headers>,
+    pub(super) message_headers: Option<Headers>,
 }
 
 /// The one message header this SDK reads: a query's reply address. Any other
@@ -132,8 +131,8 @@ struct Wire<'a, O> {
 /// that is not a string) read as no address, and the query is refused for
 /// lack of one.
 #[derive(Default)]
-struct Headers {
-    reply_address: Option<String>,
+pub(super) struct Headers {
+    pub(super) reply_address: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for Headers {
@@ -224,8 +223,11 @@ pub fn decode_text(text: &str, publishes: Publishes) -> Result<ServerMessage, De
             body: None,
         });
     }
+    if let Some(publish) = publish::documented(text, publishes) {
+        return publish;
+    }
     if publishes == Publishes::Raw {
-        return decode_raw(text);
+        return publish::decode_raw(text);
     }
     let wire: Wire<Value> = match serde_json::from_str(text) {
         Ok(wire) => wire,
@@ -238,37 +240,11 @@ pub fn decode_text(text: &str, publishes: Publishes) -> Result<ServerMessage, De
     decode_status(wire.status, wire.body)
 }
 
-/// [`decode_text`] with [`Publishes::Raw`]: the object is read as text (no
-/// tree); only a message other than a publish makes it a tree afterwards.
-fn decode_raw(text: &str) -> Result<ServerMessage, DecodeError> {
-    let wire: Wire<&RawValue> = match serde_json::from_str(text) {
-        Ok(wire) => wire,
-        Err(e) => return Err(classify(text, e)),
-    };
-    let Some(op) = wire.op else {
-        return decode_status(wire.status, wire.body);
-    };
-    match (op.as_ref(), wire.object) {
-        ("publish", Some(object)) if object.get() != "null" => match RawObject::from_raw(object) {
-            Ok(object) => Ok(ServerMessage::PublishRaw { object }),
-            Err(_) => Err(DecodeError::PublishNotAnObject(raw_kind(object.get()))),
-        },
-        (op, object) => {
-            let object = match object {
-                Some(raw) => Some(
-                    serde_json::from_str(raw.get())
-                        .map_err(|e| DecodeError::NotJson(e.to_string()))?,
-                ),
-                None => None,
-            };
-            let reply_address = wire.message_headers.and_then(|h| h.reply_address);
-            decode_request(op, object, reply_address)
-        }
-    }
-}
-
 /// A message without `op`: a status.
-fn decode_status(status: Option<Value>, body: Option<Value>) -> Result<ServerMessage, DecodeError> {
+pub(super) fn decode_status(
+    status: Option<Value>,
+    body: Option<Value>,
+) -> Result<ServerMessage, DecodeError> {
     match status {
         Some(Value::Number(n)) => match n.as_u64().and_then(|s| u16::try_from(s).ok()) {
             Some(status) => Ok(ServerMessage::Status {
@@ -282,7 +258,7 @@ fn decode_status(status: Option<Value>, body: Option<Value>) -> Result<ServerMes
     }
 }
 
-fn decode_request(
+pub(super) fn decode_request(
     op: &str,
     object: Option<Value>,
     reply_address: Option<String>,
@@ -344,7 +320,7 @@ pub fn json_kind(value: &Value) -> &'static str {
 }
 
 /// Tells a frame that is not JSON from JSON that is not an object.
-fn classify(frame: &str, error: serde_json::Error) -> DecodeError {
+pub(super) fn classify(frame: &str, error: serde_json::Error) -> DecodeError {
     match serde_json::from_str::<Value>(frame) {
         Ok(Value::Object(_)) | Err(_) => DecodeError::NotJson(error.to_string()),
         Ok(other) => DecodeError::NotAnObject(json_kind(&other)),

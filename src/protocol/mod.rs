@@ -2,6 +2,8 @@
 //! machines that decide what to do with them.
 //!
 //! - `message`: decoding server frames and encoding the connector's.
+//! - `publish`: publishes of the documented shape read the short way, and
+//!   the raw decoding.
 //! - `raw`: [`raw::RawObject`], a JSON object kept as its text.
 //! - `session`: the handshake, `reconnectRequired`, and the open queries.
 //! - `delivery`: the flow-control window, notifications in flight,
@@ -19,6 +21,7 @@
 pub mod delivery;
 pub mod keepalive;
 pub mod message;
+mod publish;
 pub mod raw;
 pub mod session;
 
