@@ -2,8 +2,8 @@
 //!
 //! The loop reads frames and feeds them to the protocol's state machines
 //! ([`Session`], [`Delivery`], [`Keepalive`]), drains the outbox within the
-//! flow-control window, and writes through the transport's cancel-safe
-//! writer, polled in the same `select!` so that a slow write never stops the
+//! flow-control window, and writes through the socket's cancel-safe
+//! `poll_io` (writes, then reads), one branch of a `select!`, so that a slow write never stops the
 //! reading of acknowledgements and pongs (and a stream of reads never starves
 //! writes). Every decision is the state machines'; this file only carries
 //! them out. Handlers run above, never here, and handing them an event never
@@ -23,7 +23,7 @@ use super::{ConnectionState, Shared};
 use crate::protocol::delivery::{Acked, Timeout};
 use crate::protocol::keepalive::Beat;
 use crate::protocol::{Action, Delivery, Keepalive, Session};
-use crate::transport::{Frame, Reader, Text};
+use crate::transport::{Frame, Io, Socket, Text};
 
 /// Frames queued for writing at most, before the outbox is left alone.
 const BATCH: usize = 256;
@@ -233,7 +233,7 @@ impl Link<'_> {
 /// Serves one connected socket until it ends.
 pub(super) async fn serve(
     shared: &Arc<Shared>,
-    socket: crate::transport::Socket,
+    mut socket: Socket,
     session: Session,
     config: serde_json::Value,
     delivery: &mut Delivery<Text>,
@@ -241,7 +241,6 @@ pub(super) async fn serve(
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
     let settings = &shared.settings;
-    let (mut reader, mut writer) = socket.split();
     let pong_timeout = settings.pong_timeout.unwrap_or(settings.ping_interval / 2);
     let mut keepalive = Keepalive::new(
         now(),
@@ -287,14 +286,15 @@ pub(super) async fn serve(
             _ = shutdown.changed(), if closing.is_none() => {
                 closing = Some(Instant::now() + settings.close_timeout);
             }
-            written = poll_fn(|cx| writer.poll_write(&mut link.pending, cx)), if writer.has_work(&link.pending) => {
-                if let Err(e) = written {
-                    break End::Lost(format!("write failed: {e}"));
-                }
-            }
-            frame = reader.next(), if !paused => {
-                if let Some(end) = read_burst(&mut link, &mut reader, frame, &mut keepalive) {
-                    break end;
+            io = poll_fn(|cx| socket.poll_io(&mut link.pending, !paused, cx)), if socket.has_work(&link.pending) || !paused => {
+                match io {
+                    Io::Written(Err(e)) => break End::Lost(format!("write failed: {e}")),
+                    Io::Written(Ok(())) => {}
+                    Io::Read(frame) => {
+                        if let Some(end) = read_burst(&mut link, &mut socket, frame, &mut keepalive) {
+                            break end;
+                        }
+                    }
                 }
             }
             _ = events.below_limit(), if paused => {}
@@ -327,7 +327,7 @@ pub(super) async fn serve(
 
     // Write what is left (a close frame, if any), unless the link is gone.
     if !matches!(end, End::Lost(_)) {
-        let flush = poll_fn(|cx| writer.poll_write(&mut link.pending, cx));
+        let flush = poll_fn(|cx| socket.poll_write(&mut link.pending, cx));
         let _ = timeout(settings.close_timeout, flush).await;
     }
     link.end_connection();
@@ -337,7 +337,7 @@ pub(super) async fn serve(
 /// This frame, and those already read behind it, up to a burst.
 fn read_burst(
     link: &mut Link<'_>,
-    reader: &mut Reader,
+    socket: &mut Socket,
     first: Option<Result<Frame, crate::transport::TransportError>>,
     keepalive: &mut Keepalive,
 ) -> Option<End> {
@@ -356,7 +356,7 @@ fn read_burst(
         if taken >= READ_BURST || link.events.is_full() {
             return None;
         }
-        next = reader.next_now();
+        next = socket.next_now();
     }
     None
 }
