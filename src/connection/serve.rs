@@ -76,11 +76,12 @@ impl Link<'_> {
             &mut drained,
         );
         let (mut sent, mut resent, mut settled) = (0, 0, 0);
-        let now = if drained.is_empty() {
+        if drained.is_empty() {
+            // Kept, with its capacity, for the next drain.
+            self.drained = drained;
             return;
-        } else {
-            now()
-        };
+        }
+        let now = now();
         for item in drained.drain(..) {
             match item {
                 Outgoing::Notification { frame, resend } => {

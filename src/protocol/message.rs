@@ -383,17 +383,18 @@ impl NotificationEnvelope {
     /// [`NotifyError::NotAnObject`] when `object` is not a JSON object,
     /// [`NotifyError::Serialize`] when serde fails.
     pub fn encode<T: Serialize + ?Sized>(&self, object: &T) -> Result<String, NotifyError> {
-        let mut frame = Vec::with_capacity(self.prefix.len() + 128);
-        frame.extend_from_slice(self.prefix.as_bytes());
-        serde_json::to_writer(&mut frame, object)?;
-        let json = &frame[self.prefix.len()..];
-        if json.first() != Some(&b'{') {
-            let value: Value = serde_json::from_slice(json)?;
+        // serde_json's own String (no UTF-8 check of it again), the envelope
+        // moved in front: within its first 128 bytes of room that is a
+        // move of the object's bytes, not a second buffer.
+        let mut frame = serde_json::to_string(object)?;
+        if !frame.starts_with('{') {
+            let value: Value = serde_json::from_str(&frame)?;
             return Err(NotifyError::NotAnObject(json_kind(&value)));
         }
-        frame.push(b'}');
-        // serde_json writes UTF-8 only.
-        String::from_utf8(frame).map_err(|e| NotifyError::Serialize(serde::ser::Error::custom(e)))
+        frame.reserve(self.prefix.len() + 1);
+        frame.insert_str(0, &self.prefix);
+        frame.push('}');
+        Ok(frame)
     }
 
     /// Wraps an already serialised JSON object into a notification frame.
