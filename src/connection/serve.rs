@@ -113,8 +113,14 @@ impl Link<'_> {
         }
     }
 
-    /// Takes one frame from the server; `Some` when the connection ends.
-    fn on_frame(&mut self, frame: Frame, keepalive: &mut Keepalive) -> Option<End> {
+    /// Takes one frame from the server, read by `now`; `Some` when the
+    /// connection ends.
+    fn on_frame(
+        &mut self,
+        frame: Frame,
+        keepalive: &mut Keepalive,
+        now: std::time::Instant,
+    ) -> Option<End> {
         match &frame {
             Frame::Pong => keepalive.on_pong(),
             Frame::Close(reason) => {
@@ -157,7 +163,7 @@ impl Link<'_> {
                     tracing::warn!(status, body = %body.clone().unwrap_or_default(), "the server reported an error for a message");
                     self.events.send(Event::Status { status, body });
                 }
-                if self.delivery.on_ack(now()) == Acked::Notification {
+                if self.delivery.on_ack(now) == Acked::Notification {
                     shared.stats.add_acknowledged(status >= 300);
                 }
             }
@@ -344,11 +350,13 @@ fn read_burst(
 ) -> Option<End> {
     let mut next = Some(first);
     let mut taken = 0;
+    // One clock read per burst: every frame of it had arrived by now.
+    let now = now();
     while let Some(item) = next.take() {
         let ended = match item {
             None => Some(End::Lost("the server closed the connection".into())),
             Some(Err(e)) => Some(End::Lost(e.to_string())),
-            Some(Ok(frame)) => link.on_frame(frame, keepalive),
+            Some(Ok(frame)) => link.on_frame(frame, keepalive, now),
         };
         taken += 1;
         if ended.is_some() {
