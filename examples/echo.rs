@@ -10,6 +10,12 @@
 //! cargo run --release --example echo
 //! ```
 //!
+//! With `ECHO_RAW=1` in the environment it runs on the SDK's raw path
+//! (issue 17): publishes are echoed as their text (`Handler::on_publish_raw`,
+//! no JSON tree) and the `notify` query's notifications are sent from
+//! pre-serialised text (`send_raw_notification`). The frames on the wire
+//! are the same; the benchmark's column "echo (raw)" runs it this way.
+//!
 //! Exit status: 0 after SIGINT/SIGTERM, 2 for a bad configuration, 1 when
 //! the server rejects the token (or another fatal error).
 
@@ -37,10 +43,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let set = match ConnectorSet::builder(config)
-        .handler(echo_handler::Echo::default())
-        .build()
-    {
+    let echo = match std::env::var("ECHO_RAW").as_deref() {
+        Ok("1") => echo_handler::Echo::raw(),
+        _ => echo_handler::Echo::default(),
+    };
+    let set = match ConnectorSet::builder(config).handler(echo).build() {
         Ok(set) => set,
         Err(e) => {
             eprintln!("echo: configuration error: {e}");

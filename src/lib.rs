@@ -94,6 +94,7 @@ pub use handler::{
     QUERY_ERROR, QUERY_PARTIAL,
 };
 pub use logging::setup_logging;
+pub use protocol::raw::{RawObject, RawObjectError};
 pub use protocol::ReconnectStyle;
 pub use set::{shutdown_signal, ConnectorSet, ConnectorSetBuilder, SetupError};
 pub use settings::{defaults, OverflowPolicy, Settings, SettingsBuilder};

@@ -12,6 +12,7 @@ use crate::connection::{SourceConnection, Stats};
 use crate::error::Error;
 use crate::handler::{dispatch, Handler, Handlers, SharedHandler, SourceState};
 use crate::health::HealthProbe;
+use crate::protocol::message::Publishes;
 use crate::settings::Settings;
 use crate::transport::{TlsError, Transport};
 
@@ -429,7 +430,11 @@ fn run_entry(source: &SourceEntry) -> impl Future<Output = Result<(), Error>> + 
     if !source.has_handler {
         tracing::warn!(source = %conn.source(), "no handlers set: publishes are ignored and queries answered with an error");
     }
-    let (port, events) = crate::connection::events::port();
+    let publishes = match source.handler.raw_publishes() {
+        true => Publishes::Raw,
+        false => Publishes::Tree,
+    };
+    let (port, events) = crate::connection::events::port(publishes);
     let dispatcher = dispatch::run(
         conn.clone(),
         source.handler.clone(),

@@ -33,7 +33,18 @@ fn write_config(dir: &Path, text: &str) {
 }
 
 fn spawn_echo(dir: &Path, env_token: Option<&str>) -> Child {
+    spawn_echo_with(dir, env_token, false)
+}
+
+/// `raw`: on the SDK's raw path (`ECHO_RAW=1`), which must keep the same
+/// contract.
+fn spawn_echo_with(dir: &Path, env_token: Option<&str>, raw: bool) -> Child {
     let mut cmd = Command::new(echo_binary());
+    if raw {
+        cmd.env("ECHO_RAW", "1");
+    } else {
+        cmd.env_remove("ECHO_RAW");
+    }
     cmd.current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -87,6 +98,15 @@ async fn q(sim: &Sim, params: Value) -> vantiq_sim::QueryOutcome {
 
 #[tokio::test]
 async fn echo_follows_the_contract() {
+    follows_the_contract(false).await;
+}
+
+#[tokio::test]
+async fn echo_on_the_raw_path_follows_the_contract() {
+    follows_the_contract(true).await;
+}
+
+async fn follows_the_contract(raw: bool) {
     let sim = echo_sim(json!({"greeting": "hi"})).await;
     let dir = tempfile::tempdir().unwrap();
     // The token comes from the environment here, as in Kubernetes.
@@ -94,7 +114,7 @@ async fn echo_follows_the_contract() {
         dir.path(),
         &format!("targetServer={}\nsources=echo\n", sim.http_url()),
     );
-    let child = spawn_echo(dir.path(), Some(TOKEN));
+    let child = spawn_echo_with(dir.path(), Some(TOKEN), raw);
     sim.wait_connected("echo", WAIT).await.unwrap();
 
     // Connect: it keeps the configuration.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use vantiq_connector_sdk::{Context, Handler, HandlerResult, Query, QueryError};
+use vantiq_connector_sdk::{Context, Handler, HandlerResult, Query, QueryError, RawObject};
 
 /// The echo connector: keeps each source's configuration, echoes publishes,
 /// and answers the queries of the contract.
@@ -14,9 +14,23 @@ use vantiq_connector_sdk::{Context, Handler, HandlerResult, Query, QueryError};
 pub struct Echo {
     /// The configuration document of each source, as last given.
     configs: Arc<Mutex<HashMap<String, Value>>>,
+    /// The raw path (issue 17): publishes echoed as their text, the notify
+    /// query's notifications sent from pre-serialised text.
+    raw: bool,
 }
 
 impl Echo {
+    /// The same behaviour on the raw path: no JSON tree is built for a
+    /// publish or a `notify` notification (the frames on the wire are the
+    /// same).
+    #[allow(dead_code)] // the quickstart example shares this file
+    pub fn raw() -> Self {
+        Echo {
+            raw: true,
+            ..Echo::default()
+        }
+    }
+
     /// The configuration document `source` was last given.
     pub fn config(&self, source: &str) -> Value {
         self.configs
@@ -56,6 +70,15 @@ impl Handler for Echo {
 
     async fn on_publish(&self, ctx: Context, message: Value) -> HandlerResult {
         ctx.connection().send_notification(&message).await?;
+        Ok(())
+    }
+
+    fn raw_publishes(&self) -> bool {
+        self.raw
+    }
+
+    async fn on_publish_raw(&self, ctx: Context, message: RawObject) -> HandlerResult {
+        ctx.connection().send_raw_notification(&message).await?;
         Ok(())
     }
 
@@ -113,7 +136,18 @@ impl Handler for Echo {
                     seq: u64,
                 }
                 for seq in 0..n {
-                    query.connection().send_notification(&Seq { seq }).await?;
+                    if self.raw {
+                        // Text made elsewhere, as a forwarding connector gets
+                        // it; checked once by `RawObject::from_string`.
+                        let mut text = String::with_capacity(32);
+                        text.push_str(r#"{"seq":"#);
+                        text.push_str(itoa::Buffer::new().format(seq));
+                        text.push('}');
+                        let text = RawObject::from_string(text)?;
+                        query.connection().send_raw_notification(&text).await?;
+                    } else {
+                        query.connection().send_notification(&Seq { seq }).await?;
+                    }
                 }
                 query.complete(&json!({ "sent": n })).await?;
             }

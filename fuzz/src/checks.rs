@@ -77,7 +77,7 @@ fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
     match object.get("op").and_then(Value::as_str) {
         Some(op) => {
             let expected = match msg {
-                ServerMessage::Publish { .. } => "publish",
+                ServerMessage::Publish { .. } | ServerMessage::PublishRaw { .. } => "publish",
                 ServerMessage::Query { .. } => "query",
                 ServerMessage::ConfigureExtension { .. } => "configureExtension",
                 ServerMessage::ReconnectRequired => "reconnectRequired",
@@ -112,6 +112,9 @@ fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
         ServerMessage::Publish { object: published } => {
             assert!(!published.is_null(), "publish with a null object");
             assert_eq!(Some(published), object.get("object"));
+        }
+        ServerMessage::PublishRaw { object: published } => {
+            assert_eq!(Some(&published.to_value()), object.get("object"));
         }
         ServerMessage::Query {
             params,

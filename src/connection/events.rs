@@ -19,6 +19,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::reply::Reply;
+use crate::protocol::message::Publishes;
+use crate::protocol::raw::RawObject;
 
 /// What a connection tells the handler runtime.
 #[derive(Debug)]
@@ -32,6 +34,12 @@ pub(crate) enum Event {
     Publish {
         /// The published object.
         object: Value,
+    },
+    /// The server published `object`, handed over as its text (the port
+    /// was made with [`Publishes::Raw`]).
+    PublishRaw {
+        /// The published object.
+        object: RawObject,
     },
     /// A query, to be answered through `reply`.
     Query {
@@ -69,6 +77,8 @@ pub(crate) struct EventSender {
     backlog: Arc<Backlog>,
     /// Fails when the reading end is gone (the runtime has finished).
     reader_gone: oneshot::Receiver<()>,
+    /// How the runtime takes published objects.
+    publishes: Publishes,
 }
 
 /// The handler runtime's end of the port.
@@ -80,8 +90,9 @@ pub(crate) struct Events {
     _alive: oneshot::Sender<()>,
 }
 
-/// A new port.
-pub(crate) fn port() -> (EventSender, Events) {
+/// A new port, for a runtime that takes published objects as `publishes`
+/// says.
+pub(crate) fn port(publishes: Publishes) -> (EventSender, Events) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (alive, reader_gone) = oneshot::channel();
     let backlog = Arc::new(Backlog::default());
@@ -90,6 +101,7 @@ pub(crate) fn port() -> (EventSender, Events) {
             tx,
             backlog: backlog.clone(),
             reader_gone,
+            publishes,
         },
         Events {
             rx,
@@ -107,6 +119,11 @@ impl EventSender {
         if self.tx.send(event).is_err() {
             self.backlog.count.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+
+    /// How the runtime takes published objects.
+    pub(crate) fn publishes(&self) -> Publishes {
+        self.publishes
     }
 
     /// Whether the connection task should stop reading for now.

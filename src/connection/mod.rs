@@ -35,6 +35,7 @@ use crate::config::{Secret, ServerConfig};
 use crate::error::{Error, NotifyError};
 use crate::health::HealthProbe;
 use crate::protocol::message::NotificationEnvelope;
+use crate::protocol::raw::RawObject;
 use crate::settings::Settings;
 use crate::transport::{Text, Transport};
 use outbox::Outbox;
@@ -334,6 +335,45 @@ impl SourceConnection {
         let frame = self.encode_notification(object)?;
         let push = self.shared.outbox.push_notification(frame, false);
         // Without waiting the push completes on its first poll.
+        futures_util::FutureExt::now_or_never(push).unwrap_or(Err(NotifyError::BufferFull))
+    }
+
+    /// Sends a notification whose object is already serialised: `object`
+    /// goes into the frame as it is (no tree, no serialisation; it was
+    /// checked to be a JSON object when it was made). For connectors that
+    /// forward JSON: a publish taken with
+    /// [`crate::Handlers::on_publish_raw`], or text from elsewhere through
+    /// [`RawObject::from_string`]. Buffering, order and the overflow policy
+    /// are those of [`SourceConnection::send_notification`].
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: vantiq_connector_sdk::SourceConnection) -> Result<(), Box<dyn std::error::Error>> {
+    /// use vantiq_connector_sdk::RawObject;
+    ///
+    /// let line = r#"{"sensor":"t1","celsius":21.50}"#.to_owned(); // from a file, say
+    /// conn.send_raw_notification(&RawObject::from_string(line)?).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`NotifyError::BufferFull`] under [`crate::OverflowPolicy::Fail`],
+    /// [`NotifyError::Closed`] once the connection has ended for good.
+    pub async fn send_raw_notification(&self, object: &RawObject) -> Result<(), NotifyError> {
+        let frame = self.shared.envelope.wrap(object.as_str()).into();
+        self.shared.outbox.push_notification(frame, true).await
+    }
+
+    /// Like [`SourceConnection::send_raw_notification`], but never waits
+    /// (as [`SourceConnection::try_send_notification`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`SourceConnection::try_send_notification`].
+    pub fn try_send_raw_notification(&self, object: &RawObject) -> Result<(), NotifyError> {
+        let frame = self.shared.envelope.wrap(object.as_str()).into();
+        let push = self.shared.outbox.push_notification(frame, false);
         futures_util::FutureExt::now_or_never(push).unwrap_or(Err(NotifyError::BufferFull))
     }
 

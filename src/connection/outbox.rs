@@ -124,9 +124,14 @@ impl Outbox {
     }
 
     fn publish_levels(&self, st: &State) {
+        self.publish_notification_levels(st);
+        self.stats.set_answer_bytes(st.answer_bytes);
+    }
+
+    /// The notification levels only (what a notification's push changes).
+    fn publish_notification_levels(&self, st: &State) {
         self.stats
             .set_buffered(st.notifications, st.notification_bytes);
-        self.stats.set_answer_bytes(st.answer_bytes);
     }
 
     /// Runs `attempt` under the lock until it returns `Some`, waiting for
@@ -179,7 +184,7 @@ impl Outbox {
                 });
                 st.notifications += 1;
                 st.notification_bytes += len;
-                self.publish_levels(st);
+                self.publish_notification_levels(st);
                 self.stats.add_accepted();
                 self.data.notify_one();
                 return Some(Ok(()));

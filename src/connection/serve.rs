@@ -2,8 +2,8 @@
 //!
 //! The loop reads frames and feeds them to the protocol's state machines
 //! ([`Session`], [`Delivery`], [`Keepalive`]), drains the outbox within the
-//! flow-control window, and writes through the transport's cancel-safe
-//! writer, polled in the same `select!` so that a slow write never stops the
+//! flow-control window, and writes through the socket's cancel-safe
+//! `poll_io` (writes, then reads), one branch of a `select!`, so that a slow write never stops the
 //! reading of acknowledgements and pongs (and a stream of reads never starves
 //! writes). Every decision is the state machines'; this file only carries
 //! them out. Handlers run above, never here, and handing them an event never
@@ -23,7 +23,7 @@ use super::{ConnectionState, Shared};
 use crate::protocol::delivery::{Acked, Timeout};
 use crate::protocol::keepalive::Beat;
 use crate::protocol::{Action, Delivery, Keepalive, Session};
-use crate::transport::{Frame, Reader, Text};
+use crate::transport::{Frame, Io, Socket, Text};
 
 /// Frames queued for writing at most, before the outbox is left alone.
 const BATCH: usize = 256;
@@ -76,11 +76,12 @@ impl Link<'_> {
             &mut drained,
         );
         let (mut sent, mut resent, mut settled) = (0, 0, 0);
-        let now = if drained.is_empty() {
+        if drained.is_empty() {
+            // Kept, with its capacity, for the next drain.
+            self.drained = drained;
             return;
-        } else {
-            now()
-        };
+        }
+        let now = now();
         for item in drained.drain(..) {
             match item {
                 Outgoing::Notification { frame, resend } => {
@@ -108,8 +109,14 @@ impl Link<'_> {
         }
     }
 
-    /// Takes one frame from the server; `Some` when the connection ends.
-    fn on_frame(&mut self, frame: Frame, keepalive: &mut Keepalive) -> Option<End> {
+    /// Takes one frame from the server, read by `now`; `Some` when the
+    /// connection ends.
+    fn on_frame(
+        &mut self,
+        frame: Frame,
+        keepalive: &mut Keepalive,
+        now: std::time::Instant,
+    ) -> Option<End> {
         match &frame {
             Frame::Pong => keepalive.on_pong(),
             Frame::Close(reason) => {
@@ -120,7 +127,7 @@ impl Link<'_> {
             }
             _ => {}
         }
-        let Some(Ok(msg)) = decode_frame(self.shared, &frame) else {
+        let Some(Ok(msg)) = decode_frame(self.shared, &frame, self.events.publishes()) else {
             return None;
         };
         let shared = self.shared;
@@ -129,6 +136,10 @@ impl Link<'_> {
             Action::Publish { object } => {
                 shared.stats.add_publish();
                 self.events.send(Event::Publish { object })
+            }
+            Action::PublishRaw { object } => {
+                shared.stats.add_publish();
+                self.events.send(Event::PublishRaw { object })
             }
             Action::Query {
                 params,
@@ -148,7 +159,7 @@ impl Link<'_> {
                     tracing::warn!(status, body = %body.clone().unwrap_or_default(), "the server reported an error for a message");
                     self.events.send(Event::Status { status, body });
                 }
-                if self.delivery.on_ack(now()) == Acked::Notification {
+                if self.delivery.on_ack(now) == Acked::Notification {
                     shared.stats.add_acknowledged(status >= 300);
                 }
             }
@@ -225,7 +236,7 @@ impl Link<'_> {
 /// Serves one connected socket until it ends.
 pub(super) async fn serve(
     shared: &Arc<Shared>,
-    socket: crate::transport::Socket,
+    mut socket: Socket,
     session: Session,
     config: serde_json::Value,
     delivery: &mut Delivery<Text>,
@@ -233,7 +244,6 @@ pub(super) async fn serve(
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
     let settings = &shared.settings;
-    let (mut reader, mut writer) = socket.split();
     let pong_timeout = settings.pong_timeout.unwrap_or(settings.ping_interval / 2);
     let mut keepalive = Keepalive::new(
         now(),
@@ -279,14 +289,15 @@ pub(super) async fn serve(
             _ = shutdown.changed(), if closing.is_none() => {
                 closing = Some(Instant::now() + settings.close_timeout);
             }
-            written = poll_fn(|cx| writer.poll_write(&mut link.pending, cx)), if writer.has_work(&link.pending) => {
-                if let Err(e) = written {
-                    break End::Lost(format!("write failed: {e}"));
-                }
-            }
-            frame = reader.next(), if !paused => {
-                if let Some(end) = read_burst(&mut link, &mut reader, frame, &mut keepalive) {
-                    break end;
+            io = poll_fn(|cx| socket.poll_io(&mut link.pending, !paused, cx)), if socket.has_work(&link.pending) || !paused => {
+                match io {
+                    Io::Written(Err(e)) => break End::Lost(format!("write failed: {e}")),
+                    Io::Written(Ok(())) => {}
+                    Io::Read(frame) => {
+                        if let Some(end) = read_burst(&mut link, &mut socket, frame, &mut keepalive) {
+                            break end;
+                        }
+                    }
                 }
             }
             _ = events.below_limit(), if paused => {}
@@ -319,7 +330,7 @@ pub(super) async fn serve(
 
     // Write what is left (a close frame, if any), unless the link is gone.
     if !matches!(end, End::Lost(_)) {
-        let flush = poll_fn(|cx| writer.poll_write(&mut link.pending, cx));
+        let flush = poll_fn(|cx| socket.poll_write(&mut link.pending, cx));
         let _ = timeout(settings.close_timeout, flush).await;
     }
     link.end_connection();
@@ -329,17 +340,19 @@ pub(super) async fn serve(
 /// This frame, and those already read behind it, up to a burst.
 fn read_burst(
     link: &mut Link<'_>,
-    reader: &mut Reader,
+    socket: &mut Socket,
     first: Option<Result<Frame, crate::transport::TransportError>>,
     keepalive: &mut Keepalive,
 ) -> Option<End> {
     let mut next = Some(first);
     let mut taken = 0;
+    // One clock read per burst: every frame of it had arrived by now.
+    let now = now();
     while let Some(item) = next.take() {
         let ended = match item {
             None => Some(End::Lost("the server closed the connection".into())),
             Some(Err(e)) => Some(End::Lost(e.to_string())),
-            Some(Ok(frame)) => link.on_frame(frame, keepalive),
+            Some(Ok(frame)) => link.on_frame(frame, keepalive, now),
         };
         taken += 1;
         if ended.is_some() {
@@ -348,7 +361,7 @@ fn read_burst(
         if taken >= READ_BURST || link.events.is_full() {
             return None;
         }
-        next = reader.next_now();
+        next = socket.next_now();
     }
     None
 }

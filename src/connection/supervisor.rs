@@ -20,6 +20,7 @@ use super::serve::{serve, End};
 use super::{ConnectionState, Shared};
 use crate::config::Credentials;
 use crate::error::{ConnectError, ConnectErrorKind, Error};
+use crate::protocol::message::Publishes;
 use crate::protocol::{self, Action, Auth, Failure, ServerMessage, Session};
 use crate::transport::{Frame, Socket};
 
@@ -202,7 +203,7 @@ async fn connect(shared: &Shared) -> Result<(Socket, Session, serde_json::Value)
                 )))
             }
         };
-        let Some(Ok(msg)) = decode_frame(shared, &frame) else {
+        let Some(Ok(msg)) = decode_frame(shared, &frame, Publishes::Tree) else {
             continue;
         };
         match session.on_message(msg) {
@@ -273,7 +274,11 @@ fn error_text(body: Option<&serde_json::Value>) -> String {
 
 /// Decodes a data frame: `None` for control frames, `Some(Err)` for a frame
 /// that was logged, counted and skipped.
-pub(super) fn decode_frame(shared: &Shared, frame: &Frame) -> Option<Result<ServerMessage, ()>> {
+pub(super) fn decode_frame(
+    shared: &Shared,
+    frame: &Frame,
+    publishes: Publishes,
+) -> Option<Result<ServerMessage, ()>> {
     let bytes = frame.data()?;
     if bytes.len() > shared.settings.max_message_size {
         shared.stats.add_malformed();
@@ -286,8 +291,10 @@ pub(super) fn decode_frame(shared: &Shared, frame: &Frame) -> Option<Result<Serv
     }
     let decoded = match frame {
         // Text frames are UTF-8 already (the transport checked them).
-        Frame::Text(text) => protocol::message::decode_text(text.as_str()),
-        _ => protocol::decode(bytes),
+        Frame::Text(text) => protocol::message::decode_text(text.as_str(), publishes),
+        _ => std::str::from_utf8(bytes)
+            .map_err(|_| protocol::DecodeError::NotUtf8)
+            .and_then(|text| protocol::message::decode_text(text, publishes)),
     };
     Some(decoded.map_err(|e| {
         shared.stats.add_malformed();

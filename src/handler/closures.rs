@@ -9,9 +9,11 @@ use serde_json::Value;
 
 use super::query::Query;
 use super::{BoxFuture, Context, Handler, HandlerResult, IntoHandlerResult};
+use crate::protocol::raw::RawObject;
 
 type ConnectFn = Arc<dyn Fn(Context, Value) -> BoxFuture + Send + Sync>;
 type PublishFn = Arc<dyn Fn(Context, Value) -> BoxFuture + Send + Sync>;
+type PublishRawFn = Arc<dyn Fn(Context, RawObject) -> BoxFuture + Send + Sync>;
 type QueryFn = Arc<dyn Fn(Query) -> BoxFuture + Send + Sync>;
 type CloseFn = Arc<dyn Fn(Context) -> BoxFuture + Send + Sync>;
 type StatusFn = Arc<dyn Fn(Context, u16, Option<Value>) -> BoxFuture + Send + Sync>;
@@ -41,6 +43,7 @@ type StatusFn = Arc<dyn Fn(Context, u16, Option<Value>) -> BoxFuture + Send + Sy
 pub struct Handlers {
     connect: Option<ConnectFn>,
     publish: Option<PublishFn>,
+    publish_raw: Option<PublishRawFn>,
     query: Option<QueryFn>,
     close: Option<CloseFn>,
     status: Option<StatusFn>,
@@ -51,6 +54,7 @@ impl std::fmt::Debug for Handlers {
         f.debug_struct("Handlers")
             .field("connect", &self.connect.is_some())
             .field("publish", &self.publish.is_some())
+            .field("publish_raw", &self.publish_raw.is_some())
             .field("query", &self.query.is_some())
             .field("close", &self.close.is_some())
             .field("status", &self.status.is_some())
@@ -105,14 +109,45 @@ impl Handlers {
         })
     }
 
-    /// Sets the publish handler (see [`Handler::on_publish`]).
+    /// Sets the publish handler (see [`Handler::on_publish`]); replaces one
+    /// set with [`Handlers::on_publish_raw`].
     pub fn on_publish<F, Fut, R>(mut self, f: F) -> Self
     where
         F: Fn(Context, Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R> + Send + 'static,
         R: IntoHandlerResult,
     {
+        self.publish_raw = None;
         self.publish = Some(Arc::new(move |ctx, message| {
+            let fut = f(ctx, message);
+            Box::pin(async move { fut.await.into_handler_result() })
+        }));
+        self
+    }
+
+    /// Sets a publish handler that takes each published object as its text
+    /// (see [`Handler::on_publish_raw`]): for connectors that only forward
+    /// JSON, no tree is built. The text is checked to be a JSON object; a
+    /// publish of anything else is logged and skipped. Replaces a handler
+    /// set with [`Handlers::on_publish`].
+    ///
+    /// ```
+    /// use vantiq_connector_sdk::{Context, Handlers, RawObject};
+    ///
+    /// // Every publish goes out again as a notification, byte for byte.
+    /// let handlers = Handlers::new().on_publish_raw(|ctx: Context, message: RawObject| async move {
+    ///     ctx.connection().send_raw_notification(&message).await
+    /// });
+    /// # let _ = handlers;
+    /// ```
+    pub fn on_publish_raw<F, Fut, R>(mut self, f: F) -> Self
+    where
+        F: Fn(Context, RawObject) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoHandlerResult,
+    {
+        self.publish = None;
+        self.publish_raw = Some(Arc::new(move |ctx, message| {
             let fut = f(ctx, message);
             Box::pin(async move { fut.await.into_handler_result() })
         }));
@@ -214,6 +249,25 @@ impl Handler for Handlers {
                     tracing::debug!("publish received, but no publish handler is set");
                     Ok(())
                 }
+            }
+        }
+    }
+
+    fn raw_publishes(&self) -> bool {
+        self.publish_raw.is_some()
+    }
+
+    fn on_publish_raw(
+        &self,
+        ctx: Context,
+        message: RawObject,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        let (raw, tree) = (self.publish_raw.clone(), self.publish.clone());
+        async move {
+            match (raw, tree) {
+                (Some(f), _) => f(ctx, message).await,
+                (None, Some(f)) => f(ctx, message.to_value()).await,
+                (None, None) => Ok(()),
             }
         }
     }

@@ -51,6 +51,10 @@ pub(crate) async fn run(
             Event::Publish { object } => {
                 let _ = guarded("publish", handler.clone().publish(ctx.clone(), object)).await;
             }
+            Event::PublishRaw { object } => {
+                let publish = handler.clone().publish_raw(ctx.clone(), object);
+                let _ = guarded("publish", publish).await;
+            }
             Event::Query { params, reply } => queries.run((params, reply)),
             Event::Status { status, body } => {
                 let _ = guarded("status", handler.clone().status(ctx.clone(), status, body)).await;

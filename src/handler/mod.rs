@@ -34,6 +34,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::connection::SourceConnection;
+use crate::protocol::raw::RawObject;
 pub use closures::Handlers;
 pub use pull::{event_stream, Event, EventHandler, EventStream};
 pub use query::{Query, QueryContext};
@@ -237,6 +238,46 @@ pub trait Handler: Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// Whether publishes reach this handler as their text, through
+    /// [`Handler::on_publish_raw`], instead of as a tree through
+    /// [`Handler::on_publish`]: the opt-in for connectors that only forward
+    /// JSON (no tree is built for them). Asked once per source, when the
+    /// set starts running. The default is `false`.
+    fn raw_publishes(&self) -> bool {
+        false
+    }
+
+    /// The server published `message` to the source, as its text (checked
+    /// to be a JSON object; a publish of anything else is logged and
+    /// skipped). Called instead of [`Handler::on_publish`], with the same
+    /// order guarantees, when [`Handler::raw_publishes`] returns `true`.
+    /// The default parses the text and calls [`Handler::on_publish`].
+    ///
+    /// ```
+    /// use vantiq_connector_sdk::{Context, Handler, HandlerResult, RawObject};
+    ///
+    /// /// Forwards every publish as a notification, untouched.
+    /// struct Forward;
+    ///
+    /// impl Handler for Forward {
+    ///     fn raw_publishes(&self) -> bool {
+    ///         true
+    ///     }
+    ///
+    ///     async fn on_publish_raw(&self, ctx: Context, message: RawObject) -> HandlerResult {
+    ///         ctx.connection().send_raw_notification(&message).await?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn on_publish_raw(
+        &self,
+        ctx: Context,
+        message: RawObject,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        self.on_publish(ctx, message.to_value())
+    }
+
     /// The server queries the source. Answer through `query`; the SDK
     /// answers with an error if the handler panics, fails, or lets the query
     /// go without a final answer (a [`QueryError`] returned as the error is
@@ -296,6 +337,8 @@ pub(crate) fn parse_value<T: DeserializeOwned>(value: &Value) -> Result<T, Strin
 pub(crate) trait ErasedHandler: Send + Sync + 'static {
     fn connect(self: Arc<Self>, ctx: Context, config: Value) -> BoxFuture;
     fn publish(self: Arc<Self>, ctx: Context, message: Value) -> BoxFuture;
+    fn raw_publishes(&self) -> bool;
+    fn publish_raw(self: Arc<Self>, ctx: Context, message: RawObject) -> BoxFuture;
     fn query(self: Arc<Self>, query: Query) -> BoxFuture;
     fn close(self: Arc<Self>, ctx: Context) -> BoxFuture;
     fn status(self: Arc<Self>, ctx: Context, status: u16, body: Option<Value>) -> BoxFuture;
@@ -307,6 +350,12 @@ impl<H: Handler> ErasedHandler for H {
     }
     fn publish(self: Arc<Self>, ctx: Context, message: Value) -> BoxFuture {
         Box::pin(async move { self.on_publish(ctx, message).await })
+    }
+    fn raw_publishes(&self) -> bool {
+        Handler::raw_publishes(self)
+    }
+    fn publish_raw(self: Arc<Self>, ctx: Context, message: RawObject) -> BoxFuture {
+        Box::pin(async move { self.on_publish_raw(ctx, message).await })
     }
     fn query(self: Arc<Self>, query: Query) -> BoxFuture {
         Box::pin(async move { self.on_query(query).await })

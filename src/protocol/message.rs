@@ -14,6 +14,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use super::publish;
+use super::raw::RawObject;
 use crate::error::NotifyError;
 
 /// The resource name of sources on the wire.
@@ -43,6 +45,12 @@ pub enum ServerMessage {
     Publish {
         /// The published object.
         object: Value,
+    },
+    /// `publish`, decoded with [`Publishes::Raw`]: the published object as
+    /// its text.
+    PublishRaw {
+        /// The published object.
+        object: RawObject,
     },
     /// `query`: a VAIL `SELECT ... FROM SOURCE`, to be answered.
     Query {
@@ -79,6 +87,10 @@ pub enum DecodeError {
     /// An `op` this SDK does not know.
     #[error("unknown op `{0}`")]
     UnknownOp(String),
+    /// A publish decoded with [`Publishes::Raw`] whose object is another
+    /// JSON value (a list, say).
+    #[error("`publish` object is a JSON {0}, not an object")]
+    PublishNotAnObject(&'static str),
     /// A known `op` without a field it needs.
     #[error("`{op}` message without `{field}`")]
     MissingField {
@@ -89,20 +101,31 @@ pub enum DecodeError {
     },
 }
 
+/// How [`decode_text`] hands over a published object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Publishes {
+    /// As a tree: [`ServerMessage::Publish`].
+    #[default]
+    Tree,
+    /// As its text, checked to be an object: [`ServerMessage::PublishRaw`].
+    Raw,
+}
+
 /// The fields of a server message that this SDK reads; the rest are skipped.
 /// Borrowed where it can be, so a query costs as few allocations as possible.
+/// `O` is how `object` is read: a `Value`, or its text (`&RawValue`).
 #[derive(Deserialize)]
-struct Wire<'a> {
+pub(super) struct Wire<'a, O> {
     #[serde(default, borrow)]
-    op: Option<Cow<'a, str>>,
+    pub(super) op: Option<Cow<'a, str>>,
     #[serde(default)]
-    status: Option<Value>,
+    pub(super) status: Option<Value>,
+    // Absent reads as `None` (serde's rule for an `Option`).
+    pub(super) object: Option<O>,
     #[serde(default)]
-    object: Option<Value>,
-    #[serde(default)]
-    body: Option<Value>,
+    pub(super) body: Option<Value>,
     #[serde(default, rename = "messageHeaders")]
-    message_headers: Option<Headers>,
+    pub(super) message_headers: Option<Headers>,
 }
 
 /// The one message header this SDK reads: a query's reply address. Any other
@@ -110,8 +133,8 @@ struct Wire<'a> {
 /// that is not a string) read as no address, and the query is refused for
 /// lack of one.
 #[derive(Default)]
-struct Headers {
-    reply_address: Option<Arc<str>>,
+pub(super) struct Headers {
+    pub(super) reply_address: Option<Arc<str>>,
 }
 
 impl<'de> Deserialize<'de> for Headers {
@@ -235,17 +258,18 @@ impl<'de> Visitor<'de> for HeadersVisitor {
 /// A [`DecodeError`] saying what is wrong with the frame.
 pub fn decode(frame: &[u8]) -> Result<ServerMessage, DecodeError> {
     // serde_json does not check the UTF-8 of the fields it skips: check it first.
-    decode_text(std::str::from_utf8(frame).map_err(|_| DecodeError::NotUtf8)?)
+    let text = std::str::from_utf8(frame).map_err(|_| DecodeError::NotUtf8)?;
+    decode_text(text, Publishes::Tree)
 }
 
 /// Decodes one server frame that is known to be UTF-8 (a WebSocket text
 /// frame, which the transport has checked already): [`decode`] without a
-/// second check.
+/// second check, a publish's object handed over as `publishes` says.
 ///
 /// # Errors
 ///
 /// A [`DecodeError`] saying what is wrong with the frame.
-pub fn decode_text(text: &str) -> Result<ServerMessage, DecodeError> {
+pub fn decode_text(text: &str, publishes: Publishes) -> Result<ServerMessage, DecodeError> {
     // The acknowledgement of a notification, by far the most frequent
     // message of a busy connector, without a parse.
     if text == r#"{"status":200}"# {
@@ -254,7 +278,13 @@ pub fn decode_text(text: &str) -> Result<ServerMessage, DecodeError> {
             body: None,
         });
     }
-    let wire: Wire = match serde_json::from_str(text) {
+    if let Some(publish) = publish::documented(text, publishes) {
+        return publish;
+    }
+    if publishes == Publishes::Raw {
+        return publish::decode_raw(text);
+    }
+    let wire: Wire<Value> = match serde_json::from_str(text) {
         Ok(wire) => wire,
         Err(e) => return Err(classify(text, e)),
     };
@@ -262,11 +292,19 @@ pub fn decode_text(text: &str) -> Result<ServerMessage, DecodeError> {
         let reply_address = wire.message_headers.and_then(|h| h.reply_address);
         return decode_request(&op, wire.object, reply_address);
     }
-    match wire.status {
+    decode_status(wire.status, wire.body)
+}
+
+/// A message without `op`: a status.
+pub(super) fn decode_status(
+    status: Option<Value>,
+    body: Option<Value>,
+) -> Result<ServerMessage, DecodeError> {
+    match status {
         Some(Value::Number(n)) => match n.as_u64().and_then(|s| u16::try_from(s).ok()) {
             Some(status) => Ok(ServerMessage::Status {
                 status,
-                body: wire.body.filter(|b| !b.is_null()),
+                body: body.filter(|b| !b.is_null()),
             }),
             None => Err(DecodeError::BadStatus(n.to_string())),
         },
@@ -275,7 +313,7 @@ pub fn decode_text(text: &str) -> Result<ServerMessage, DecodeError> {
     }
 }
 
-fn decode_request(
+pub(super) fn decode_request(
     op: &str,
     object: Option<Value>,
     reply_address: Option<Arc<str>>,
@@ -337,7 +375,7 @@ pub fn json_kind(value: &Value) -> &'static str {
 }
 
 /// Tells a frame that is not JSON from JSON that is not an object.
-fn classify(frame: &str, error: serde_json::Error) -> DecodeError {
+pub(super) fn classify(frame: &str, error: serde_json::Error) -> DecodeError {
     match serde_json::from_str::<Value>(frame) {
         Ok(Value::Object(_)) | Err(_) => DecodeError::NotJson(error.to_string()),
         Ok(other) => DecodeError::NotAnObject(json_kind(&other)),
@@ -400,17 +438,18 @@ impl NotificationEnvelope {
     /// [`NotifyError::NotAnObject`] when `object` is not a JSON object,
     /// [`NotifyError::Serialize`] when serde fails.
     pub fn encode<T: Serialize + ?Sized>(&self, object: &T) -> Result<String, NotifyError> {
-        let mut frame = Vec::with_capacity(self.prefix.len() + 128);
-        frame.extend_from_slice(self.prefix.as_bytes());
-        serde_json::to_writer(&mut frame, object)?;
-        let json = &frame[self.prefix.len()..];
-        if json.first() != Some(&b'{') {
-            let value: Value = serde_json::from_slice(json)?;
+        // serde_json's own String (no UTF-8 check of it again), the envelope
+        // moved in front: within its first 128 bytes of room that is a
+        // move of the object's bytes, not a second buffer.
+        let mut frame = serde_json::to_string(object)?;
+        if !frame.starts_with('{') {
+            let value: Value = serde_json::from_str(&frame)?;
             return Err(NotifyError::NotAnObject(json_kind(&value)));
         }
-        frame.push(b'}');
-        // serde_json writes UTF-8 only.
-        String::from_utf8(frame).map_err(|e| NotifyError::Serialize(serde::ser::Error::custom(e)))
+        frame.reserve(self.prefix.len() + 1);
+        frame.insert_str(0, &self.prefix);
+        frame.push('}');
+        Ok(frame)
     }
 
     /// Wraps an already serialised JSON object into a notification frame.
@@ -611,6 +650,60 @@ mod tests {
             decode(b"{\"status\":4,\"x\":\"\xff\"}"),
             Err(DecodeError::NotUtf8)
         );
+    }
+
+    #[test]
+    fn raw_publishes_keep_their_text_and_nothing_else_changes() {
+        let raw = |s: &str| decode_text(s, Publishes::Raw);
+        let object = r#"{"b":1.000000000000000000001, "a" :[1e400,"\u00e9"]}"#;
+        match raw(&format!(
+            r#"{{"op":"publish","object":{object},"x":[{{}}]}}"#
+        )) {
+            Ok(ServerMessage::PublishRaw { object: got }) => assert_eq!(got.as_str(), object),
+            other => panic!("{other:?}"),
+        }
+        for (frame, expected) in [
+            (
+                r#"{"op":"publish","object":[1,2]}"#,
+                Err(DecodeError::PublishNotAnObject("list")),
+            ),
+            (
+                r#"{"op":"publish","object":7}"#,
+                Err(DecodeError::PublishNotAnObject("number")),
+            ),
+            (
+                r#"{"op":"publish","object":null}"#,
+                Err(DecodeError::MissingField {
+                    op: "publish",
+                    field: "object",
+                }),
+            ),
+            (
+                r#"{"op":"publish"}"#,
+                Err(DecodeError::MissingField {
+                    op: "publish",
+                    field: "object",
+                }),
+            ),
+        ] {
+            assert_eq!(raw(frame), expected, "{frame}");
+        }
+        // Every other message decodes as in the tree mode.
+        for frame in [
+            r#"{"op":"query","object":{"a":1},"messageHeaders":{"REPLY_ADDR_HEADER":"r1"}}"#,
+            r#"{"op":"query","messageHeaders":{"REPLY_ADDR_HEADER":"r1"}}"#,
+            r#"{"op":"configureExtension","object":{"config":{"a":1.50}}}"#,
+            r#"{"op":"configureExtension","object":[]}"#,
+            r#"{"op":"reconnectRequired"}"#,
+            r#"{"status":400,"body":[{"code":"x"}]}"#,
+            r#"{"status":200}"#,
+            r#"{"op":"dance","object":{}}"#,
+            r#"{"op":"publish","op":"publish","object":{}}"#,
+            "[1]",
+            "{",
+        ] {
+            assert_eq!(raw(frame), dec(frame), "{frame}");
+        }
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! machines that decide what to do with them.
 //!
 //! - `message`: decoding server frames and encoding the connector's.
+//! - `publish`: publishes of the documented shape read the short way, and
+//!   the raw decoding.
+//! - `raw`: [`raw::RawObject`], a JSON object kept as its text.
 //! - `session`: the handshake, `reconnectRequired`, and the open queries.
 //! - `delivery`: the flow-control window, notifications in flight,
 //!   acknowledgements, the ack timeout and the re-send order.
@@ -18,6 +21,8 @@
 pub mod delivery;
 pub mod keepalive;
 pub mod message;
+mod publish;
+pub mod raw;
 pub mod session;
 
 pub use delivery::Delivery;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::message::{self, ServerMessage};
+use super::raw::RawObject;
 
 /// What the connector does when the server sends `reconnectRequired`.
 ///
@@ -113,6 +114,11 @@ pub enum Action {
         /// The published object.
         object: Value,
     },
+    /// Deliver a published object, as its text, to the publish handler.
+    PublishRaw {
+        /// The published object.
+        object: RawObject,
+    },
     /// Deliver a query to the query handler.
     Query {
         /// The `WITH` parameters.
@@ -163,6 +169,10 @@ impl fmt::Debug for Action {
             Action::Publish { object } => {
                 f.debug_struct("Publish").field("object", object).finish()
             }
+            Action::PublishRaw { object } => f
+                .debug_struct("PublishRaw")
+                .field("object", object)
+                .finish(),
             Action::Query {
                 params,
                 reply_address,
@@ -287,7 +297,10 @@ impl Session {
                 Action::Reconfigured { config }
             }
             (Phase::Connected, ServerMessage::Publish { object }) => Action::Publish { object },
-            (_, ServerMessage::Publish { .. }) => {
+            (Phase::Connected, ServerMessage::PublishRaw { object }) => {
+                Action::PublishRaw { object }
+            }
+            (_, ServerMessage::Publish { .. } | ServerMessage::PublishRaw { .. }) => {
                 Action::Ignore("publish before the configuration")
             }
             (

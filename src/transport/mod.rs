@@ -2,8 +2,8 @@
 //! transport's own terms.
 //!
 //! Everything that knows about the WebSocket library lives in this module:
-//! the connection logic above it sees only [`Frame`]s, a [`Socket`] to
-//! hand-shake on, and the [`Reader`] and [`Writer`] halves it serves with. So
+//! the connection logic above it sees only [`Frame`]s and a [`Socket`] to
+//! hand-shake on and then serve with ([`Socket::poll_io`]). So
 //! the library, TLS and the way out of the network (proxies) change here
 //! without touching the connection logic.
 //!
@@ -17,7 +17,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
@@ -129,9 +128,22 @@ impl Frame {
 #[error(transparent)]
 pub(crate) struct TransportError(#[from] tungstenite::Error);
 
-/// A connected socket, before it is split to be served.
+/// What [`Socket::poll_io`] did.
+#[derive(Debug)]
+pub(crate) enum Io {
+    /// Every queued frame was written and flushed, or the write failed.
+    Written(Result<(), TransportError>),
+    /// A frame was read; `None` when the peer has closed the stream.
+    Read(Option<Result<Frame, TransportError>>),
+}
+
+/// A connected socket: hand-shaken with `send` and `recv`, then served with
+/// `poll_io`, which reads and writes on the one stream (no split halves and
+/// the lock between them: one task owns the socket).
 pub(crate) struct Socket {
     ws: WsStream,
+    /// Whether frames were handed to the stream since the last flush.
+    unflushed: bool,
 }
 
 impl Socket {
@@ -150,16 +162,74 @@ impl Socket {
         let _ = self.ws.close(None).await;
     }
 
-    /// The two halves, to read and write at the same time.
-    pub(crate) fn split(self) -> (Reader, Writer) {
-        let (sink, stream) = self.ws.split();
-        (
-            Reader { stream },
-            Writer {
-                sink,
-                unflushed: false,
-            },
-        )
+    /// Whether there is anything to write or flush.
+    pub(crate) fn has_work(&self, queue: &VecDeque<Frame>) -> bool {
+        self.unflushed || !queue.is_empty()
+    }
+
+    /// Writes (when there is work, see [`Socket::has_work`]), then reads
+    /// (when `read`): writes come first, so that a stream of incoming frames
+    /// cannot starve them, and a slow write never stops the reading.
+    /// Cancel-safe (see [`Socket::poll_write`]; a frame read is returned in
+    /// the poll that reads it).
+    pub(crate) fn poll_io(
+        &mut self,
+        queue: &mut VecDeque<Frame>,
+        read: bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<Io> {
+        if self.has_work(queue) {
+            if let Poll::Ready(written) = self.poll_write(queue, cx) {
+                return Poll::Ready(Io::Written(written));
+            }
+        }
+        if read {
+            if let Poll::Ready(frame) = self.poll_read(cx) {
+                return Poll::Ready(Io::Read(frame));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// The next frame, skipping what is never read.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, TransportError>>> {
+        loop {
+            match ready!(self.ws.poll_next_unpin(cx)) {
+                None => return Poll::Ready(None),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                Some(Ok(message)) => {
+                    if let Some(frame) = Frame::from_message(message) {
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next frame if one is already read, without waiting.
+    pub(crate) fn next_now(&mut self) -> Option<Option<Result<Frame, TransportError>>> {
+        std::future::poll_fn(|cx| self.poll_read(cx)).now_or_never()
+    }
+
+    /// Writes every queued frame, then flushes once. Cancel-safe: a frame
+    /// leaves `queue` only in the same poll in which the stream accepts it,
+    /// so dropping this future between polls loses nothing.
+    pub(crate) fn poll_write(
+        &mut self,
+        queue: &mut VecDeque<Frame>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), TransportError>> {
+        while !queue.is_empty() {
+            ready!(self.ws.poll_ready_unpin(cx))?;
+            let frame = queue.pop_front().expect("not empty");
+            self.ws.start_send_unpin(frame.into_message())?;
+            self.unflushed = true;
+        }
+        if self.unflushed {
+            ready!(self.ws.poll_flush_unpin(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -177,58 +247,6 @@ where
             }
             Err(e) => return Some(Err(e.into())),
         }
-    }
-}
-
-/// The read half of a served socket.
-pub(crate) struct Reader {
-    stream: SplitStream<WsStream>,
-}
-
-impl Reader {
-    /// The next frame; `None` when the peer has closed the stream.
-    pub(crate) async fn next(&mut self) -> Option<Result<Frame, TransportError>> {
-        next_frame(&mut self.stream).await
-    }
-
-    /// The next frame if one is already read, without waiting.
-    pub(crate) fn next_now(&mut self) -> Option<Option<Result<Frame, TransportError>>> {
-        self.next().now_or_never()
-    }
-}
-
-/// The write half of a served socket, polled by the connection task itself.
-pub(crate) struct Writer {
-    sink: SplitSink<WsStream, Message>,
-    /// Whether frames were handed to the sink since the last flush.
-    unflushed: bool,
-}
-
-impl Writer {
-    /// Whether there is anything to write or flush.
-    pub(crate) fn has_work(&self, queue: &VecDeque<Frame>) -> bool {
-        self.unflushed || !queue.is_empty()
-    }
-
-    /// Writes every queued frame, then flushes once. Cancel-safe: a frame
-    /// leaves `queue` only in the same poll in which the sink accepts it, so
-    /// dropping this future between polls loses nothing.
-    pub(crate) fn poll_write(
-        &mut self,
-        queue: &mut VecDeque<Frame>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), TransportError>> {
-        while !queue.is_empty() {
-            ready!(self.sink.poll_ready_unpin(cx))?;
-            let frame = queue.pop_front().expect("not empty");
-            self.sink.start_send_unpin(frame.into_message())?;
-            self.unflushed = true;
-        }
-        if self.unflushed {
-            ready!(self.sink.poll_flush_unpin(cx))?;
-            self.unflushed = false;
-        }
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -391,7 +409,10 @@ impl Transport {
         )
         .await
         .map_err(|e| classify(e, &self.url, &server))?;
-        Ok(Socket { ws })
+        Ok(Socket {
+            ws,
+            unflushed: false,
+        })
     }
 }
 

@@ -99,6 +99,26 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
         single_only: false,
         metrics: false,
     }];
+    // The same echo on the SDK's raw path (issue 17: publishes as text, notifications
+    // from pre-serialised text), judged against the splicing floor.
+    out.push(Connector {
+        column: Column::new(
+            "echo_raw",
+            "echo (raw)",
+            "Rust SDK echo, raw path",
+            "the echo example with ECHO_RAW=1: publishes echoed as their text (on_publish_raw), notify from pre-serialised text, its own process",
+        )
+        .with_ratio(),
+        launch: Launch::Process {
+            program: opts.echo_bin(),
+            args: vec![],
+            env: vec![("ECHO_RAW".into(), "1".into())],
+        },
+        slow: false,
+        echo_build: false,
+        single_only: true,
+        metrics: false,
+    });
     // The same echo with its metrics endpoint on, scraped every second: measured in the
     // single-source figures, then moved into figures of their own by
     // `metrics_on::split` (its column is not in the table).

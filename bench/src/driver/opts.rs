@@ -42,7 +42,7 @@ fn baseline(spec: &str) -> Result<(String, PathBuf), String> {
         .ok_or(format!("baseline {spec:?}: expected NAME=PATH"))?;
     if matches!(
         name,
-        "echo" | "python" | "python_rust" | "floor" | "floor_parse" | "ceiling"
+        "echo" | "echo_raw" | "python" | "python_rust" | "floor" | "floor_parse" | "ceiling"
     ) {
         return Err(format!("baseline {spec:?}: {name} names a built-in column"));
     }

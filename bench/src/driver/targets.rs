@@ -67,6 +67,19 @@ impl Bench {
                 met: fl.filter(|_| !bound).map(|r| 1.0 / r <= 1.5),
             });
         }
+        // Issue 17: the raw path against the splicing floor.
+        for (id, name) in [
+            ("publish_echo", "publish echo"),
+            ("notify", "notifications"),
+        ] {
+            let f = self.find(id);
+            let r = f.and_then(|f| Some(f.get("echo_raw")?.median / f.get("floor")?.median));
+            out.push(Target {
+                requirement: format!("{name} on the raw path ≥ 0.8× the floor"),
+                measured: r.map_or("not measured".into(), |r| format!("{r:.2}×")),
+                met: r.map(|r| r >= 0.8),
+            });
+        }
         let p99 = self.find("latency_p99");
         let r = p99.and_then(|f| f.ratio("python"));
         let python_p99 = p99.and_then(|f| f.get("python")).map(|s| s.median);
