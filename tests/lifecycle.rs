@@ -231,6 +231,52 @@ async fn a_blocking_query_handler_holds_up_nothing_else() {
     running.stop().await.unwrap();
 }
 
+/// On the one-threaded runtime a query is polled by the dispatcher first; one
+/// that has to wait moves to a task of its own and holds up neither publishes
+/// nor other queries (nor itself: it is answered when what it waits for comes),
+/// several at once.
+#[tokio::test]
+async fn a_waiting_query_handler_holds_up_nothing_else_on_one_thread() {
+    let sim = Arc::new(sim(&["s"]).await);
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let (started_tx, mut started_rx) = mpsc::unbounded_channel::<()>();
+    let r = release.clone();
+    let handlers = echo_publishes().on_query(move |q: Query| {
+        let (release, started) = (r.clone(), started_tx.clone());
+        async move {
+            if q.params()["wait"] == json!(true) {
+                let _ = started.send(());
+                release.acquire().await.unwrap().forget();
+            }
+            let params = q.params().clone();
+            q.complete(&json!({"done": params})).await
+        }
+    });
+    let running = start(set_with(&sim, fast_settings(), handlers));
+    sim.wait_connected("s", WAIT).await.unwrap();
+    let waiting: Vec<_> = (0..3)
+        .map(|i| query_in_background(&sim, "s", json!({"wait": true, "i": i})))
+        .collect();
+    for _ in 0..3 {
+        started_rx.recv().await.unwrap();
+    }
+    for i in 0..5 {
+        sim.publish("s", json!({"while": "waiting", "i": i}))
+            .await
+            .unwrap();
+    }
+    let echoed = sim.wait_notifications("s", 5, WAIT).await.unwrap();
+    assert_eq!(echoed[4].object, json!({"while": "waiting", "i": 4}));
+    let other = sim.query("s", json!({"wait": false}), WAIT).await.unwrap();
+    assert_eq!(other.rows, vec![json!({"done": {"wait": false}})]);
+    release.add_permits(3);
+    for (i, query) in waiting.into_iter().enumerate() {
+        let out = query.await.unwrap().unwrap();
+        assert_eq!(out.rows, vec![json!({"done": {"wait": true, "i": i}})]);
+    }
+    running.stop().await.unwrap();
+}
+
 /// A QueryError returned from the handler is the answer, as it is; other
 /// errors get the SDK's generic answer.
 #[tokio::test]
