@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout, Instant};
 
-use super::events::{Event, EventSender};
+use super::events::{Event, EventSender, QueryEvent};
 use super::outbox::Outgoing;
 use super::supervisor::{announce_connected, decode_frame};
 use super::{ConnectionState, Shared};
@@ -152,7 +152,8 @@ impl Link<'_> {
                     reply_address,
                     received,
                 );
-                self.events.send(Event::Query { params, reply })
+                self.events
+                    .send(Event::Query(Box::new(QueryEvent { params, reply })))
             }
             Action::Ack { status, body } => {
                 if status >= 300 {

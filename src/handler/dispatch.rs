@@ -31,7 +31,7 @@ use super::query::Query;
 use super::query_error::QueryError;
 use super::query_tasks::QueryTasks;
 use super::{BoxFuture, Context, HandlerResult, SharedHandler, SourceState};
-use crate::connection::events::{Event, Events};
+use crate::connection::events::{Event, Events, QueryEvent};
 use crate::connection::reply::Reply;
 use crate::connection::SourceConnection;
 
@@ -86,7 +86,8 @@ pub(crate) async fn run(
                 let publish = handler.clone().publish_raw(ctx.clone(), object);
                 let _ = guarded("publish", publish).await;
             }
-            Event::Query { params, reply } if one_thread => {
+            Event::Query(query) if one_thread => {
+                let QueryEvent { params, reply } = *query;
                 let mut query: StartedQuery =
                     Box::pin(run_query(ctx.clone(), handler.clone(), params, reply));
                 let first = std::future::poll_fn(|cx| Poll::Ready(query.as_mut().poll(cx))).await;
@@ -94,7 +95,10 @@ pub(crate) async fn run(
                     queries.run(QueryJob::Started(query));
                 }
             }
-            Event::Query { params, reply } => queries.run(QueryJob::New(params, reply)),
+            Event::Query(query) => {
+                let QueryEvent { params, reply } = *query;
+                queries.run(QueryJob::New(params, reply));
+            }
             Event::Status { status, body } => {
                 let _ = guarded("status", handler.clone().status(ctx.clone(), status, body)).await;
             }
