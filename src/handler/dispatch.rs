@@ -52,7 +52,7 @@ pub(crate) async fn run(
     mut events: Events,
 ) {
     let ctx = Context::new(conn, state);
-    let mut queries = QueryTasks::new({
+    let runner = {
         let (ctx, handler) = (ctx.clone(), handler.clone());
         move |job: QueryJob| {
             let (ctx, handler) = (ctx.clone(), handler.clone());
@@ -63,7 +63,10 @@ pub(crate) async fn run(
                 }
             }
         }
-    });
+    };
+    // Made at the first query that needs a task (a source that is never
+    // queried, or only with queries answered at once, keeps none).
+    let mut queries = None;
     // On tokio's one-threaded runtime, whatever a handler does on the thread
     // holds up everything else there, whichever task it runs on; so a query
     // is polled here first, and only one that has to wait moves to a task of
@@ -92,12 +95,14 @@ pub(crate) async fn run(
                     Box::pin(run_query(ctx.clone(), handler.clone(), params, reply));
                 let first = std::future::poll_fn(|cx| Poll::Ready(query.as_mut().poll(cx))).await;
                 if first.is_pending() {
-                    queries.run(QueryJob::Started(query));
+                    let tasks = queries.get_or_insert_with(|| QueryTasks::new(runner.clone()));
+                    tasks.run(QueryJob::Started(query));
                 }
             }
             Event::Query(query) => {
                 let QueryEvent { params, reply } = *query;
-                queries.run(QueryJob::New(params, reply));
+                let tasks = queries.get_or_insert_with(|| QueryTasks::new(runner.clone()));
+                tasks.run(QueryJob::New(params, reply));
             }
             Event::Status { status, body } => {
                 let _ = guarded("status", handler.clone().status(ctx.clone(), status, body)).await;
@@ -109,11 +114,13 @@ pub(crate) async fn run(
     }
     // The connection has ended for good: the answers of what still runs
     // would be refused.
-    let running = queries.running();
-    if running > 0 {
-        tracing::debug!(running, "stopping the query handlers still running");
+    if let Some(mut queries) = queries {
+        let running = queries.running();
+        if running > 0 {
+            tracing::debug!(running, "stopping the query handlers still running");
+        }
+        queries.shutdown().await;
     }
-    queries.shutdown().await;
 }
 
 /// Runs a handler future, logging its error or panic; returns the reason
