@@ -277,6 +277,45 @@ async fn a_waiting_query_handler_holds_up_nothing_else_on_one_thread() {
     running.stop().await.unwrap();
 }
 
+/// `run` returns only after the close handlers have run (a program that ends
+/// when `run` returns loses none); repeated, as the close handlers run on
+/// other tasks than `run`. (A source closed before its connect handler ran
+/// gets no close handler either: connect and close alternate. So the test
+/// waits for each source's first echo, which comes after its connect.)
+#[tokio::test]
+async fn run_returns_after_the_close_handlers_ran() {
+    for round in 0..20 {
+        let sim = sim(&["s1", "s2"]).await;
+        let closed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let c = closed.clone();
+        let handlers = echo_publishes().on_close(move |ctx: Context| {
+            let c = c.clone();
+            async move {
+                // Work that takes a few turns of the runtime.
+                for _ in 0..10 {
+                    tokio::task::yield_now().await;
+                }
+                c.lock().unwrap().push(ctx.source().to_owned());
+            }
+        });
+        let set = ConnectorSet::builder(config_for(&sim, &["s1", "s2"]))
+            .settings(fast_settings())
+            .handler(handlers)
+            .build()
+            .unwrap();
+        let running = start(set);
+        for source in ["s1", "s2"] {
+            sim.wait_connected(source, WAIT).await.unwrap();
+            sim.publish(source, json!({"up": source})).await.unwrap();
+            sim.wait_notifications(source, 1, WAIT).await.unwrap();
+        }
+        running.stop().await.unwrap();
+        let mut got = closed.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, vec!["s1", "s2"], "round {round}");
+    }
+}
+
 /// A QueryError returned from the handler is the answer, as it is; other
 /// errors get the SDK's generic answer.
 #[tokio::test]

@@ -173,12 +173,16 @@ async def test_max_reconnect_attempts_gives_up(workdir):
 async def test_close_stops_for_good(workdir):
     async with Emulator(sources={"s1": {}, "s2": {}}) as sim:
         async with connector(sim, workdir) as rec:
-            await sim.wait_connected("s1")
-            await sim.wait_connected("s2")
+            # A close handler follows a connect handler: wait for each source's
+            # first echo (which comes after its connect) before closing it.
+            for name in ("s1", "s2"):
+                await sim.wait_connected(name)
+                await sim.publish(name, {"up": name})
+                await sim.wait_notifications(name, 1)
             await rec.connectors.get_connection_for_source("s1").close()
             await sim.wait_disconnected("s1")
             await sim.publish("s2", {"s2": "alive"})
-            await sim.wait_notifications("s2", 1)
+            await sim.wait_notifications("s2", 2)
             await rec.connectors.close()
             await asyncio.wait_for(rec.task, 5)
             assert rec.task.result() is None
