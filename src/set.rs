@@ -430,9 +430,11 @@ fn run_entry(source: &SourceEntry) -> impl Future<Output = Result<(), Error>> + 
     if !source.has_handler {
         tracing::warn!(source = %conn.source(), "no handlers set: publishes are ignored and queries answered with an error");
     }
+    // A handler that takes trees gets them built on the dispatcher's side
+    // (`Publishes::Text`, see there).
     let publishes = match source.handler.raw_publishes() {
         true => Publishes::Raw,
-        false => Publishes::Tree,
+        false => Publishes::Text,
     };
     let (port, events) = crate::connection::events::port(publishes);
     let dispatcher = dispatch::run(

@@ -596,6 +596,20 @@ async fn malformed_server_frames_are_skipped() {
             br#"{"op":"publish","resourceName":"sources","resourceId":"m","object":{"bin":true}}"#
                 .to_vec(),
         ),
+        // JSON, but nested deeper than a tree is read (serde_json's limit of
+        // 128): the connection task checks a publish's text without reading
+        // it into a tree; the dispatcher refuses it when it does. In the
+        // documented shape and in another.
+        RawFrame::Text(format!(
+            r#"{{"op":"publish","resourceName":"sources","resourceId":"m","object":{{"deep":{}{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        )),
+        RawFrame::Text(format!(
+            r#"{{"resourceId":"m","op":"publish","object":{{"deep":{}{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        )),
     ] {
         sim.send_raw("m", raw).await.unwrap();
     }
@@ -603,7 +617,7 @@ async fn malformed_server_frames_are_skipped() {
     assert_eq!(rec.expect("publish").await, r#"publish m {"bin":true}"#);
     assert_eq!(rec.expect("publish").await, r#"publish m {"after":true}"#);
     let conn = running.set.connection("m").unwrap();
-    assert_eq!(conn.stats().malformed, 6);
+    assert_eq!(conn.stats().malformed, 8);
     assert_eq!(conn.stats().connections, 1);
     running.stop().await.unwrap();
 }

@@ -33,6 +33,34 @@ pub fn check_decode(data: &[u8]) {
     for (i, frame) in frames.iter().enumerate() {
         let decoded = decode(frame);
         check_decoded(frame, &decoded);
+        // The connection task's modes: the object as text (checked to be an
+        // object, or any JSON but null), otherwise the same decoding.
+        // (Not for JSON nested deeper than serde_json reads into a tree: the
+        // text modes check a publish's object without that limit, and the
+        // runtime refuses it when it reads the tree, tested in
+        // `tests/connector.rs`.)
+        let too_deep =
+            matches!(&decoded, Err(DecodeError::NotJson(e)) if e.contains("recursion limit"));
+        if let (Ok(text), false) = (std::str::from_utf8(frame), too_deep) {
+            for publishes in [message::Publishes::Raw, message::Publishes::Text] {
+                let other = message::decode_text(text, publishes);
+                check_decoded(frame, &other);
+                match (&decoded, &other) {
+                    // A publish the tree mode takes, the raw mode may refuse
+                    // (not an object); whatever it takes reads as that tree.
+                    (Ok(ServerMessage::Publish { .. }), Ok(ServerMessage::PublishText { .. })) => {}
+                    (Ok(ServerMessage::Publish { .. }), _)
+                        if publishes == message::Publishes::Raw => {}
+                    (Ok(tree), Ok(other)) => assert_eq!(tree, other, "{publishes:?}"),
+                    (Err(tree), Err(other)) => assert_eq!(
+                        std::mem::discriminant(tree),
+                        std::mem::discriminant(other),
+                        "{publishes:?}: {tree} against {other}"
+                    ),
+                    (tree, other) => panic!("{publishes:?}: {tree:?} against {other:?}"),
+                }
+            }
+        }
         // The first entry is the whole input, which is not one of the frames when
         // there are several.
         if frames.len() == 1 || i > 0 {
@@ -77,7 +105,9 @@ fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
     match object.get("op").and_then(Value::as_str) {
         Some(op) => {
             let expected = match msg {
-                ServerMessage::Publish { .. } | ServerMessage::PublishRaw { .. } => "publish",
+                ServerMessage::Publish { .. }
+                | ServerMessage::PublishRaw { .. }
+                | ServerMessage::PublishText { .. } => "publish",
                 ServerMessage::Query { .. } => "query",
                 ServerMessage::ConfigureExtension { .. } => "configureExtension",
                 ServerMessage::ReconnectRequired => "reconnectRequired",
@@ -115,6 +145,12 @@ fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
         }
         ServerMessage::PublishRaw { object: published } => {
             assert_eq!(Some(&published.to_value()), object.get("object"));
+        }
+        ServerMessage::PublishText { object: published } => {
+            let tree: Value = serde_json::from_str(published)
+                .unwrap_or_else(|e| panic!("a publish's checked text does not read ({e})"));
+            assert!(!tree.is_null(), "publish with a null object");
+            assert_eq!(Some(&tree), object.get("object"));
         }
         ServerMessage::Query {
             params,

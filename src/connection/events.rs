@@ -44,6 +44,13 @@ pub(crate) enum Event {
         /// The published object.
         object: Value,
     },
+    /// The server published `object`, handed over as its checked text (the
+    /// port was made with [`Publishes::Text`]): the runtime reads it into a
+    /// tree just before the handler runs.
+    PublishText {
+        /// The published object's JSON text.
+        object: Box<str>,
+    },
     /// The server published `object`, handed over as its text (the port
     /// was made with [`Publishes::Raw`]).
     PublishRaw {

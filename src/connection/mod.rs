@@ -453,6 +453,15 @@ impl SourceConnection {
         &self.shared.stats.query_latency
     }
 
+    /// A publish whose text, checked by the connection task, did not read
+    /// as a tree (serde_json reads what it checked, so this is not expected
+    /// to happen): counted and logged as a malformed message, as the
+    /// connection task does with the frames it cannot decode.
+    pub(crate) fn refuse_publish(&self, error: &serde_json::Error) {
+        self.shared.stats.add_malformed();
+        tracing::warn!(error = %error, "skipping a malformed server message");
+    }
+
     /// Asks the connection to close, without waiting.
     pub(crate) fn request_close(&self) {
         self.shared.shutdown.send_replace(true);

@@ -141,6 +141,10 @@ impl Link<'_> {
                 shared.stats.add_publish();
                 self.events.send(Event::PublishRaw { object })
             }
+            Action::PublishText { object } => {
+                shared.stats.add_publish();
+                self.events.send(Event::PublishText { object })
+            }
             Action::Query {
                 params,
                 reply_address,

@@ -85,6 +85,17 @@ pub(crate) async fn run(
             Event::Publish { object } => {
                 let _ = guarded("publish", handler.clone().publish(ctx.clone(), object)).await;
             }
+            Event::PublishText { object } => {
+                // Read here, where the handler runs, so that the tree is made
+                // and dropped in one turn (see `Publishes::Text`).
+                match serde_json::from_str::<Value>(&object) {
+                    Ok(object) => {
+                        let publish = handler.clone().publish(ctx.clone(), object);
+                        let _ = guarded("publish", publish).await;
+                    }
+                    Err(e) => ctx.connection().refuse_publish(&e),
+                }
+            }
             Event::PublishRaw { object } => {
                 let publish = handler.clone().publish_raw(ctx.clone(), object);
                 let _ = guarded("publish", publish).await;

@@ -46,6 +46,13 @@ pub enum ServerMessage {
         /// The published object.
         object: Value,
     },
+    /// `publish`, decoded with [`Publishes::Text`]: the published object's
+    /// JSON text, checked to be valid JSON and not `null` (any other kind:
+    /// the tree is built from it later, by whoever reads it).
+    PublishText {
+        /// The published object's text.
+        object: Box<str>,
+    },
     /// `publish`, decoded with [`Publishes::Raw`]: the published object as
     /// its text.
     PublishRaw {
@@ -109,6 +116,15 @@ pub enum Publishes {
     Tree,
     /// As its text, checked to be an object: [`ServerMessage::PublishRaw`].
     Raw,
+    /// As its text, checked to be JSON and not `null`:
+    /// [`ServerMessage::PublishText`]. What the connection task uses for a
+    /// handler that takes trees: the tree is built on the handler's side,
+    /// just before the handler runs, so that it is made and dropped in one
+    /// turn instead of living across the hand-over between the two tasks
+    /// (dozens of trees of one read burst in flight at once made the
+    /// allocator's slow paths the largest cost of a publish: 1.5x the
+    /// publish echo rate, BENCHMARKS.md).
+    Text,
 }
 
 /// The fields of a server message that this SDK reads; the rest are skipped.
@@ -281,8 +297,8 @@ pub fn decode_text(text: &str, publishes: Publishes) -> Result<ServerMessage, De
     if let Some(publish) = publish::documented(text, publishes) {
         return publish;
     }
-    if publishes == Publishes::Raw {
-        return publish::decode_raw(text);
+    if publishes != Publishes::Tree {
+        return publish::decode_raw(text, publishes);
     }
     let wire: Wire<Value> = match serde_json::from_str(text) {
         Ok(wire) => wire,

@@ -47,22 +47,33 @@ pub(super) fn documented(
             Value::Null => Err(missing),
             object => Ok(ServerMessage::Publish { object }),
         },
-        Publishes::Raw => {
+        Publishes::Raw | Publishes::Text => {
             let raw: &RawValue = serde_json::from_str(object).ok()?;
-            match raw_kind(raw.get()) {
-                "null" => Err(missing),
-                "object" => Ok(ServerMessage::PublishRaw {
-                    object: RawObject::from_raw(raw).ok()?,
-                }),
-                kind => Err(DecodeError::PublishNotAnObject(kind)),
-            }
+            published(raw, publishes).unwrap_or(Err(missing))
         }
     })
 }
 
-/// [`decode_text`] with [`Publishes::Raw`]: the object is read as text (no
-/// tree); only a message other than a publish makes it a tree afterwards.
-pub(super) fn decode_raw(text: &str) -> Result<ServerMessage, DecodeError> {
+/// A publish's object read as text, as `publishes` (`Raw` or `Text`) hands
+/// it over; `None` for `null` (the object is missing).
+fn published(raw: &RawValue, publishes: Publishes) -> Option<Result<ServerMessage, DecodeError>> {
+    let kind = raw_kind(raw.get());
+    Some(match (kind, publishes) {
+        ("null", _) => return None,
+        (_, Publishes::Text) => Ok(ServerMessage::PublishText {
+            object: raw.get().into(),
+        }),
+        ("object", _) => Ok(ServerMessage::PublishRaw {
+            object: RawObject::from_raw(raw).expect("checked to be an object"),
+        }),
+        (kind, _) => Err(DecodeError::PublishNotAnObject(kind)),
+    })
+}
+
+/// [`decode_text`] with [`Publishes::Raw`] or [`Publishes::Text`]: the
+/// object is read as text (no tree); only a message other than a publish
+/// makes it a tree afterwards.
+pub(super) fn decode_raw(text: &str, publishes: Publishes) -> Result<ServerMessage, DecodeError> {
     let wire: Wire<&RawValue> = match serde_json::from_str(text) {
         Ok(wire) => wire,
         Err(e) => return Err(classify(text, e)),
@@ -71,10 +82,9 @@ pub(super) fn decode_raw(text: &str) -> Result<ServerMessage, DecodeError> {
         return decode_status(wire.status, wire.body);
     };
     match (op.as_ref(), wire.object) {
-        ("publish", Some(object)) if object.get() != "null" => match RawObject::from_raw(object) {
-            Ok(object) => Ok(ServerMessage::PublishRaw { object }),
-            Err(_) => Err(DecodeError::PublishNotAnObject(raw_kind(object.get()))),
-        },
+        ("publish", Some(object)) if object.get() != "null" => {
+            published(object, publishes).expect("not null")
+        }
         (op, object) => {
             let object = match object {
                 Some(raw) => Some(
@@ -97,7 +107,7 @@ mod tests {
     /// The general decoder alone, for comparison.
     fn general(text: &str, publishes: Publishes) -> Result<ServerMessage, DecodeError> {
         match publishes {
-            Publishes::Raw => decode_raw(text),
+            Publishes::Raw | Publishes::Text => decode_raw(text, publishes),
             Publishes::Tree => {
                 let wire: Wire<Value> =
                     serde_json::from_str(text).map_err(|e| classify(text, e))?;
@@ -137,7 +147,7 @@ mod tests {
         for name in names {
             for object in objects {
                 let frame = format!("{HEAD}{name}\",\"object\":{object}}}");
-                for publishes in [Publishes::Tree, Publishes::Raw] {
+                for publishes in [Publishes::Tree, Publishes::Raw, Publishes::Text] {
                     let fast = documented(&frame, publishes);
                     taken += usize::from(fast.is_some());
                     assert_eq!(
@@ -149,10 +159,26 @@ mod tests {
                         assert_eq!(fast, general(&frame, publishes), "{frame}");
                     }
                 }
+                // The text, read later, is the tree the tree mode makes.
+                match (
+                    decode_text(&frame, Publishes::Tree),
+                    decode_text(&frame, Publishes::Text),
+                ) {
+                    (
+                        Ok(ServerMessage::Publish { object }),
+                        Ok(ServerMessage::PublishText { object: text }),
+                    ) => {
+                        let later: Value = serde_json::from_str(&text).unwrap();
+                        assert_eq!(later, object, "{frame}");
+                        assert_eq!(later.to_string(), object.to_string(), "{frame}");
+                    }
+                    (Err(tree), Err(text)) => assert_eq!(tree, text, "{frame}"),
+                    (tree, text) => panic!("{frame}: {tree:?} against {text:?}"),
+                }
             }
         }
         assert!(
-            taken >= 2 * 9,
+            taken >= 3 * 9,
             "the documented frames take the short way ({taken})"
         );
         // Other shapes go the general way.

@@ -114,6 +114,12 @@ pub enum Action {
         /// The published object.
         object: Value,
     },
+    /// Deliver a published object's checked text (any JSON but `null`),
+    /// to be read into a tree for the publish handler.
+    PublishText {
+        /// The published object's text.
+        object: Box<str>,
+    },
     /// Deliver a published object, as its text, to the publish handler.
     PublishRaw {
         /// The published object.
@@ -169,6 +175,10 @@ impl fmt::Debug for Action {
             Action::Publish { object } => {
                 f.debug_struct("Publish").field("object", object).finish()
             }
+            Action::PublishText { object } => f
+                .debug_struct("PublishText")
+                .field("object", object)
+                .finish(),
             Action::PublishRaw { object } => f
                 .debug_struct("PublishRaw")
                 .field("object", object)
@@ -300,9 +310,15 @@ impl Session {
             (Phase::Connected, ServerMessage::PublishRaw { object }) => {
                 Action::PublishRaw { object }
             }
-            (_, ServerMessage::Publish { .. } | ServerMessage::PublishRaw { .. }) => {
-                Action::Ignore("publish before the configuration")
+            (Phase::Connected, ServerMessage::PublishText { object }) => {
+                Action::PublishText { object }
             }
+            (
+                _,
+                ServerMessage::Publish { .. }
+                | ServerMessage::PublishRaw { .. }
+                | ServerMessage::PublishText { .. },
+            ) => Action::Ignore("publish before the configuration"),
             (
                 Phase::Connected,
                 ServerMessage::Query {
