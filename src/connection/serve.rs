@@ -17,20 +17,28 @@ use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout, Instant};
 
 use super::events::{Event, EventSender, QueryEvent};
-use super::outbox::Outgoing;
+use super::outbox::Outgoing as Queued;
 use super::supervisor::{announce_connected, decode_frame};
 use super::{ConnectionState, Shared};
 use crate::protocol::delivery::{Acked, Timeout};
 use crate::protocol::keepalive::Beat;
 use crate::protocol::{Action, Delivery, Keepalive, Session};
-use crate::transport::{Frame, Io, Socket, Text};
+use crate::transport::{Frame, Io, Outgoing, Socket, Text};
 
 /// Frames queued for writing at most, before the outbox is left alone.
 const BATCH: usize = 256;
 
-/// Frames read in one turn of the loop, at most, before the loop looks at
-/// the outbox and the writer again.
+/// Events (publishes, queries, statuses for the handler) handed over in one
+/// turn of the loop, at most, before the loop looks at the outbox and the
+/// writer again.
 const READ_BURST: usize = 64;
+
+/// Frames read in one turn of the loop, at most. Acknowledgements hand
+/// nothing over and are cheap, so more of them are taken per turn: each
+/// opens the window by one, and the notifications they let out then go in
+/// one write to the socket instead of one per 64 (a write on loopback also
+/// wakes the reader, the largest cost of a notification in the profile).
+const READ_FRAMES: usize = 1024;
 
 /// How a served connection ended.
 pub(super) enum End {
@@ -57,13 +65,21 @@ struct Link<'a> {
     events: &'a EventSender,
     /// Frames to write, in order.
     pending: VecDeque<Frame>,
-    drained: Vec<Outgoing>,
+    drained: Vec<Queued>,
     /// Whether a connection is up on this socket (configured, its close
     /// event not yet sent).
     live: bool,
+    /// Events handed to the runtime in the current read burst.
+    handed: usize,
 }
 
 impl Link<'_> {
+    /// Hands an event of a frame read to the runtime.
+    fn hand_over(&mut self, event: Event) {
+        self.handed += 1;
+        self.events.send(event);
+    }
+
     /// Moves what may be written now from the outbox to `pending`.
     fn fill_pending(&mut self) {
         if self.pending.len() >= BATCH || !self.session.is_connected() {
@@ -84,13 +100,13 @@ impl Link<'_> {
         let now = now();
         for item in drained.drain(..) {
             match item {
-                Outgoing::Notification { frame, resend } => {
+                Queued::Notification { frame, resend } => {
                     sent += 1;
                     resent += u64::from(resend);
                     settled += u64::from(self.delivery.on_sent(frame.clone(), now));
                     self.pending.push_back(Frame::Text(frame));
                 }
-                Outgoing::Answer(answer) => {
+                Queued::Answer(answer) => {
                     if answer.epoch != self.epoch {
                         tracing::debug!(reply_address = %answer.reply_address, "dropping an answer to a query of an earlier connection");
                         continue;
@@ -135,15 +151,15 @@ impl Link<'_> {
             Action::Send(frame) => self.pending.push_back(Frame::Text(frame.into())),
             Action::Publish { object } => {
                 shared.stats.add_publish();
-                self.events.send(Event::Publish { object })
+                self.hand_over(Event::Publish { object })
             }
             Action::PublishRaw { object } => {
                 shared.stats.add_publish();
-                self.events.send(Event::PublishRaw { object })
+                self.hand_over(Event::PublishRaw { object })
             }
             Action::PublishText { object } => {
                 shared.stats.add_publish();
-                self.events.send(Event::PublishText { object })
+                self.hand_over(Event::PublishText { object })
             }
             Action::Query {
                 params,
@@ -162,7 +178,7 @@ impl Link<'_> {
             Action::Ack { status, body } => {
                 if status >= 300 {
                     tracing::warn!(status, body = %body.clone().unwrap_or_default(), "the server reported an error for a message");
-                    self.events.send(Event::Status { status, body });
+                    self.hand_over(Event::Status { status, body });
                 }
                 if self.delivery.on_ack(now) == Acked::Notification {
                     shared.stats.add_acknowledged(status >= 300);
@@ -238,6 +254,19 @@ impl Link<'_> {
     }
 }
 
+/// The socket writes the pending frames and, once they are written, takes
+/// more from the outbox while it has them (within the window), so that
+/// everything ready goes out in one write to the socket.
+impl Outgoing for Link<'_> {
+    fn queue(&mut self) -> &mut VecDeque<Frame> {
+        &mut self.pending
+    }
+
+    fn refill(&mut self) {
+        self.fill_pending();
+    }
+}
+
 /// Serves one connected socket until it ends.
 pub(super) async fn serve(
     shared: &Arc<Shared>,
@@ -265,6 +294,7 @@ pub(super) async fn serve(
         pending: VecDeque::new(),
         drained: Vec::new(),
         live: false,
+        handed: 0,
     };
     link.announce(config);
     let mut closing: Option<Instant> = None;
@@ -294,7 +324,7 @@ pub(super) async fn serve(
             _ = shutdown.changed(), if closing.is_none() => {
                 closing = Some(Instant::now() + settings.close_timeout);
             }
-            io = poll_fn(|cx| socket.poll_io(&mut link.pending, !paused, cx)), if socket.has_work(&link.pending) || !paused => {
+            io = poll_fn(|cx| socket.poll_io(&mut link, !paused, cx)), if socket.has_work(&link.pending) || !paused => {
                 match io {
                     Io::Written(Err(e)) => break End::Lost(format!("write failed: {e}")),
                     Io::Written(Ok(())) => {}
@@ -351,6 +381,7 @@ fn read_burst(
 ) -> Option<End> {
     let mut next = Some(first);
     let mut taken = 0;
+    link.handed = 0;
     // One clock read per burst: every frame of it had arrived by now.
     let now = now();
     while let Some(item) = next.take() {
@@ -363,7 +394,7 @@ fn read_burst(
         if ended.is_some() {
             return ended;
         }
-        if taken >= READ_BURST || link.events.is_full() {
+        if link.handed >= READ_BURST || taken >= READ_FRAMES || link.events.is_full() {
             return None;
         }
         next = socket.next_now();

@@ -241,38 +241,13 @@ impl SourceConnection {
     }
 }
 
-thread_local! {
-    /// Where answers are serialised before their frame is written around
-    /// them (the frame is then made at its exact length, in one allocation).
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A scratch buffer larger than this is not kept for the next answer.
-const SCRATCH_KEPT: usize = 64 * 1024;
-
-/// Serialises `body` and calls `then` with its JSON text.
+/// Serialises `body` and calls `then` with its JSON text (in the thread's
+/// scratch buffer: the answer's frame is then made at its exact length).
 fn with_json<T: Serialize + ?Sized, R>(
     body: &T,
     then: impl FnOnce(&str) -> Result<R, QueryAnswerError>,
 ) -> Result<R, QueryAnswerError> {
-    // A `Serialize` that answers a query itself would find the buffer in use:
-    // it gets a buffer of its own.
-    let serialise = |buf: &mut Vec<u8>| {
-        buf.clear();
-        serde_json::to_writer(&mut *buf, body)?;
-        let json = std::str::from_utf8(buf).expect("serde_json writes UTF-8");
-        then(json)
-    };
-    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-        Ok(mut buf) => {
-            let result = serialise(&mut buf);
-            if buf.capacity() > SCRATCH_KEPT {
-                *buf = Vec::new();
-            }
-            result
-        }
-        Err(_) => serialise(&mut Vec::new()),
-    })
+    crate::protocol::scratch::with_json(body, then)
 }
 
 /// Serialises `body`, checking that it is an object or a list of objects.

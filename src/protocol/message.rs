@@ -454,18 +454,17 @@ impl NotificationEnvelope {
     /// [`NotifyError::NotAnObject`] when `object` is not a JSON object,
     /// [`NotifyError::Serialize`] when serde fails.
     pub fn encode<T: Serialize + ?Sized>(&self, object: &T) -> Result<String, NotifyError> {
-        // serde_json's own String (no UTF-8 check of it again), the envelope
-        // moved in front: within its first 128 bytes of room that is a
-        // move of the object's bytes, not a second buffer.
-        let mut frame = serde_json::to_string(object)?;
-        if !frame.starts_with('{') {
-            let value: Value = serde_json::from_str(&frame)?;
-            return Err(NotifyError::NotAnObject(json_kind(&value)));
-        }
-        frame.reserve(self.prefix.len() + 1);
-        frame.insert_str(0, &self.prefix);
-        frame.push('}');
-        Ok(frame)
+        // Serialised in the thread's scratch buffer, then the frame made at
+        // its exact length: one allocation, which lives until the server
+        // acknowledges the notification (growing a buffer as serde writes,
+        // then moving the object behind the envelope, took three).
+        super::scratch::with_json(object, |json| {
+            if !json.starts_with('{') {
+                let value: Value = serde_json::from_str(json)?;
+                return Err(NotifyError::NotAnObject(json_kind(&value)));
+            }
+            Ok(self.wrap(json))
+        })
     }
 
     /// Wraps an already serialised JSON object into a notification frame.

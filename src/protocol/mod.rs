@@ -23,6 +23,7 @@ pub mod keepalive;
 pub mod message;
 mod publish;
 pub mod raw;
+pub(crate) mod scratch;
 pub mod session;
 
 pub use delivery::Delivery;

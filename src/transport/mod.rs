@@ -174,12 +174,12 @@ impl Socket {
     /// the poll that reads it).
     pub(crate) fn poll_io(
         &mut self,
-        queue: &mut VecDeque<Frame>,
+        out: &mut impl Outgoing,
         read: bool,
         cx: &mut Context<'_>,
     ) -> Poll<Io> {
-        if self.has_work(queue) {
-            if let Poll::Ready(written) = self.poll_write(queue, cx) {
+        if self.has_work(out.queue()) {
+            if let Poll::Ready(written) = self.poll_write(out, cx) {
                 return Poll::Ready(Io::Written(written));
             }
         }
@@ -211,19 +211,29 @@ impl Socket {
         std::future::poll_fn(|cx| self.poll_read(cx)).now_or_never()
     }
 
-    /// Writes every queued frame, then flushes once. Cancel-safe: a frame
-    /// leaves `queue` only in the same poll in which the stream accepts it,
-    /// so dropping this future between polls loses nothing.
+    /// Writes every queued frame, refilling the queue while `out` has more,
+    /// then flushes once: one write to the socket for everything that is
+    /// ready (the WebSocket library writes on its own when its buffer fills,
+    /// so this stays bounded). Cancel-safe: a frame leaves the queue only in
+    /// the same poll in which the stream accepts it, so dropping this future
+    /// between polls loses nothing.
     pub(crate) fn poll_write(
         &mut self,
-        queue: &mut VecDeque<Frame>,
+        out: &mut impl Outgoing,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), TransportError>> {
-        while !queue.is_empty() {
-            ready!(self.ws.poll_ready_unpin(cx))?;
-            let frame = queue.pop_front().expect("not empty");
-            self.ws.start_send_unpin(frame.into_message())?;
-            self.unflushed = true;
+        loop {
+            let queue = out.queue();
+            while !queue.is_empty() {
+                ready!(self.ws.poll_ready_unpin(cx))?;
+                let frame = queue.pop_front().expect("not empty");
+                self.ws.start_send_unpin(frame.into_message())?;
+                self.unflushed = true;
+            }
+            out.refill();
+            if out.queue().is_empty() {
+                break;
+            }
         }
         if self.unflushed {
             ready!(self.ws.poll_flush_unpin(cx))?;
@@ -231,6 +241,23 @@ impl Socket {
         }
         Poll::Ready(Ok(()))
     }
+}
+
+/// What a [`Socket`] writes: a queue of frames, refilled from wherever they
+/// come from once it is written.
+pub(crate) trait Outgoing {
+    /// The frames to write, in order.
+    fn queue(&mut self) -> &mut VecDeque<Frame>;
+    /// Moves more frames into the queue, if there are any ready to go.
+    fn refill(&mut self);
+}
+
+impl Outgoing for VecDeque<Frame> {
+    fn queue(&mut self) -> &mut VecDeque<Frame> {
+        self
+    }
+
+    fn refill(&mut self) {}
 }
 
 /// The next frame of a WebSocket stream, skipping what is never read.
