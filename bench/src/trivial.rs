@@ -159,7 +159,7 @@ fn echo(
                         }
                         stream.write_all(&out)?;
                         out.clear();
-                        stream.write_all(&notify.1)?;
+                        write_reading(&mut stream, &mut input, &notify.1)?;
                     }
                     out.extend_from_slice(&answer);
                 }
@@ -175,6 +175,31 @@ fn echo(
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
     }
+}
+
+/// Writes `bytes` in slices, reading what has arrived between them (the
+/// acknowledgements of the notifications written so far; they are looked at
+/// afterwards): a client that wrote hundreds of thousands of notifications
+/// without reading made the load server keep their acknowledgements, which
+/// slowed it down below the floor's rate (the ceiling's rounds have several
+/// times the floor's notifications).
+fn write_reading(stream: &mut TcpStream, input: &mut Input, bytes: &[u8]) -> io::Result<()> {
+    const SLICE: usize = 256 * 1024;
+    for slice in bytes.chunks(SLICE) {
+        stream.write_all(slice)?;
+        stream.set_nonblocking(true)?;
+        let read = loop {
+            match input.read_from(stream) {
+                Ok(0) => break Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        stream.set_nonblocking(false)?;
+        read?;
+    }
+    Ok(())
 }
 
 /// The frames of notifications `{"seq":0}` to `{"seq":n-1}`.
