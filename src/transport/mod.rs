@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -144,6 +144,12 @@ pub(crate) struct Socket {
     ws: WsStream,
     /// Whether frames were handed to the stream since the last flush.
     unflushed: bool,
+    /// The waker of the task that serves the socket, from its last
+    /// [`Socket::poll_io`]: [`Socket::next_now`] polls with it, so that the
+    /// stream, which registers the waker of every poll, finds the same one
+    /// each time (a different waker is cloned in, and the old one dropped,
+    /// on every frame of a burst).
+    waker: std::task::Waker,
 }
 
 impl Socket {
@@ -178,6 +184,9 @@ impl Socket {
         read: bool,
         cx: &mut Context<'_>,
     ) -> Poll<Io> {
+        if !self.waker.will_wake(cx.waker()) {
+            self.waker.clone_from(cx.waker());
+        }
         if self.has_work(out.queue()) {
             if let Poll::Ready(written) = self.poll_write(out, cx) {
                 return Poll::Ready(Io::Written(written));
@@ -193,22 +202,15 @@ impl Socket {
 
     /// The next frame, skipping what is never read.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, TransportError>>> {
-        loop {
-            match ready!(self.ws.poll_next_unpin(cx)) {
-                None => return Poll::Ready(None),
-                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
-                Some(Ok(message)) => {
-                    if let Some(frame) = Frame::from_message(message) {
-                        return Poll::Ready(Some(Ok(frame)));
-                    }
-                }
-            }
-        }
+        poll_frame(&mut self.ws, cx)
     }
 
     /// The next frame if one is already read, without waiting.
     pub(crate) fn next_now(&mut self) -> Option<Option<Result<Frame, TransportError>>> {
-        std::future::poll_fn(|cx| self.poll_read(cx)).now_or_never()
+        match poll_frame(&mut self.ws, &mut Context::from_waker(&self.waker)) {
+            Poll::Ready(frame) => Some(frame),
+            Poll::Pending => None,
+        }
     }
 
     /// Writes every queued frame, refilling the queue while `out` has more,
@@ -258,6 +260,24 @@ impl Outgoing for VecDeque<Frame> {
     }
 
     fn refill(&mut self) {}
+}
+
+/// The next frame of the socket's stream, skipping what is never read.
+fn poll_frame(
+    ws: &mut WsStream,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame, TransportError>>> {
+    loop {
+        match ready!(ws.poll_next_unpin(cx)) {
+            None => return Poll::Ready(None),
+            Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+            Some(Ok(message)) => {
+                if let Some(frame) = Frame::from_message(message) {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+            }
+        }
+    }
 }
 
 /// The next frame of a WebSocket stream, skipping what is never read.
@@ -439,6 +459,7 @@ impl Transport {
         Ok(Socket {
             ws,
             unflushed: false,
+            waker: std::task::Waker::noop().clone(),
         })
     }
 }
