@@ -37,12 +37,12 @@ pub(crate) enum Event {
     /// A connection was made and configured with `config`.
     Connected {
         /// The configuration document.
-        config: Value,
+        config: Box<Value>,
     },
     /// The server published `object`.
     Publish {
         /// The published object.
-        object: Value,
+        object: Box<Value>,
     },
     /// The server published `object`, handed over as its checked text (the
     /// port was made with [`Publishes::Text`]): the runtime reads it into a
@@ -57,10 +57,13 @@ pub(crate) enum Event {
         /// The published object.
         object: RawObject,
     },
-    /// A query, to be answered through its `reply`. Boxed: it is the
-    /// largest event by far, and every source's event queue holds room for
-    /// 32 events of the largest size from the start (about 1 KiB per idle
-    /// source saved).
+    /// A query, to be answered through its `reply`. Boxed, as every value
+    /// here larger than a pointer or two: the event queue allocates room
+    /// for events 32 at a time, and at 24 bytes an event those blocks stay
+    /// under 1 KiB, which glibc's allocator serves from its per-thread cache;
+    /// larger ones went down its slow path (and had it consolidate its free
+    /// lists) every 32 publishes. Every source's queue also holds one such
+    /// block from the start.
     Query(Box<QueryEvent>),
     /// The server reported an error status after connecting (about a
     /// notification it refused, say).
@@ -68,10 +71,25 @@ pub(crate) enum Event {
         /// The status code (300 or more).
         status: u16,
         /// The server's body (usually a list of `{code, message}`), if any.
-        body: Option<Value>,
+        body: Option<Box<Value>>,
     },
     /// The connection ended.
     Closed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_three_words() {
+        // See `Event::Query`: 32 of them and the block's header under 1 KiB.
+        assert!(
+            std::mem::size_of::<Event>() <= 24,
+            "{}",
+            std::mem::size_of::<Event>()
+        );
+    }
 }
 
 /// Unfinished events at which the connection task stops reading the socket

@@ -151,7 +151,9 @@ impl Link<'_> {
             Action::Send(frame) => self.pending.push_back(Frame::Text(frame.into())),
             Action::Publish { object } => {
                 shared.stats.add_publish();
-                self.hand_over(Event::Publish { object })
+                self.hand_over(Event::Publish {
+                    object: Box::new(object),
+                })
             }
             Action::PublishRaw { object } => {
                 shared.stats.add_publish();
@@ -178,7 +180,10 @@ impl Link<'_> {
             Action::Ack { status, body } => {
                 if status >= 300 {
                     tracing::warn!(status, body = %body.clone().unwrap_or_default(), "the server reported an error for a message");
-                    self.hand_over(Event::Status { status, body });
+                    self.hand_over(Event::Status {
+                        status,
+                        body: body.map(Box::new),
+                    });
                 }
                 if self.delivery.on_ack(now) == Acked::Notification {
                     shared.stats.add_acknowledged(status >= 300);

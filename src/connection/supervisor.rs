@@ -312,6 +312,8 @@ pub(super) fn announce_connected(
     shared.stats.add_connection();
     let epoch = shared.connected();
     tracing::info!(connection = epoch, "connected");
-    events.send(Event::Connected { config });
+    events.send(Event::Connected {
+        config: Box::new(config),
+    });
     epoch
 }

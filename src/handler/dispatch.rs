@@ -79,11 +79,12 @@ pub(crate) async fn run(
     while let Some(event) = events.recv().await {
         match event {
             Event::Connected { config } => {
-                let result = guarded("connect", handler.clone().connect(ctx.clone(), config)).await;
+                let connect = handler.clone().connect(ctx.clone(), *config);
+                let result = guarded("connect", connect).await;
                 ctx.state.set_rejection(result.err());
             }
             Event::Publish { object } => {
-                let _ = guarded("publish", handler.clone().publish(ctx.clone(), object)).await;
+                let _ = guarded("publish", handler.clone().publish(ctx.clone(), *object)).await;
             }
             Event::PublishText { object } => {
                 // Read here, where the handler runs, so that the tree is made
@@ -116,7 +117,10 @@ pub(crate) async fn run(
                 tasks.run(QueryJob::New(params, reply));
             }
             Event::Status { status, body } => {
-                let _ = guarded("status", handler.clone().status(ctx.clone(), status, body)).await;
+                let status = handler
+                    .clone()
+                    .status(ctx.clone(), status, body.map(|b| *b));
+                let _ = guarded("status", status).await;
             }
             Event::Closed => {
                 let _ = guarded("close", handler.clone().close(ctx.clone())).await;
