@@ -17,6 +17,7 @@
 
 mod backoff;
 pub(crate) mod events;
+mod frames;
 pub(crate) mod latency;
 mod outbox;
 pub(crate) mod reply;
@@ -34,7 +35,6 @@ use tokio::sync::watch;
 use crate::config::{Secret, ServerConfig};
 use crate::error::{Error, NotifyError};
 use crate::health::HealthProbe;
-use crate::protocol::message::NotificationEnvelope;
 use crate::protocol::raw::RawObject;
 use crate::settings::Settings;
 use crate::transport::{Text, Transport};
@@ -75,7 +75,8 @@ struct Shared {
     config: Arc<ServerConfig>,
     settings: Arc<Settings>,
     transport: Arc<Transport>,
-    envelope: NotificationEnvelope,
+    /// The source's notification frames.
+    frames: frames::Frames,
     outbox: Outbox,
     stats: Arc<Counters>,
     status: watch::Sender<Status>,
@@ -197,7 +198,7 @@ impl SourceConnection {
         SourceConnection {
             shared: Arc::new(Shared {
                 name: name.into(),
-                envelope: NotificationEnvelope::new(name),
+                frames: frames::Frames::new(name),
                 outbox: Outbox::new(&settings, stats.clone(), name.into()),
                 stats,
                 config,
@@ -361,7 +362,7 @@ impl SourceConnection {
     /// [`NotifyError::BufferFull`] under [`crate::OverflowPolicy::Fail`],
     /// [`NotifyError::Closed`] once the connection has ended for good.
     pub async fn send_raw_notification(&self, object: &RawObject) -> Result<(), NotifyError> {
-        let frame = self.shared.envelope.wrap(object.as_str()).into();
+        let frame = self.shared.frames.wrap(object.as_str());
         self.shared.outbox.push_notification(frame, true).await
     }
 
@@ -372,13 +373,13 @@ impl SourceConnection {
     ///
     /// As [`SourceConnection::try_send_notification`].
     pub fn try_send_raw_notification(&self, object: &RawObject) -> Result<(), NotifyError> {
-        let frame = self.shared.envelope.wrap(object.as_str()).into();
+        let frame = self.shared.frames.wrap(object.as_str());
         let push = self.shared.outbox.push_notification(frame, false);
         futures_util::FutureExt::now_or_never(push).unwrap_or(Err(NotifyError::BufferFull))
     }
 
     fn encode_notification<T: Serialize + ?Sized>(&self, object: &T) -> Result<Text, NotifyError> {
-        Ok(self.shared.envelope.encode(object)?.into())
+        self.shared.frames.encode(object)
     }
 
     /// Waits until every notification accepted so far is settled:

@@ -122,6 +122,18 @@ impl Link<'_> {
         if sent > 0 {
             self.shared.stats.add_settled(settled);
             self.shared.stats.add_sent(sent, resent);
+            if settled > 0 {
+                // Settled when written (a server that does not acknowledge).
+                self.release_frames_if_idle();
+            }
+        }
+    }
+
+    /// Lets go of the source's frame chunk when none of its notifications
+    /// is in flight or buffered (see `frames`).
+    fn release_frames_if_idle(&self) {
+        if self.delivery.is_settled() && self.shared.outbox.notifications() == 0 {
+            self.shared.frames.release();
         }
     }
 
@@ -186,6 +198,8 @@ impl Link<'_> {
                     });
                 }
                 if self.delivery.on_ack(now) == Acked::Notification {
+                    // Before the count, so that `flush` returns after it.
+                    self.release_frames_if_idle();
                     shared.stats.add_acknowledged(status >= 300);
                 }
             }

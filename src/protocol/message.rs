@@ -455,21 +455,39 @@ impl NotificationEnvelope {
     /// [`NotifyError::Serialize`] when serde fails.
     pub fn encode<T: Serialize + ?Sized>(&self, object: &T) -> Result<String, NotifyError> {
         // Serialised in the thread's scratch buffer, then the frame made at
-        // its exact length: one allocation, which lives until the server
-        // acknowledges the notification (growing a buffer as serde writes,
-        // then moving the object behind the envelope, took three).
+        // its exact length: one allocation (growing a buffer as serde
+        // writes, then moving the object behind the envelope, took three).
         super::scratch::with_json(object, |json| {
-            if !json.starts_with('{') {
-                let value: Value = serde_json::from_str(json)?;
-                return Err(NotifyError::NotAnObject(json_kind(&value)));
-            }
+            Self::check_object(json)?;
             Ok(self.wrap(json))
         })
     }
 
+    /// Checks that serialised JSON is an object, as a notification's must
+    /// be.
+    pub(crate) fn check_object(json: &str) -> Result<(), NotifyError> {
+        if json.starts_with('{') {
+            return Ok(());
+        }
+        let value: Value = serde_json::from_str(json)?;
+        Err(NotifyError::NotAnObject(json_kind(&value)))
+    }
+
+    /// The length of the frame of `object_json`.
+    pub(crate) fn frame_len(&self, object_json: &str) -> usize {
+        self.prefix.len() + object_json.len() + 1
+    }
+
+    /// Appends the frame of `object_json` to `out`.
+    pub(crate) fn write_frame(&self, object_json: &str, out: &mut bytes::BytesMut) {
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(object_json.as_bytes());
+        out.extend_from_slice(b"}");
+    }
+
     /// Wraps an already serialised JSON object into a notification frame.
     pub fn wrap(&self, object_json: &str) -> String {
-        let mut frame = String::with_capacity(self.prefix.len() + object_json.len() + 1);
+        let mut frame = String::with_capacity(self.frame_len(object_json));
         frame.push_str(&self.prefix);
         frame.push_str(object_json);
         frame.push('}');

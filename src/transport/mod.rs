@@ -52,6 +52,11 @@ impl Text {
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
+
+    /// Text from bytes, if they are UTF-8.
+    pub(crate) fn from_utf8(bytes: tungstenite::Bytes) -> Result<Self, std::str::Utf8Error> {
+        Utf8Bytes::try_from(bytes).map(Text)
+    }
 }
 
 impl From<String> for Text {
