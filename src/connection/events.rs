@@ -39,11 +39,6 @@ pub(crate) enum Event {
         /// The configuration document.
         config: Box<Value>,
     },
-    /// The server published `object`.
-    Publish {
-        /// The published object.
-        object: Box<Value>,
-    },
     /// The server published `object`, handed over as its checked text (the
     /// port was made with [`Publishes::Text`]): the runtime reads it into a
     /// tree just before the handler runs.

@@ -162,10 +162,11 @@ impl Link<'_> {
         match self.session.on_message(msg) {
             Action::Send(frame) => self.pending.push_back(Frame::Text(frame.into())),
             Action::Publish { object } => {
+                // Only from a port made with `Publishes::Tree`, which the
+                // runtime never makes: handed over as text all the same.
                 shared.stats.add_publish();
-                self.hand_over(Event::Publish {
-                    object: Box::new(object),
-                })
+                let object = object.to_string().into_boxed_str();
+                self.hand_over(Event::PublishText { object })
             }
             Action::PublishRaw { object } => {
                 shared.stats.add_publish();

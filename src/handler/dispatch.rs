@@ -83,9 +83,6 @@ pub(crate) async fn run(
                 let result = guarded("connect", connect).await;
                 ctx.state.set_rejection(result.err());
             }
-            Event::Publish { object } => {
-                let _ = guarded("publish", handler.clone().publish(ctx.clone(), *object)).await;
-            }
             Event::PublishText { object } => {
                 // Read here, where the handler runs, so that the tree is made
                 // and dropped in one turn (see `Publishes::Text`).

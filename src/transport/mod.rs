@@ -165,7 +165,7 @@ impl Socket {
 
     /// The next frame; `None` when the peer has closed the stream.
     pub(crate) async fn recv(&mut self) -> Option<Result<Frame, TransportError>> {
-        next_frame(&mut self.ws).await
+        std::future::poll_fn(|cx| poll_frame(&mut self.ws, cx)).await
     }
 
     /// Sends a close frame and ends the socket (best effort).
@@ -198,16 +198,11 @@ impl Socket {
             }
         }
         if read {
-            if let Poll::Ready(frame) = self.poll_read(cx) {
+            if let Poll::Ready(frame) = poll_frame(&mut self.ws, cx) {
                 return Poll::Ready(Io::Read(frame));
             }
         }
         Poll::Pending
-    }
-
-    /// The next frame, skipping what is never read.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, TransportError>>> {
-        poll_frame(&mut self.ws, cx)
     }
 
     /// The next frame if one is already read, without waiting.
@@ -281,23 +276,6 @@ fn poll_frame(
                     return Poll::Ready(Some(Ok(frame)));
                 }
             }
-        }
-    }
-}
-
-/// The next frame of a WebSocket stream, skipping what is never read.
-async fn next_frame<S>(stream: &mut S) -> Option<Result<Frame, TransportError>>
-where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
-{
-    loop {
-        match stream.next().await? {
-            Ok(message) => {
-                if let Some(frame) = Frame::from_message(message) {
-                    return Some(Ok(frame));
-                }
-            }
-            Err(e) => return Some(Err(e.into())),
         }
     }
 }
