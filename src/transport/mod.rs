@@ -11,20 +11,21 @@
 //! - `proxy`: the `CONNECT` tunnel through an HTTP proxy.
 
 mod proxy;
+mod socket;
+mod stream;
 pub(crate) mod tls;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 
-use futures_util::{SinkExt, StreamExt};
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::http::{HeaderName, HeaderValue};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, Utf8Bytes};
+
+pub(crate) use socket::{Outgoing, Socket};
+use stream::Stream;
 
 use crate::config::{ProxyError, ProxyUrl, ServerConfig};
 use crate::error::{ConnectError, ConnectErrorKind};
@@ -33,9 +34,6 @@ pub use tls::TlsError;
 
 /// The initial read buffer of each WebSocket.
 const READ_BUFFER_SIZE: usize = 4 * 1024;
-
-/// A connected WebSocket.
-type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The text of a frame: UTF-8, shared (cloning it copies no bytes, so a
 /// notification can be both written and kept until acknowledged).
@@ -103,7 +101,7 @@ impl Frame {
         }
     }
 
-    fn into_message(self) -> Message {
+    pub(super) fn into_message(self) -> Message {
         match self {
             Frame::Text(text) => Message::Text(text.0),
             Frame::Binary(bytes) => Message::Binary(bytes),
@@ -114,7 +112,7 @@ impl Frame {
     }
 
     /// `None` for the library's raw frames, which are never read.
-    fn from_message(message: Message) -> Option<Frame> {
+    pub(super) fn from_message(message: Message) -> Option<Frame> {
         Some(match message {
             Message::Text(text) => Frame::Text(Text(text)),
             Message::Binary(bytes) => Frame::Binary(bytes),
@@ -140,144 +138,6 @@ pub(crate) enum Io {
     Written(Result<(), TransportError>),
     /// A frame was read; `None` when the peer has closed the stream.
     Read(Option<Result<Frame, TransportError>>),
-}
-
-/// A connected socket: hand-shaken with `send` and `recv`, then served with
-/// `poll_io`, which reads and writes on the one stream (no split halves and
-/// the lock between them: one task owns the socket).
-pub(crate) struct Socket {
-    ws: WsStream,
-    /// Whether frames were handed to the stream since the last flush.
-    unflushed: bool,
-    /// The waker of the task that serves the socket, from its last
-    /// [`Socket::poll_io`]: [`Socket::next_now`] polls with it, so that the
-    /// stream, which registers the waker of every poll, finds the same one
-    /// each time (a different waker is cloned in, and the old one dropped,
-    /// on every frame of a burst).
-    waker: std::task::Waker,
-}
-
-impl Socket {
-    /// Writes one frame and flushes it (the handshake's pace).
-    pub(crate) async fn send(&mut self, frame: Frame) -> Result<(), TransportError> {
-        Ok(self.ws.send(frame.into_message()).await?)
-    }
-
-    /// The next frame; `None` when the peer has closed the stream.
-    pub(crate) async fn recv(&mut self) -> Option<Result<Frame, TransportError>> {
-        std::future::poll_fn(|cx| poll_frame(&mut self.ws, cx)).await
-    }
-
-    /// Sends a close frame and ends the socket (best effort).
-    pub(crate) async fn close(mut self) {
-        let _ = self.ws.close(None).await;
-    }
-
-    /// Whether there is anything to write or flush.
-    pub(crate) fn has_work(&self, queue: &VecDeque<Frame>) -> bool {
-        self.unflushed || !queue.is_empty()
-    }
-
-    /// Writes (when there is work, see [`Socket::has_work`]), then reads
-    /// (when `read`): writes come first, so that a stream of incoming frames
-    /// cannot starve them, and a slow write never stops the reading.
-    /// Cancel-safe (see [`Socket::poll_write`]; a frame read is returned in
-    /// the poll that reads it).
-    pub(crate) fn poll_io(
-        &mut self,
-        out: &mut impl Outgoing,
-        read: bool,
-        cx: &mut Context<'_>,
-    ) -> Poll<Io> {
-        if !self.waker.will_wake(cx.waker()) {
-            self.waker.clone_from(cx.waker());
-        }
-        if self.has_work(out.queue()) {
-            if let Poll::Ready(written) = self.poll_write(out, cx) {
-                return Poll::Ready(Io::Written(written));
-            }
-        }
-        if read {
-            if let Poll::Ready(frame) = poll_frame(&mut self.ws, cx) {
-                return Poll::Ready(Io::Read(frame));
-            }
-        }
-        Poll::Pending
-    }
-
-    /// The next frame if one is already read, without waiting.
-    pub(crate) fn next_now(&mut self) -> Option<Option<Result<Frame, TransportError>>> {
-        match poll_frame(&mut self.ws, &mut Context::from_waker(&self.waker)) {
-            Poll::Ready(frame) => Some(frame),
-            Poll::Pending => None,
-        }
-    }
-
-    /// Writes every queued frame, refilling the queue while `out` has more,
-    /// then flushes once: one write to the socket for everything that is
-    /// ready (the WebSocket library writes on its own when its buffer fills,
-    /// so this stays bounded). Cancel-safe: a frame leaves the queue only in
-    /// the same poll in which the stream accepts it, so dropping this future
-    /// between polls loses nothing.
-    pub(crate) fn poll_write(
-        &mut self,
-        out: &mut impl Outgoing,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), TransportError>> {
-        loop {
-            let queue = out.queue();
-            while !queue.is_empty() {
-                ready!(self.ws.poll_ready_unpin(cx))?;
-                let frame = queue.pop_front().expect("not empty");
-                self.ws.start_send_unpin(frame.into_message())?;
-                self.unflushed = true;
-            }
-            out.refill();
-            if out.queue().is_empty() {
-                break;
-            }
-        }
-        if self.unflushed {
-            ready!(self.ws.poll_flush_unpin(cx))?;
-            self.unflushed = false;
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// What a [`Socket`] writes: a queue of frames, refilled from wherever they
-/// come from once it is written.
-pub(crate) trait Outgoing {
-    /// The frames to write, in order.
-    fn queue(&mut self) -> &mut VecDeque<Frame>;
-    /// Moves more frames into the queue, if there are any ready to go.
-    fn refill(&mut self);
-}
-
-impl Outgoing for VecDeque<Frame> {
-    fn queue(&mut self) -> &mut VecDeque<Frame> {
-        self
-    }
-
-    fn refill(&mut self) {}
-}
-
-/// The next frame of the socket's stream, skipping what is never read.
-fn poll_frame(
-    ws: &mut WsStream,
-    cx: &mut Context<'_>,
-) -> Poll<Option<Result<Frame, TransportError>>> {
-    loop {
-        match ready!(ws.poll_next_unpin(cx)) {
-            None => return Poll::Ready(None),
-            Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
-            Some(Ok(message)) => {
-                if let Some(frame) = Frame::from_message(message) {
-                    return Poll::Ready(Some(Ok(frame)));
-                }
-            }
-        }
-    }
 }
 
 /// How to open a source's WebSocket; built once per connector set.
@@ -427,23 +287,30 @@ impl Transport {
         for (name, value) in &self.headers {
             request.headers_mut().insert(name.clone(), value.clone());
         }
-        let connector = match &self.tls {
-            Some(tls) => Connector::Rustls(tls.clone()),
-            None => Connector::Plain,
+        let stream = match &self.tls {
+            Some(tls) => {
+                let name =
+                    rustls_pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
+                        ConnectError::new(
+                            ConnectErrorKind::Tls,
+                            format!(
+                                "{}: `{}` is not a TLS server name: {e}",
+                                self.url, self.host
+                            ),
+                        )
+                    })?;
+                let tls = tokio_rustls::TlsConnector::from(tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| classify(e.into(), &self.url, &server))?;
+                Stream::Tls(Box::new(tls))
+            }
+            None => Stream::Plain(tcp),
         };
-        let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(
-            request,
-            tcp,
-            Some(self.ws_config),
-            Some(connector),
-        )
-        .await
-        .map_err(|e| classify(e, &self.url, &server))?;
-        Ok(Socket {
-            ws,
-            unflushed: false,
-            waker: std::task::Waker::noop().clone(),
-        })
+        let ws = stream::handshake(request, stream, self.ws_config)
+            .await
+            .map_err(|e| classify(e, &self.url, &server))?;
+        Ok(Socket::new(ws))
     }
 }
 
