@@ -19,18 +19,21 @@
 //! lets go of the partly used chunk ([`Frames::release`]), so a source that
 //! has gone quiet holds no chunk.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use bytes::BytesMut;
 use serde::Serialize;
 
 use crate::error::NotifyError;
 use crate::protocol::message::NotificationEnvelope;
-use crate::protocol::scratch;
 use crate::transport::Text;
 
 /// The size of a chunk (a frame larger than that gets a chunk of its size).
 pub(crate) const CHUNK: usize = 4096;
+
+/// The room a serialised frame starts in; one that outgrows it grows the
+/// chunk as it is written.
+const ROOM: usize = 256;
 
 /// Makes the notification frames of one source.
 #[derive(Debug)]
@@ -59,11 +62,24 @@ impl Frames {
     /// # Errors
     ///
     /// [`NotifyError::NotAnObject`] or [`NotifyError::Serialize`].
+    ///
+    /// Serialised straight into the chunk, no copy in between. When the
+    /// chunk is in use (another producer of the source, or a `Serialize`
+    /// that itself sends a notification of this source) the frame is made
+    /// on its own instead of waiting: serialising runs the caller's code,
+    /// which must not wait for a lock the same code may hold.
     pub(crate) fn encode<T: Serialize + ?Sized>(&self, object: &T) -> Result<Text, NotifyError> {
-        scratch::with_json(object, |json| {
-            NotificationEnvelope::check_object(json)?;
-            Ok(self.wrap(json))
-        })
+        let mut chunk = match self.chunk.try_lock() {
+            Ok(chunk) => chunk,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return self.envelope.encode(object).map(Text::from),
+        };
+        if chunk.capacity() - chunk.len() < ROOM {
+            chunk.reserve(CHUNK);
+        }
+        self.envelope.encode_into(object, &mut chunk)?;
+        // The envelope and serde_json write strs only.
+        Ok(Text::written(chunk.split().freeze()))
     }
 
     /// The frame of an object already serialised (and checked).
@@ -79,7 +95,8 @@ impl Frames {
             self.envelope.write_frame(object_json, &mut chunk);
             chunk.split().freeze()
         };
-        Text::from_utf8(bytes).expect("the envelope and serde_json write UTF-8")
+        // The envelope and serde_json write strs only.
+        Text::written(bytes)
     }
 
     /// Nothing of the source is buffered or in flight: lets go of the
@@ -140,6 +157,39 @@ mod tests {
         ));
         let next = frames.encode(&json!({})).unwrap();
         assert_eq!(next.as_str(), NotificationEnvelope::new("src").wrap("{}"));
+    }
+
+    #[test]
+    fn a_serialize_that_sends_a_notification_itself_does_not_wait_for_itself() {
+        struct SendsToo<'a>(&'a Frames, std::cell::RefCell<Option<Text>>);
+        impl Serialize for SendsToo<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                // The chunk is in use by the outer frame right now.
+                let inner = self.0.encode(&json!({"inner": 1})).unwrap();
+                *self.1.borrow_mut() = Some(inner);
+                use serde::ser::SerializeMap;
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("outer", &2)?;
+                map.end()
+            }
+        }
+        let frames = Frames::new("src");
+        let envelope = NotificationEnvelope::new("src");
+        let object = SendsToo(&frames, Default::default());
+        let outer = frames.encode(&object).unwrap();
+        let inner = object.1.borrow_mut().take().unwrap();
+        assert_eq!(outer.as_str(), envelope.wrap(r#"{"outer":2}"#));
+        assert_eq!(inner.as_str(), envelope.wrap(r#"{"inner":1}"#));
+        // A serialiser's error leaves nothing behind either.
+        struct Fails;
+        impl Serialize for Fails {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        assert!(matches!(frames.encode(&Fails), Err(NotifyError::Serialize(_))));
+        let next = frames.encode(&json!({"n": 3})).unwrap();
+        assert_eq!(next.as_str(), envelope.wrap(r#"{"n":3}"#));
     }
 
     #[test]

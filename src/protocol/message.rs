@@ -473,6 +473,36 @@ impl NotificationEnvelope {
         Err(NotifyError::NotAnObject(json_kind(&value)))
     }
 
+    /// Serialises `object` into a notification frame appended to `out`,
+    /// with no copy in between; on an error `out` is left as it was.
+    pub(crate) fn encode_into<T: Serialize + ?Sized>(
+        &self,
+        object: &T,
+        out: &mut bytes::BytesMut,
+    ) -> Result<(), NotifyError> {
+        use bytes::BufMut;
+        let start = out.len();
+        out.extend_from_slice(self.prefix.as_bytes());
+        let at = out.len();
+        let written = serde_json::to_writer((&mut *out).writer(), object)
+            .map_err(NotifyError::from)
+            .and_then(|()| match out.get(at) {
+                Some(b'{') => Ok(()),
+                // Not an object: say what it is (serde_json wrote UTF-8).
+                _ => Self::check_object(std::str::from_utf8(&out[at..]).unwrap_or_default()),
+            });
+        match written {
+            Ok(()) => {
+                out.put_u8(b'}');
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
     /// The length of the frame of `object_json`.
     pub(crate) fn frame_len(&self, object_json: &str) -> usize {
         self.prefix.len() + object_json.len() + 1

@@ -37,35 +37,82 @@ const READ_BUFFER_SIZE: usize = 4 * 1024;
 
 /// The text of a frame: UTF-8, shared (cloning it copies no bytes, so a
 /// notification can be both written and kept until acknowledged).
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Text(Utf8Bytes);
+#[derive(Clone)]
+pub(crate) struct Text(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// Checked UTF-8: read from the server, or made from a `String`.
+    Checked(Utf8Bytes),
+    /// Bytes the SDK wrote from `str`s only ([`Text::written`]): UTF-8 by
+    /// construction, so not checked again on the way out (a check of every
+    /// notification's frame was 2 % of sending one).
+    Written(tungstenite::Bytes),
+}
 
 impl Text {
     /// The text.
     pub(crate) fn as_str(&self) -> &str {
-        self.0.as_str()
+        match &self.0 {
+            Repr::Checked(text) => text.as_str(),
+            // Not on the sending path: tests and diagnostics.
+            Repr::Written(bytes) => std::str::from_utf8(bytes).expect("written from strs"),
+        }
+    }
+
+    /// The bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Checked(text) => text.as_bytes(),
+            Repr::Written(bytes) => bytes,
+        }
     }
 
     /// Its length in bytes.
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.as_bytes().len()
     }
 
-    /// Text from bytes, if they are UTF-8.
-    pub(crate) fn from_utf8(bytes: tungstenite::Bytes) -> Result<Self, std::str::Utf8Error> {
-        Utf8Bytes::try_from(bytes).map(Text)
+    /// Text from bytes that the caller wrote from `str`s and nothing else
+    /// (the notification frames of `connection::frames`), so they are
+    /// UTF-8. Debug builds check it.
+    pub(crate) fn written(bytes: tungstenite::Bytes) -> Self {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
+        Text(Repr::Written(bytes))
+    }
+
+    /// The message to hand to the WebSocket library.
+    fn into_message(self) -> Message {
+        match self.0 {
+            Repr::Checked(text) => Message::Text(text),
+            Repr::Written(bytes) => Message::Frame(tungstenite::protocol::frame::Frame::message(
+                bytes,
+                tungstenite::protocol::frame::coding::OpCode::Data(
+                    tungstenite::protocol::frame::coding::Data::Text,
+                ),
+                true,
+            )),
+        }
     }
 }
 
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Text {}
+
 impl From<String> for Text {
     fn from(s: String) -> Self {
-        Text(s.into())
+        Text(Repr::Checked(s.into()))
     }
 }
 
 impl From<&'static str> for Text {
     fn from(s: &'static str) -> Self {
-        Text(Utf8Bytes::from_static(s))
+        Text(Repr::Checked(Utf8Bytes::from_static(s)))
     }
 }
 
@@ -95,7 +142,7 @@ impl Frame {
     /// The payload of a data frame.
     pub(crate) fn data(&self) -> Option<&[u8]> {
         match self {
-            Frame::Text(text) => Some(text.as_str().as_bytes()),
+            Frame::Text(text) => Some(text.as_bytes()),
             Frame::Binary(bytes) => Some(bytes),
             _ => None,
         }
@@ -103,7 +150,7 @@ impl Frame {
 
     pub(super) fn into_message(self) -> Message {
         match self {
-            Frame::Text(text) => Message::Text(text.0),
+            Frame::Text(text) => text.into_message(),
             Frame::Binary(bytes) => Message::Binary(bytes),
             Frame::Ping => Message::Ping(Default::default()),
             Frame::Pong => Message::Pong(Default::default()),
@@ -114,7 +161,7 @@ impl Frame {
     /// `None` for the library's raw frames, which are never read.
     pub(super) fn from_message(message: Message) -> Option<Frame> {
         Some(match message {
-            Message::Text(text) => Frame::Text(Text(text)),
+            Message::Text(text) => Frame::Text(Text(Repr::Checked(text))),
             Message::Binary(bytes) => Frame::Binary(bytes),
             Message::Ping(_) => return None,
             Message::Pong(_) => Frame::Pong,
