@@ -13,6 +13,11 @@
 //! is parsed into a `serde_json::Value` and serialised again instead of being sliced: the
 //! least an SDK that hands its handlers a JSON tree must do.
 //!
+//! With a window (`floor --window N`, a diagnostic run by hand, not a column of the
+//! benchmark: BENCHMARKS.md), the `notify` query's burst keeps at most `N` notifications
+//! unacknowledged, reading the server's acknowledgements as it goes, as the SDK's
+//! flow-control window does; without it the floor reads them only after its burst.
+//!
 //! The same code serves the driver's ceiling with many sources ([`FloorThread`]), and
 //! [`Session::count_frames`] and [`Session::blast_notifications`] drive the emulator one
 //! way only (the "emulator alone" figures). The ceiling of the single-source figures is
@@ -77,6 +82,10 @@ pub struct Session {
     config: String,
     /// Echo publishes through a JSON tree (the parsing floor) instead of slicing.
     parse: bool,
+    /// At most this many notifications of a `notify` burst unacknowledged.
+    window: Option<usize>,
+    /// Notifications written and not yet acknowledged (counted with a window only).
+    in_flight: usize,
 }
 
 async fn next_text(ws: &mut Ws) -> Result<String, FloorError> {
@@ -133,6 +142,8 @@ pub async fn connect(url: &str, token: &str, source: &str) -> Result<Session, Fl
         prefix,
         config,
         parse: false,
+        window: None,
+        in_flight: 0,
     })
 }
 
@@ -143,9 +154,10 @@ enum Next {
 }
 
 impl Session {
-    /// Echoes publishes through a JSON tree (see the module docs).
-    pub fn parsing(mut self, parse: bool) -> Session {
-        self.parse = parse;
+    /// Echoes publishes through a JSON tree and keeps a window (see the module docs).
+    pub fn with(mut self, opts: Opts) -> Session {
+        self.parse = opts.parse;
+        self.window = opts.window;
         self
     }
 
@@ -185,6 +197,7 @@ impl Session {
             _ => return Ok(Next::Go),
         };
         if text.starts_with(r#"{"status""#) {
+            self.in_flight = self.in_flight.saturating_sub(1);
             return Ok(Next::Go); // an acknowledgement
         }
         if text.starts_with(r#"{"op":"publish""#) {
@@ -282,6 +295,13 @@ impl Session {
                 for seq in 0..count {
                     let frame = self.notification(&format!(r#"{{"seq":{seq}}}"#));
                     self.ws.feed(Message::text(frame)).await?;
+                    if let Some(window) = self.window {
+                        self.in_flight += 1;
+                        if self.in_flight >= window {
+                            self.ws.flush().await?;
+                            self.read_acks(window).await?;
+                        }
+                    }
                 }
                 self.answer(addr, 200, Some(&format!(r#"{{"sent":{count}}}"#)))
                     .await
@@ -294,6 +314,32 @@ impl Session {
                 let body = json!({"messageCode":"echo.unknownOp","messageTemplate":"Unknown op {0}",
                                   "parameters":[op]});
                 self.answer(addr, 400, Some(&body.to_string())).await
+            }
+        }
+    }
+
+    /// Reads frames until fewer than `window` notifications are unacknowledged, then
+    /// every frame already arrived, so the window opens in bulk (frames other than
+    /// acknowledgements are dropped: the diagnostic runs `notify` alone).
+    async fn read_acks(&mut self, window: usize) -> Result<(), FloorError> {
+        let mut waited = false;
+        loop {
+            let item = if self.in_flight >= window || !waited {
+                waited = true;
+                self.ws.next().await
+            } else {
+                match self.ws.next().now_or_never() {
+                    Some(item) => item,
+                    None => return Ok(()),
+                }
+            };
+            match item {
+                Some(Ok(Message::Text(t))) if t.as_str().starts_with(r#"{"status""#) => {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(tungstenite::Error::ConnectionClosed.into()),
             }
         }
     }
@@ -336,19 +382,28 @@ impl Session {
     }
 }
 
+/// How the floor echoes (see the module docs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Opts {
+    /// Echo publishes through a JSON tree: the parsing floor.
+    pub parse: bool,
+    /// Keep at most this many notifications of a `notify` burst unacknowledged.
+    pub window: Option<usize>,
+}
+
 /// Serves `source` forever: connect, serve, and on any failure retry after `retry`;
-/// `parse`: see [`Session::parsing`].
+/// `opts`: see [`Session::with`].
 pub async fn serve_forever(
     url: Arc<str>,
     token: Arc<str>,
     source: String,
     retry: Duration,
-    parse: bool,
+    opts: Opts,
 ) {
     loop {
         match connect(&url, &token, &source).await {
             Ok(session) => {
-                if let Err(e) = session.parsing(parse).serve().await {
+                if let Err(e) = session.with(opts).serve().await {
                     if std::env::var_os("FLOOR_DEBUG").is_some() {
                         eprintln!("floor: {source}: {e}");
                     }
@@ -365,7 +420,7 @@ pub async fn serve_forever(
 }
 
 /// Serves every source of `config` (one socket each) until the returned tasks are
-/// aborted; `parse`: see [`Session::parsing`].
+/// aborted; `opts`: see [`Session::with`].
 ///
 /// # Errors
 ///
@@ -373,7 +428,7 @@ pub async fn serve_forever(
 pub fn spawn_all(
     config: &ServerConfig,
     retry: Duration,
-    parse: bool,
+    opts: Opts,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
     let url: Arc<str> = config.websocket_url().into();
     let token: Arc<str> = crate::config::token(config)?.into();
@@ -382,7 +437,7 @@ pub fn spawn_all(
         .iter()
         .map(|s| {
             let (url, token) = (url.clone(), token.clone());
-            tokio::spawn(serve_forever(url, token, s.clone(), retry, parse))
+            tokio::spawn(serve_forever(url, token, s.clone(), retry, opts))
         })
         .collect())
 }
@@ -408,7 +463,7 @@ impl FloorThread {
             .name("floor-ceiling".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let tasks = spawn_all(&config, retry, false).unwrap_or_default();
+                    let tasks = spawn_all(&config, retry, Opts::default()).unwrap_or_default();
                     let _ = stopped.await;
                     for t in tasks {
                         t.abort();

@@ -163,3 +163,29 @@ async fn broken_notifications_are_violations_and_unasked_ones_fail_the_next_job(
         "{first:?}"
     );
 }
+
+#[tokio::test]
+async fn the_floor_with_a_window_is_driven_through_every_job() {
+    let server = server().await;
+    let config = server_config(&server.http_url(), &[SRC.into()]).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let opts = vantiq_bench::floor::Opts {
+                parse: false,
+                // Small, so that the 3,000 notifications wait for acknowledgements often.
+                window: Some(16),
+            };
+            for task in
+                vantiq_bench::floor::spawn_all(&config, Duration::from_millis(10), opts).unwrap()
+            {
+                let _ = task.await;
+            }
+        });
+    });
+    server.wait_connected(LIMIT).await.unwrap();
+    every_job(&server).await;
+}

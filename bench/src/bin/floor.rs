@@ -5,6 +5,9 @@
 //!
 //! `floor --parse` echoes publishes through a JSON tree: the parsing floor.
 //!
+//! `floor --window N` keeps at most `N` notifications of a `notify` burst unacknowledged
+//! (a diagnostic: the SDK's flow-control window on the bare client).
+//!
 //! `floor --trivial` is the driver's ceiling client instead (see `vantiq_bench::trivial`):
 //! framing only, made frames.
 //!
@@ -30,12 +33,16 @@ fn main() -> ExitCode {
             };
         }
     }
+    let floor = |parse, window| Mode::Floor(floor::Opts { parse, window });
     let mode = match args.as_slice() {
-        [] => Mode::Floor { parse: false },
-        [flag] if flag == "--parse" => Mode::Floor { parse: true },
+        [] => floor(false, None),
+        [flag] if flag == "--parse" => floor(true, None),
+        [flag, n] if flag == "--window" && n.parse::<usize>().is_ok_and(|n| n > 0) => {
+            floor(false, n.parse().ok())
+        }
         [flag] if flag == "--trivial" => Mode::Trivial,
         _ => {
-            eprintln!("usage: floor [--parse | --trivial] | floor --tcp-echo ADDR");
+            eprintln!("usage: floor [--parse | --window N | --trivial] | floor --tcp-echo ADDR");
             return ExitCode::from(2);
         }
     };
@@ -55,8 +62,8 @@ fn main() -> ExitCode {
 /// What the process serves.
 #[derive(Clone, Copy)]
 enum Mode {
-    /// The floor (`parse`: the parsing floor).
-    Floor { parse: bool },
+    /// The floor (the parsing floor, a window: see the options).
+    Floor(floor::Opts),
     /// The trivial client of the ceiling.
     Trivial,
 }
@@ -70,7 +77,7 @@ async fn serve(mode: Mode) -> ExitCode {
         }
     };
     let retry = Duration::from_millis(10);
-    let parse = match mode {
+    let opts = match mode {
         Mode::Trivial => {
             return match trivial::serve(&config, retry).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -80,9 +87,9 @@ async fn serve(mode: Mode) -> ExitCode {
                 }
             }
         }
-        Mode::Floor { parse } => parse,
+        Mode::Floor(opts) => opts,
     };
-    let tasks = match floor::spawn_all(&config, retry, parse) {
+    let tasks = match floor::spawn_all(&config, retry, opts) {
         Ok(tasks) => tasks,
         Err(e) => {
             eprintln!("floor: configuration error: {e}");
