@@ -187,7 +187,10 @@ mod tests {
                 Err(serde::ser::Error::custom("no"))
             }
         }
-        assert!(matches!(frames.encode(&Fails), Err(NotifyError::Serialize(_))));
+        assert!(matches!(
+            frames.encode(&Fails),
+            Err(NotifyError::Serialize(_))
+        ));
         let next = frames.encode(&json!({"n": 3})).unwrap();
         assert_eq!(next.as_str(), envelope.wrap(r#"{"n":3}"#));
     }
