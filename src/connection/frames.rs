@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::error::NotifyError;
 use crate::protocol::message::NotificationEnvelope;
-use crate::transport::Text;
+use crate::transport::OwnText;
 
 /// The size of a chunk (a frame larger than that gets a chunk of its size).
 pub(crate) const CHUNK: usize = 4096;
@@ -68,22 +68,24 @@ impl Frames {
     /// that itself sends a notification of this source) the frame is made
     /// on its own instead of waiting: serialising runs the caller's code,
     /// which must not wait for a lock the same code may hold.
-    pub(crate) fn encode<T: Serialize + ?Sized>(&self, object: &T) -> Result<Text, NotifyError> {
+    pub(crate) fn encode<T: Serialize + ?Sized>(&self, object: &T) -> Result<OwnText, NotifyError> {
         let mut chunk = match self.chunk.try_lock() {
             Ok(chunk) => chunk,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(TryLockError::WouldBlock) => return self.envelope.encode(object).map(Text::from),
+            Err(TryLockError::WouldBlock) => {
+                return self.envelope.encode(object).map(OwnText::from)
+            }
         };
         if chunk.capacity() - chunk.len() < ROOM {
             chunk.reserve(CHUNK);
         }
         self.envelope.encode_into(object, &mut chunk)?;
         // The envelope and serde_json write strs only.
-        Ok(Text::written(chunk.split().freeze()))
+        Ok(OwnText::from_strs(chunk.split().freeze()))
     }
 
     /// The frame of an object already serialised (and checked).
-    pub(crate) fn wrap(&self, object_json: &str) -> Text {
+    pub(crate) fn wrap(&self, object_json: &str) -> OwnText {
         let len = self.envelope.frame_len(object_json);
         let bytes = {
             let mut chunk = self.lock();
@@ -96,7 +98,7 @@ impl Frames {
             chunk.split().freeze()
         };
         // The envelope and serde_json write strs only.
-        Text::written(bytes)
+        OwnText::from_strs(bytes)
     }
 
     /// Nothing of the source is buffered or in flight: lets go of the
@@ -161,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_serialize_that_sends_a_notification_itself_does_not_wait_for_itself() {
-        struct SendsToo<'a>(&'a Frames, std::cell::RefCell<Option<Text>>);
+        struct SendsToo<'a>(&'a Frames, std::cell::RefCell<Option<OwnText>>);
         impl Serialize for SendsToo<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 // The chunk is in use by the outer frame right now.

@@ -37,7 +37,7 @@ use crate::error::{Error, NotifyError};
 use crate::health::HealthProbe;
 use crate::protocol::raw::RawObject;
 use crate::settings::Settings;
-use crate::transport::{Text, Transport};
+use crate::transport::{OwnText, Transport};
 use outbox::Outbox;
 use stats::Counters;
 pub use stats::Stats;
@@ -378,7 +378,10 @@ impl SourceConnection {
         futures_util::FutureExt::now_or_never(push).unwrap_or(Err(NotifyError::BufferFull))
     }
 
-    fn encode_notification<T: Serialize + ?Sized>(&self, object: &T) -> Result<Text, NotifyError> {
+    fn encode_notification<T: Serialize + ?Sized>(
+        &self,
+        object: &T,
+    ) -> Result<OwnText, NotifyError> {
         self.shared.frames.encode(object)
     }
 

@@ -30,7 +30,7 @@ use tokio::sync::Notify;
 use super::stats::Counters as Stats;
 use crate::error::NotifyError;
 use crate::settings::{OverflowPolicy, Settings};
-use crate::transport::Text;
+use crate::transport::OwnText;
 
 /// Notifications queued beyond which a producer that may wait yields
 /// after its push (see [`Outbox::push_notification`]): the default
@@ -44,7 +44,7 @@ pub(crate) enum Outgoing {
     /// connection was lost before the server acknowledged it.
     Notification {
         /// The whole frame.
-        frame: Text,
+        frame: OwnText,
         /// Whether it was sent before.
         resend: bool,
     },
@@ -182,7 +182,7 @@ impl Outbox {
     /// of a notification sent in a loop; 1.2x the `notify` rate).
     pub(crate) async fn push_notification(
         &self,
-        frame: Text,
+        frame: OwnText,
         wait: bool,
     ) -> Result<(), NotifyError> {
         let mut frame = Some(frame);
@@ -191,7 +191,7 @@ impl Outbox {
                 if st.closed {
                     return Some((Err(NotifyError::Closed), false));
                 }
-                let len = frame.as_ref().map_or(0, Text::len);
+                let len = frame.as_ref().map_or(0, OwnText::len);
                 let fits = st.notifications < self.capacity
                     && (st.notifications == 0
                         || st.notification_bytes + len <= self.capacity_bytes);
@@ -328,7 +328,7 @@ impl Outbox {
     /// front, in their order, to go out again first. They may take the
     /// buffer over its capacity for a while: nothing already accepted is
     /// dropped for that.
-    pub(crate) fn requeue_front(&self, frames: impl DoubleEndedIterator<Item = Text>) {
+    pub(crate) fn requeue_front(&self, frames: impl DoubleEndedIterator<Item = OwnText>) {
         let mut st = self.lock();
         for frame in frames.rev() {
             st.notifications += 1;
@@ -494,7 +494,7 @@ mod tests {
                 .build(),
         );
         // One frame larger than the budget is taken when the buffer is empty.
-        ob.push_notification(Text::from("x".repeat(25)), true)
+        ob.push_notification(OwnText::from("x".repeat(25)), true)
             .await
             .unwrap();
         assert!(matches!(
@@ -570,7 +570,7 @@ mod tests {
     async fn requeued_frames_go_first_in_order() {
         let ob = outbox(10, OverflowPolicy::Wait);
         ob.push_notification("new".into(), true).await.unwrap();
-        ob.requeue_front(vec![Text::from("old1"), Text::from("old2")].into_iter());
+        ob.requeue_front(vec![OwnText::from("old1"), OwnText::from("old2")].into_iter());
         let mut out = Vec::new();
         ob.drain(10, 10, &mut out);
         assert_eq!(frames(&out), ["old1", "old2", "new"]);

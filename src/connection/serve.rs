@@ -23,7 +23,7 @@ use super::{ConnectionState, Shared};
 use crate::protocol::delivery::{Acked, Timeout};
 use crate::protocol::keepalive::Beat;
 use crate::protocol::{Action, Delivery, Keepalive, Session};
-use crate::transport::{Frame, Io, Outgoing, Socket, Text};
+use crate::transport::{Frame, Io, Outgoing, OwnText, Socket};
 
 /// Frames queued for writing at most, before the outbox is left alone.
 const BATCH: usize = 256;
@@ -60,7 +60,7 @@ fn now() -> std::time::Instant {
 struct Link<'a> {
     shared: &'a Arc<Shared>,
     session: Session,
-    delivery: &'a mut Delivery<Text>,
+    delivery: &'a mut Delivery<OwnText>,
     epoch: u64,
     events: &'a EventSender,
     /// Frames to write, in order.
@@ -104,7 +104,7 @@ impl Link<'_> {
                     sent += 1;
                     resent += u64::from(resend);
                     settled += u64::from(self.delivery.on_sent(frame.clone(), now));
-                    self.pending.push_back(Frame::Text(frame));
+                    self.pending.push_back(Frame::Own(frame));
                 }
                 Queued::Answer(answer) => {
                     if answer.epoch != self.epoch {
@@ -293,7 +293,7 @@ pub(super) async fn serve(
     mut socket: Socket,
     session: Session,
     config: serde_json::Value,
-    delivery: &mut Delivery<Text>,
+    delivery: &mut Delivery<OwnText>,
     events: &EventSender,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {

@@ -35,84 +35,88 @@ pub use tls::TlsError;
 /// The initial read buffer of each WebSocket.
 const READ_BUFFER_SIZE: usize = 4 * 1024;
 
-/// The text of a frame: UTF-8, shared (cloning it copies no bytes, so a
-/// notification can be both written and kept until acknowledged).
-#[derive(Clone)]
-pub(crate) struct Text(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    /// Checked UTF-8: read from the server, or made from a `String`.
-    Checked(Utf8Bytes),
-    /// Bytes the SDK wrote from `str`s only ([`Text::written`]): UTF-8 by
-    /// construction, so not checked again on the way out (a check of every
-    /// notification's frame was 2 % of sending one).
-    Written(tungstenite::Bytes),
-}
+/// The text of a frame: UTF-8, shared (cloning it copies no bytes).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Text(Utf8Bytes);
 
 impl Text {
     /// The text.
     pub(crate) fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Checked(text) => text.as_str(),
-            // Not on the sending path: tests and diagnostics.
-            Repr::Written(bytes) => std::str::from_utf8(bytes).expect("written from strs"),
-        }
-    }
-
-    /// The bytes.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            Repr::Checked(text) => text.as_bytes(),
-            Repr::Written(bytes) => bytes,
-        }
+        self.0.as_str()
     }
 
     /// Its length in bytes.
     pub(crate) fn len(&self) -> usize {
-        self.as_bytes().len()
+        self.0.len()
     }
+}
 
-    /// Text from bytes that the caller wrote from `str`s and nothing else
-    /// (the notification frames of `connection::frames`), so they are
-    /// UTF-8. Debug builds check it.
-    pub(crate) fn written(bytes: tungstenite::Bytes) -> Self {
+/// The text of a frame the SDK wrote itself, from `str`s only (the
+/// notification frames of `connection::frames`): UTF-8 by construction, so
+/// not checked again on the way out (a check of every notification's frame
+/// was 2 % of sending one), and shared (cloning it copies no bytes, so a
+/// notification can be both written and kept until acknowledged). Four
+/// words, like [`Text`]: the outbox's items stay 40 bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct OwnText(tungstenite::Bytes);
+
+impl OwnText {
+    /// Bytes that the caller wrote from `str`s and nothing else. Debug
+    /// builds check it.
+    pub(crate) fn from_strs(bytes: tungstenite::Bytes) -> Self {
         debug_assert!(std::str::from_utf8(&bytes).is_ok());
-        Text(Repr::Written(bytes))
+        OwnText(bytes)
     }
 
-    /// The message to hand to the WebSocket library.
+    /// The text (checked again: for tests).
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("written from strs")
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The frame to hand to the WebSocket library: a text frame.
     fn into_message(self) -> Message {
-        match self.0 {
-            Repr::Checked(text) => Message::Text(text),
-            Repr::Written(bytes) => Message::Frame(tungstenite::protocol::frame::Frame::message(
-                bytes,
-                tungstenite::protocol::frame::coding::OpCode::Data(
-                    tungstenite::protocol::frame::coding::Data::Text,
-                ),
-                true,
-            )),
-        }
+        use tungstenite::protocol::frame::coding::{Data, OpCode};
+        Message::Frame(tungstenite::protocol::frame::Frame::message(
+            self.0,
+            OpCode::Data(Data::Text),
+            true,
+        ))
     }
 }
 
-impl PartialEq for Text {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+impl From<String> for OwnText {
+    fn from(s: String) -> Self {
+        OwnText(s.into())
     }
 }
 
-impl Eq for Text {}
+impl From<&'static str> for OwnText {
+    fn from(s: &'static str) -> Self {
+        OwnText(tungstenite::Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for OwnText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OwnText(<{} bytes>)", self.len())
+    }
+}
 
 impl From<String> for Text {
     fn from(s: String) -> Self {
-        Text(Repr::Checked(s.into()))
+        Text(s.into())
     }
 }
 
 impl From<&'static str> for Text {
     fn from(s: &'static str) -> Self {
-        Text(Repr::Checked(Utf8Bytes::from_static(s)))
+        Text(Utf8Bytes::from_static(s))
     }
 }
 
@@ -126,8 +130,10 @@ impl std::fmt::Debug for Text {
 /// One WebSocket message.
 #[derive(Debug)]
 pub(crate) enum Frame {
-    /// A text frame (what the connector writes).
+    /// A text frame.
     Text(Text),
+    /// A text frame the SDK wrote itself (a notification, to write).
+    Own(OwnText),
     /// A binary frame (the Java SDK's way; read like text).
     Binary(tungstenite::Bytes),
     /// A ping (to write; pings read are answered by the library).
@@ -142,7 +148,8 @@ impl Frame {
     /// The payload of a data frame.
     pub(crate) fn data(&self) -> Option<&[u8]> {
         match self {
-            Frame::Text(text) => Some(text.as_bytes()),
+            Frame::Text(text) => Some(text.as_str().as_bytes()),
+            Frame::Own(text) => Some(&text.0),
             Frame::Binary(bytes) => Some(bytes),
             _ => None,
         }
@@ -150,7 +157,8 @@ impl Frame {
 
     pub(super) fn into_message(self) -> Message {
         match self {
-            Frame::Text(text) => text.into_message(),
+            Frame::Text(text) => Message::Text(text.0),
+            Frame::Own(text) => text.into_message(),
             Frame::Binary(bytes) => Message::Binary(bytes),
             Frame::Ping => Message::Ping(Default::default()),
             Frame::Pong => Message::Pong(Default::default()),
@@ -161,7 +169,7 @@ impl Frame {
     /// `None` for the library's raw frames, which are never read.
     pub(super) fn from_message(message: Message) -> Option<Frame> {
         Some(match message {
-            Message::Text(text) => Frame::Text(Text(Repr::Checked(text))),
+            Message::Text(text) => Frame::Text(Text(text)),
             Message::Binary(bytes) => Frame::Binary(bytes),
             Message::Ping(_) => return None,
             Message::Pong(_) => Frame::Pong,
