@@ -11,6 +11,11 @@ from vantiq_connector_sdk import ConnectionClosedError, VantiqConnector, VantiqC
 
 MODE = sys.argv[1]
 
+# Ctrl-C raises KeyboardInterrupt, as for a user at a terminal, even when this process was
+# started with SIGINT ignored (Python then installs no handler of its own: a test run from
+# a background job of a shell without job control inherits that, and Ctrl-C would be lost).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def make():
     connectors = VantiqConnectorSet()
