@@ -16,6 +16,18 @@ use vantiq_sim::kinds;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// Runs `client` on a thread of its own with its own one-threaded runtime, as a connector
+/// process would be (left running: the test process ends it).
+fn on_own_thread(client: impl std::future::Future<Output = ()> + Send + 'static) {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(client)
+    });
+}
+
 async fn server() -> LoadServer {
     LoadServer::start(TOKEN, SRC, json!({"bench": true}))
         .await
@@ -60,15 +72,8 @@ async fn the_floor_is_driven_through_every_job() {
 async fn the_trivial_client_is_driven_through_every_job() {
     let server = server().await;
     let config = server_config(&server.http_url(), &[SRC.into()]).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let _ = rt.block_on(vantiq_bench::trivial::serve(
-            &config,
-            Duration::from_millis(10),
-        ));
+    on_own_thread(async move {
+        let _ = vantiq_bench::trivial::serve(&config, Duration::from_millis(10)).await;
     });
     server.wait_connected(LIMIT).await.unwrap();
     every_job(&server).await;
@@ -168,23 +173,17 @@ async fn broken_notifications_are_violations_and_unasked_ones_fail_the_next_job(
 async fn the_floor_with_a_window_is_driven_through_every_job() {
     let server = server().await;
     let config = server_config(&server.http_url(), &[SRC.into()]).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let opts = vantiq_bench::floor::Opts {
-                parse: false,
-                // Small, so that the 3,000 notifications wait for acknowledgements often.
-                window: Some(16),
-            };
-            for task in
-                vantiq_bench::floor::spawn_all(&config, Duration::from_millis(10), opts).unwrap()
-            {
-                let _ = task.await;
-            }
-        });
+    on_own_thread(async move {
+        let opts = vantiq_bench::floor::Opts {
+            parse: false,
+            // Small, so that the 3,000 notifications wait for acknowledgements often.
+            window: Some(16),
+        };
+        for task in
+            vantiq_bench::floor::spawn_all(&config, Duration::from_millis(10), opts).unwrap()
+        {
+            let _ = task.await;
+        }
     });
     server.wait_connected(LIMIT).await.unwrap();
     every_job(&server).await;
