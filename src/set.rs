@@ -10,7 +10,7 @@ use tracing::Instrument;
 use crate::config::ServerConfig;
 use crate::connection::{SourceConnection, Stats};
 use crate::error::Error;
-use crate::handler::{dispatch, Handler, Handlers, SharedHandler, SourceState};
+use crate::handler::{Handler, Handlers, SharedHandler, SourceState};
 use crate::health::HealthProbe;
 use crate::protocol::message::Publishes;
 use crate::settings::Settings;
@@ -437,12 +437,10 @@ fn run_entry(source: &SourceEntry) -> impl Future<Output = Result<(), Error>> + 
         false => Publishes::Text,
     };
     let (port, events) = crate::connection::events::port(publishes);
-    let dispatcher = dispatch::run(
-        conn.clone(),
-        source.handler.clone(),
-        source.state.clone(),
-        events,
-    );
+    let dispatcher = source
+        .handler
+        .clone()
+        .dispatcher(conn.clone(), source.state.clone(), events);
     tokio::spawn(dispatcher.instrument(span));
     async move { conn.run(port).await }
 }

@@ -13,6 +13,12 @@
 //! is parsed into a `serde_json::Value` and serialised again instead of being sliced: the
 //! least an SDK that hands its handlers a JSON tree must do.
 //!
+//! With `check` on (`floor --check`, a diagnostic run by hand like the window below), a
+//! publish's `object` is checked to be a JSON object (serde_json's raw value, as the SDK's
+//! raw path checks it) and then sliced: the splicing floor plus the one check the SDK's
+//! raw path must make, so that the raw path's gap to the splicing floor can be split into
+//! that check and the rest.
+//!
 //! With a window (`floor --window N`, a diagnostic run by hand, not a column of the
 //! benchmark: BENCHMARKS.md), the `notify` query's burst keeps at most `N` notifications
 //! unacknowledged, reading the server's acknowledgements as it goes, as the SDK's
@@ -82,6 +88,7 @@ pub struct Session {
     config: String,
     /// Echo publishes through a JSON tree (the parsing floor) instead of slicing.
     parse: bool,
+    check: bool,
     /// At most this many notifications of a `notify` burst unacknowledged.
     window: Option<usize>,
     /// Notifications written and not yet acknowledged (counted with a window only).
@@ -142,6 +149,7 @@ pub async fn connect(url: &str, token: &str, source: &str) -> Result<Session, Fl
         prefix,
         config,
         parse: false,
+        check: false,
         window: None,
         in_flight: 0,
     })
@@ -157,6 +165,7 @@ impl Session {
     /// Echoes publishes through a JSON tree and keeps a window (see the module docs).
     pub fn with(mut self, opts: Opts) -> Session {
         self.parse = opts.parse;
+        self.check = opts.check;
         self.window = opts.window;
         self
     }
@@ -207,6 +216,11 @@ impl Session {
                     match serde_json::from_str::<Value>(object) {
                         Ok(tree) => self.notification(&tree.to_string()),
                         Err(_) => return Ok(Next::Go),
+                    }
+                } else if self.check {
+                    match checked_object(object) {
+                        Some(object) => self.notification(object),
+                        None => return Ok(Next::Go),
                     }
                 } else {
                     self.notification(object)
@@ -387,8 +401,17 @@ impl Session {
 pub struct Opts {
     /// Echo publishes through a JSON tree: the parsing floor.
     pub parse: bool,
+    /// Check each published object to be a JSON object before slicing it (`--check`).
+    pub check: bool,
     /// Keep at most this many notifications of a `notify` burst unacknowledged.
     pub window: Option<usize>,
+}
+
+/// `object` (a publish's object text) if it is a JSON object, trimmed: the check of the
+/// SDK's raw path, made with the same serde_json raw value.
+pub fn checked_object(object: &str) -> Option<&str> {
+    let raw: &serde_json::value::RawValue = serde_json::from_str(object).ok()?;
+    raw.get().starts_with('{').then(|| raw.get())
 }
 
 /// Serves `source` forever: connect, serve, and on any failure retry after `retry`;

@@ -169,16 +169,11 @@ async fn broken_notifications_are_violations_and_unasked_ones_fail_the_next_job(
     );
 }
 
-#[tokio::test]
-async fn the_floor_with_a_window_is_driven_through_every_job() {
+/// The floor with `opts`, on a thread of its own, through every job.
+async fn floor_through_every_job(opts: vantiq_bench::floor::Opts) {
     let server = server().await;
     let config = server_config(&server.http_url(), &[SRC.into()]).unwrap();
     on_own_thread(async move {
-        let opts = vantiq_bench::floor::Opts {
-            parse: false,
-            // Small, so that the 3,000 notifications wait for acknowledgements often.
-            window: Some(16),
-        };
         for task in
             vantiq_bench::floor::spawn_all(&config, Duration::from_millis(10), opts).unwrap()
         {
@@ -187,4 +182,36 @@ async fn the_floor_with_a_window_is_driven_through_every_job() {
     });
     server.wait_connected(LIMIT).await.unwrap();
     every_job(&server).await;
+}
+
+#[tokio::test]
+async fn the_checking_floor_is_driven_through_every_job() {
+    floor_through_every_job(vantiq_bench::floor::Opts {
+        check: true,
+        ..Default::default()
+    })
+    .await;
+}
+
+#[test]
+fn the_checking_floor_takes_json_objects_only() {
+    use vantiq_bench::floor::checked_object;
+    assert_eq!(
+        checked_object(r#"{"a":[1,2.50]}"#),
+        Some(r#"{"a":[1,2.50]}"#)
+    );
+    assert_eq!(checked_object(" {} "), Some("{}"));
+    for refused in ["[1]", "7", "\"s\"", "null", "{", r#"{"a":1}x"#, ""] {
+        assert_eq!(checked_object(refused), None, "{refused}");
+    }
+}
+
+#[tokio::test]
+async fn the_floor_with_a_window_is_driven_through_every_job() {
+    floor_through_every_job(vantiq_bench::floor::Opts {
+        // Small, so that the 3,000 notifications wait for acknowledgements often.
+        window: Some(16),
+        ..Default::default()
+    })
+    .await;
 }

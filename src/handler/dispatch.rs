@@ -30,7 +30,7 @@ use serde_json::Value;
 use super::query::Query;
 use super::query_error::QueryError;
 use super::query_tasks::QueryTasks;
-use super::{BoxFuture, Context, HandlerResult, SharedHandler, SourceState};
+use super::{Context, Handler, HandlerResult, SharedHandler, SourceState};
 use crate::connection::events::{Event, Events, QueryEvent};
 use crate::connection::reply::Reply;
 use crate::connection::SourceConnection;
@@ -45,15 +45,24 @@ enum QueryJob {
 }
 
 /// Runs until the connection's port ends (the connection ended for good).
-pub(crate) async fn run(
+///
+/// Generic over the handler's type (made through
+/// `ErasedHandler::dispatcher`): connect, publish and close handlers are
+/// awaited here as they are, where calling them through the type-erased
+/// handler boxed each call's future and cloned the handler's handle, the
+/// largest part of the dispatcher's own cost per publish (BENCHMARKS.md,
+/// issue 17's fifth session). Queries go through the erased handler: they
+/// move to tasks of their own.
+pub(crate) async fn run<H: Handler>(
+    handler: Arc<H>,
     conn: SourceConnection,
-    handler: SharedHandler,
     state: Arc<SourceState>,
     mut events: Events,
 ) {
     let ctx = Context::new(conn, state);
+    let erased: SharedHandler = handler.clone();
     let runner = {
-        let (ctx, handler) = (ctx.clone(), handler.clone());
+        let (ctx, handler) = (ctx.clone(), erased.clone());
         move |job: QueryJob| {
             let (ctx, handler) = (ctx.clone(), handler.clone());
             async move {
@@ -79,8 +88,7 @@ pub(crate) async fn run(
     while let Some(event) = events.recv().await {
         match event {
             Event::Connected { config } => {
-                let connect = handler.clone().connect(ctx.clone(), *config);
-                let result = guarded("connect", connect).await;
+                let result = guarded("connect", handler.on_connect(ctx.clone(), *config)).await;
                 ctx.state.set_rejection(result.err());
             }
             Event::PublishText { object } => {
@@ -88,20 +96,19 @@ pub(crate) async fn run(
                 // and dropped in one turn (see `Publishes::Text`).
                 match serde_json::from_str::<Value>(&object) {
                     Ok(object) => {
-                        let publish = handler.clone().publish(ctx.clone(), object);
-                        let _ = guarded("publish", publish).await;
+                        let _ = guarded("publish", handler.on_publish(ctx.clone(), object)).await;
                     }
                     Err(e) => ctx.connection().refuse_publish(&e),
                 }
             }
             Event::PublishRaw { object } => {
-                let publish = handler.clone().publish_raw(ctx.clone(), object);
+                let publish = handler.on_publish_raw(ctx.clone(), object);
                 let _ = guarded("publish", publish).await;
             }
             Event::Query(query) if one_thread => {
                 let QueryEvent { params, reply } = *query;
                 let mut query: StartedQuery =
-                    Box::pin(run_query(ctx.clone(), handler.clone(), params, reply));
+                    Box::pin(run_query(ctx.clone(), erased.clone(), params, reply));
                 let first = std::future::poll_fn(|cx| Poll::Ready(query.as_mut().poll(cx))).await;
                 if first.is_pending() {
                     let tasks = queries.get_or_insert_with(|| QueryTasks::new(runner.clone()));
@@ -114,13 +121,11 @@ pub(crate) async fn run(
                 tasks.run(QueryJob::New(params, reply));
             }
             Event::Status { status, body } => {
-                let status = handler
-                    .clone()
-                    .status(ctx.clone(), status, body.map(|b| *b));
+                let status = handler.on_status(ctx.clone(), status, body.map(|b| *b));
                 let _ = guarded("status", status).await;
             }
             Event::Closed => {
-                let _ = guarded("close", handler.clone().close(ctx.clone())).await;
+                let _ = guarded("close", handler.on_close(ctx.clone())).await;
             }
         }
     }
@@ -137,7 +142,10 @@ pub(crate) async fn run(
 
 /// Runs a handler future, logging its error or panic; returns the reason
 /// when it failed.
-async fn guarded(kind: &'static str, fut: BoxFuture) -> Result<(), String> {
+async fn guarded(
+    kind: &'static str,
+    fut: impl Future<Output = HandlerResult>,
+) -> Result<(), String> {
     match catch(fut).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
@@ -153,7 +161,10 @@ async fn guarded(kind: &'static str, fut: BoxFuture) -> Result<(), String> {
 
 /// Polls a handler with its panics caught (and marked as the SDK's to
 /// report: see `panics`).
-async fn catch(fut: BoxFuture) -> Result<HandlerResult, Box<dyn Any + Send>> {
+async fn catch(
+    fut: impl Future<Output = HandlerResult>,
+) -> Result<HandlerResult, Box<dyn Any + Send>> {
+    let fut = std::pin::pin!(fut);
     AssertUnwindSafe(panics::Guarded(fut)).catch_unwind().await
 }
 

@@ -335,36 +335,33 @@ pub(crate) fn parse_value<T: DeserializeOwned>(value: &Value) -> Result<T, Strin
 
 /// The object-safe form of [`Handler`] that the SDK stores.
 pub(crate) trait ErasedHandler: Send + Sync + 'static {
-    fn connect(self: Arc<Self>, ctx: Context, config: Value) -> BoxFuture;
-    fn publish(self: Arc<Self>, ctx: Context, message: Value) -> BoxFuture;
+    /// The source's dispatcher for this handler (`dispatch::run`, made for
+    /// the handler's own type, so that connect, publish and close handlers
+    /// are awaited in it without a box or a handle's clone per call).
+    fn dispatcher(
+        self: Arc<Self>,
+        conn: SourceConnection,
+        state: Arc<SourceState>,
+        events: crate::connection::events::Events,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
     fn raw_publishes(&self) -> bool;
-    fn publish_raw(self: Arc<Self>, ctx: Context, message: RawObject) -> BoxFuture;
     fn query(self: Arc<Self>, query: Query) -> BoxFuture;
-    fn close(self: Arc<Self>, ctx: Context) -> BoxFuture;
-    fn status(self: Arc<Self>, ctx: Context, status: u16, body: Option<Value>) -> BoxFuture;
 }
 
 impl<H: Handler> ErasedHandler for H {
-    fn connect(self: Arc<Self>, ctx: Context, config: Value) -> BoxFuture {
-        Box::pin(async move { self.on_connect(ctx, config).await })
-    }
-    fn publish(self: Arc<Self>, ctx: Context, message: Value) -> BoxFuture {
-        Box::pin(async move { self.on_publish(ctx, message).await })
+    fn dispatcher(
+        self: Arc<Self>,
+        conn: SourceConnection,
+        state: Arc<SourceState>,
+        events: crate::connection::events::Events,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(dispatch::run(self, conn, state, events))
     }
     fn raw_publishes(&self) -> bool {
         Handler::raw_publishes(self)
     }
-    fn publish_raw(self: Arc<Self>, ctx: Context, message: RawObject) -> BoxFuture {
-        Box::pin(async move { self.on_publish_raw(ctx, message).await })
-    }
     fn query(self: Arc<Self>, query: Query) -> BoxFuture {
         Box::pin(async move { self.on_query(query).await })
-    }
-    fn close(self: Arc<Self>, ctx: Context) -> BoxFuture {
-        Box::pin(async move { self.on_close(ctx).await })
-    }
-    fn status(self: Arc<Self>, ctx: Context, status: u16, body: Option<Value>) -> BoxFuture {
-        Box::pin(async move { self.on_status(ctx, status, body).await })
     }
 }
 

@@ -5,6 +5,9 @@
 //!
 //! `floor --parse` echoes publishes through a JSON tree: the parsing floor.
 //!
+//! `floor --check` checks each published object to be a JSON object before slicing it (a
+//! diagnostic: the splicing floor plus the one check the SDK's raw path makes).
+//!
 //! `floor --window N` keeps at most `N` notifications of a `notify` burst unacknowledged
 //! (a diagnostic: the SDK's flow-control window on the bare client).
 //!
@@ -33,16 +36,25 @@ fn main() -> ExitCode {
             };
         }
     }
-    let floor = |parse, window| Mode::Floor(floor::Opts { parse, window });
+    let floor = |parse, check, window| {
+        Mode::Floor(floor::Opts {
+            parse,
+            check,
+            window,
+        })
+    };
     let mode = match args.as_slice() {
-        [] => floor(false, None),
-        [flag] if flag == "--parse" => floor(true, None),
+        [] => floor(false, false, None),
+        [flag] if flag == "--parse" => floor(true, false, None),
+        [flag] if flag == "--check" => floor(false, true, None),
         [flag, n] if flag == "--window" && n.parse::<usize>().is_ok_and(|n| n > 0) => {
-            floor(false, n.parse().ok())
+            floor(false, false, n.parse().ok())
         }
         [flag] if flag == "--trivial" => Mode::Trivial,
         _ => {
-            eprintln!("usage: floor [--parse | --window N | --trivial] | floor --tcp-echo ADDR");
+            eprintln!(
+                "usage: floor [--parse | --check | --window N | --trivial] | floor --tcp-echo ADDR"
+            );
             return ExitCode::from(2);
         }
     };
