@@ -86,11 +86,8 @@ pub struct Session {
     prefix: String,
     /// The `config` object of `configureExtension`, as JSON text.
     config: String,
-    /// Echo publishes through a JSON tree (the parsing floor) instead of slicing.
-    parse: bool,
-    check: bool,
-    /// At most this many notifications of a `notify` burst unacknowledged.
-    window: Option<usize>,
+    /// How it echoes: plain, through a JSON tree, checked, with a window.
+    opts: Opts,
     /// Notifications written and not yet acknowledged (counted with a window only).
     in_flight: usize,
 }
@@ -148,9 +145,7 @@ pub async fn connect(url: &str, token: &str, source: &str) -> Result<Session, Fl
         ws,
         prefix,
         config,
-        parse: false,
-        check: false,
-        window: None,
+        opts: Opts::default(),
         in_flight: 0,
     })
 }
@@ -162,11 +157,10 @@ enum Next {
 }
 
 impl Session {
-    /// Echoes publishes through a JSON tree and keeps a window (see the module docs).
+    /// Echoes as `opts` says: through a JSON tree, checked, with a window (see the module
+    /// docs).
     pub fn with(mut self, opts: Opts) -> Session {
-        self.parse = opts.parse;
-        self.check = opts.check;
-        self.window = opts.window;
+        self.opts = opts;
         self
     }
 
@@ -212,12 +206,12 @@ impl Session {
         if text.starts_with(r#"{"op":"publish""#) {
             if let Some(at) = text.find(r#""object":"#) {
                 let object = &text[at + 9..text.len() - 1];
-                let frame = if self.parse {
+                let frame = if self.opts.parse {
                     match serde_json::from_str::<Value>(object) {
                         Ok(tree) => self.notification(&tree.to_string()),
                         Err(_) => return Ok(Next::Go),
                     }
-                } else if self.check {
+                } else if self.opts.check {
                     match checked_object(object) {
                         Some(object) => self.notification(object),
                         None => return Ok(Next::Go),
@@ -309,7 +303,7 @@ impl Session {
                 for seq in 0..count {
                     let frame = self.notification(&format!(r#"{{"seq":{seq}}}"#));
                     self.ws.feed(Message::text(frame)).await?;
-                    if let Some(window) = self.window {
+                    if let Some(window) = self.opts.window {
                         self.in_flight += 1;
                         if self.in_flight >= window {
                             self.ws.flush().await?;

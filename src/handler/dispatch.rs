@@ -48,12 +48,12 @@ enum QueryJob {
 /// Runs until the connection's port ends (the connection ended for good).
 ///
 /// Generic over the handler's type (made through
-/// `ErasedHandler::dispatcher`): connect, publish and close handlers are
-/// awaited here as they are, where calling them through the type-erased
-/// handler boxed each call's future and cloned the handler's handle, the
-/// largest part of the dispatcher's own cost per publish (BENCHMARKS.md,
-/// issue 17's fifth session). Queries go through the erased handler: they
-/// move to tasks of their own.
+/// `ErasedHandler::dispatcher`): the handlers are called as they are, where
+/// calling them through the type-erased handler cloned the handler's handle
+/// and boxed a new future for every publish, the largest part of the
+/// dispatcher's own cost per publish (BENCHMARKS.md, issue 17's fifth
+/// session). Queries go through the erased handler: they move to tasks of
+/// their own.
 pub(crate) async fn run<H: Handler>(
     handler: Arc<H>,
     conn: SourceConnection,
@@ -91,6 +91,8 @@ pub(crate) async fn run<H: Handler>(
     // they made every source's dispatcher larger by the size of the
     // handler's future (about 0.9 KiB for the echo, on every source, idle or
     // not); boxed anew for each publish, they cost an allocation per publish.
+    // Connect, status and close handlers are rare: boxed at each call, so
+    // their futures do not make the dispatcher larger either.
     let (mut publishing, mut publishing_raw) = (None, None);
     while let Some(event) = events.recv().await {
         match event {

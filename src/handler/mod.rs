@@ -336,8 +336,8 @@ pub(crate) fn parse_value<T: DeserializeOwned>(value: &Value) -> Result<T, Strin
 /// The object-safe form of [`Handler`] that the SDK stores.
 pub(crate) trait ErasedHandler: Send + Sync + 'static {
     /// The source's dispatcher for this handler (`dispatch::run`, made for
-    /// the handler's own type, so that connect, publish and close handlers
-    /// are awaited in it without a box or a handle's clone per call).
+    /// the handler's own type, so that its handlers are called without a
+    /// clone of the handler's handle, and a publish without a new box).
     fn dispatcher(
         self: Arc<Self>,
         conn: SourceConnection,
