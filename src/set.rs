@@ -436,7 +436,18 @@ fn run_entry(source: &SourceEntry) -> impl Future<Output = Result<(), Error>> + 
         true => Publishes::Raw,
         false => Publishes::Text,
     };
-    let (port, events) = crate::connection::events::port(publishes);
+    // On the one-threaded runtime publishes are taken at once on the
+    // connection's task when nothing is queued before them (see
+    // `handler::dispatch`).
+    let one_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|rt| rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+    let at_once = one_thread.then(|| {
+        source
+            .handler
+            .clone()
+            .at_once(conn.clone(), source.state.clone())
+    });
+    let (port, events) = crate::connection::events::port(publishes, at_once);
     let dispatcher = source
         .handler
         .clone()

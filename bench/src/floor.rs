@@ -19,6 +19,17 @@
 //! raw path must make, so that the raw path's gap to the splicing floor can be split into
 //! that check and the rest.
 //!
+//! With a hand-off (`floor --handoff`, a diagnostic run by hand like the others), the
+//! floor takes the shape the SDK's guarantees give a connector, and nothing else of the
+//! SDK: each publish's object is checked as with `--check`, copied (as the SDK's raw
+//! object is), and handed to a second task over a channel (the SDK's event port: the
+//! handler never runs on the socket's task); that task makes the notification and hands
+//! it back over another channel (the SDK's outbox); the socket's task writes it and keeps
+//! it until the server acknowledges it, at most [`HANDOFF_WINDOW`] unacknowledged (the
+//! SDK's flow-control window, needed to send again what was not acknowledged). It tells
+//! how much of the raw path's gap to the splicing floor those guarantees cost a client
+//! without the SDK. Only publishes take that way; queries are answered as by the floor.
+//!
 //! With a window (`floor --window N`, a diagnostic run by hand, not a column of the
 //! benchmark: BENCHMARKS.md), the `notify` query's burst keeps at most `N` notifications
 //! unacknowledged, reading the server's acknowledgements as it goes, as the SDK's
@@ -45,6 +56,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Frames handled per wake-up before the answers are flushed.
 const MAX_BATCH: usize = 256;
+
+/// Notifications unacknowledged at most with `--handoff` (the SDK's window).
+pub const HANDOFF_WINDOW: usize = 1024;
 
 /// Why a session ended.
 #[derive(Debug)]
@@ -90,6 +104,16 @@ pub struct Session {
     opts: Opts,
     /// Notifications written and not yet acknowledged (counted with a window only).
     in_flight: usize,
+    /// With `--handoff`: the way to the second task, and the notifications kept.
+    handoff: Option<Handoff>,
+}
+
+/// The socket task's end of `--handoff` (see the module docs).
+struct Handoff {
+    /// Checked objects, copied, to the task that makes their notifications.
+    to_worker: tokio::sync::mpsc::UnboundedSender<String>,
+    /// Notifications written, kept until acknowledged (oldest first).
+    kept: std::collections::VecDeque<tungstenite::Utf8Bytes>,
 }
 
 async fn next_text(ws: &mut Ws) -> Result<String, FloorError> {
@@ -147,6 +171,7 @@ pub async fn connect(url: &str, token: &str, source: &str) -> Result<Session, Fl
         config,
         opts: Opts::default(),
         in_flight: 0,
+        handoff: None,
     })
 }
 
@@ -166,6 +191,9 @@ impl Session {
 
     /// Serves the echo behaviour until the connection ends (`Ok` on `reconnectRequired`).
     pub async fn serve(mut self) -> Result<(), FloorError> {
+        if self.opts.handoff {
+            return self.serve_handoff().await;
+        }
         loop {
             let first = self.ws.next().await;
             if let Next::Reconnect = self.take(first).await? {
@@ -201,11 +229,20 @@ impl Session {
         };
         if text.starts_with(r#"{"status""#) {
             self.in_flight = self.in_flight.saturating_sub(1);
+            if let Some(handoff) = &mut self.handoff {
+                handoff.kept.pop_front();
+            }
             return Ok(Next::Go); // an acknowledgement
         }
         if text.starts_with(r#"{"op":"publish""#) {
             if let Some(at) = text.find(r#""object":"#) {
                 let object = &text[at + 9..text.len() - 1];
+                if let Some(handoff) = &self.handoff {
+                    if let Some(object) = checked_object(object) {
+                        let _ = handoff.to_worker.send(object.to_owned());
+                    }
+                    return Ok(Next::Go);
+                }
                 let frame = if self.opts.parse {
                     match serde_json::from_str::<Value>(object) {
                         Ok(tree) => self.notification(&tree.to_string()),
@@ -237,11 +274,76 @@ impl Session {
     }
 
     fn notification(&self, object: &str) -> String {
-        let mut frame = String::with_capacity(self.prefix.len() + object.len() + 1);
-        frame.push_str(&self.prefix);
-        frame.push_str(object);
-        frame.push('}');
-        frame
+        notification(&self.prefix, object)
+    }
+
+    /// `serve` with `--handoff` (see the module docs): the socket's task writes the
+    /// notifications the second task hands back first, within the window, and reads
+    /// frames whenever it has nothing to write.
+    async fn serve_handoff(mut self) -> Result<(), FloorError> {
+        let (to_worker, mut work) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (to_socket, mut back) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let prefix = self.prefix.clone();
+        let worker = tokio::spawn(async move {
+            while let Some(object) = work.recv().await {
+                if to_socket.send(notification(&prefix, &object)).is_err() {
+                    break;
+                }
+            }
+        });
+        // The worker ends with the session, however it ends.
+        let _worker = AbortOnDrop(worker);
+        self.handoff = Some(Handoff {
+            to_worker,
+            kept: std::collections::VecDeque::new(),
+        });
+        loop {
+            let room = self
+                .handoff
+                .as_ref()
+                .map_or(0, |h| HANDOFF_WINDOW - h.kept.len().min(HANDOFF_WINDOW));
+            tokio::select! {
+                biased;
+                frame = back.recv(), if room > 0 => {
+                    let Some(frame) = frame else { return Ok(()) };
+                    self.write_kept(frame).await?;
+                    for _ in 1..room.min(MAX_BATCH) {
+                        match back.try_recv() {
+                            Ok(frame) => self.write_kept(frame).await?,
+                            Err(_) => break,
+                        }
+                    }
+                    self.ws.flush().await?;
+                }
+                first = self.ws.next() => {
+                    if let Next::Reconnect = self.take(first).await? {
+                        return Ok(());
+                    }
+                    for _ in 0..MAX_BATCH {
+                        match self.ws.next().now_or_never() {
+                            None => break,
+                            Some(item) => {
+                                if let Next::Reconnect = self.take(item).await? {
+                                    return Ok(());
+                                }
+                            }
+                        }
+                    }
+                    // Answers to queries, if any.
+                    self.ws.flush().await?;
+                }
+            }
+        }
+    }
+
+    /// Writes a notification handed back and keeps it until acknowledged.
+    async fn write_kept(&mut self, frame: String) -> Result<(), FloorError> {
+        let frame = tungstenite::Utf8Bytes::from(frame);
+        if let Some(handoff) = &mut self.handoff {
+            handoff.kept.push_back(frame.clone());
+        }
+        self.ws.feed(Message::Text(frame)).await?;
+        Ok(())
     }
 
     async fn answer(
@@ -390,6 +492,24 @@ impl Session {
     }
 }
 
+/// A notification frame: `prefix` (the envelope up to `"object":`), `object`, `}`.
+fn notification(prefix: &str, object: &str) -> String {
+    let mut frame = String::with_capacity(prefix.len() + object.len() + 1);
+    frame.push_str(prefix);
+    frame.push_str(object);
+    frame.push('}');
+    frame
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How the floor echoes (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Opts {
@@ -399,6 +519,9 @@ pub struct Opts {
     pub check: bool,
     /// Keep at most this many notifications of a `notify` burst unacknowledged.
     pub window: Option<usize>,
+    /// Check publishes and hand them to a second task, keep notifications until
+    /// acknowledged (`--handoff`).
+    pub handoff: bool,
 }
 
 /// `object` (a publish's object text) if it is a JSON object, trimmed: the check of the

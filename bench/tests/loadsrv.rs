@@ -193,6 +193,15 @@ async fn the_checking_floor_is_driven_through_every_job() {
     .await;
 }
 
+#[tokio::test]
+async fn the_handing_off_floor_is_driven_through_every_job() {
+    floor_through_every_job(vantiq_bench::floor::Opts {
+        handoff: true,
+        ..Default::default()
+    })
+    .await;
+}
+
 #[test]
 fn the_checking_floor_takes_json_objects_only() {
     use vantiq_bench::floor::checked_object;

@@ -11,9 +11,21 @@
 //!
 //! An event counts as unfinished from its sending until the reader asks for
 //! the next one.
+//!
+//! A runtime may also take events at once, on the connection's task
+//! ([`AtOnce`], given to [`port`]): an event that nothing unfinished is
+//! queued before goes to it first, and only what it declines, or a handler
+//! it started that has to wait ([`Event::Started`]), is queued. The SDK's
+//! dispatcher does this for publishes on tokio's one-threaded runtime, where
+//! what a handler does holds up the thread whichever task it runs on: it
+//! saves the hand-over between two tasks per publish and per query
+//! (BENCHMARKS.md, issue 17's sixth session). The connection task still
+//! never waits for a handler.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -70,6 +82,73 @@ pub(crate) enum Event {
     },
     /// The connection ended.
     Closed,
+    /// A handler that [`AtOnce`] started on the connection's task and that
+    /// has to wait: the runtime finishes it before the next event.
+    Started(Started),
+    /// A query's handler that [`AtOnce`] started on the connection's task
+    /// and that has to wait: the runtime moves it to a task of its own. Not
+    /// counted among the unfinished events (it orders nothing).
+    QueryStarted(Started),
+}
+
+/// A handler's future, started and waiting (see [`Event::Started`]).
+pub(crate) struct Started(pub(crate) Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Started")
+    }
+}
+
+/// A runtime's way to take an event at once, on the connection's task,
+/// when nothing unfinished is queued before it (see the module docs). It
+/// must not wait: a handler it starts is polled once, and handed back as
+/// [`Taken::Waiting`] if it has to wait.
+pub(crate) trait AtOnce: Send {
+    /// Takes `event`, or gives it back to be queued.
+    fn take(&mut self, event: Event) -> Taken;
+}
+
+thread_local! {
+    /// Whether a handler is being polled at once on this thread's connection
+    /// task (inside [`AtOnce::take`]).
+    static ON_CONNECTION_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the thread as polling a handler on its connection task, until
+/// dropped.
+struct OnConnectionTask(bool);
+
+impl OnConnectionTask {
+    fn enter() -> Self {
+        OnConnectionTask(ON_CONNECTION_TASK.with(|on| on.replace(true)))
+    }
+}
+
+impl Drop for OnConnectionTask {
+    fn drop(&mut self) {
+        ON_CONNECTION_TASK.with(|on| on.set(self.0));
+    }
+}
+
+/// Whether the caller is a handler polled at once on the connection's task
+/// (see [`AtOnce`]): a producer there need not yield to let the connection
+/// task write, as it is that task, and writes right after its read burst.
+pub(crate) fn on_connection_task() -> bool {
+    ON_CONNECTION_TASK.with(std::cell::Cell::get)
+}
+
+/// What [`AtOnce::take`] did with an event.
+pub(crate) enum Taken {
+    /// Handled, and finished.
+    Done,
+    /// Started, and waiting: queued as [`Event::Started`].
+    Waiting(Started),
+    /// A query's handler started, and waiting: queued as
+    /// [`Event::QueryStarted`].
+    QueryWaiting(Started),
+    /// Not taken: queued as it is.
+    Declined(Event),
 }
 
 #[cfg(test)]
@@ -106,6 +185,11 @@ pub(crate) struct EventSender {
     reader_gone: oneshot::Receiver<()>,
     /// How the runtime takes published objects.
     publishes: Publishes,
+    /// The runtime's way to take events at once, if it has one. Only the
+    /// connection task locks it (the lock makes the sender `Sync`).
+    at_once: Option<Mutex<Box<dyn AtOnce>>>,
+    /// See [`EventSender::should_catch_up`].
+    catch_up: std::sync::atomic::AtomicBool,
 }
 
 /// The handler runtime's end of the port.
@@ -118,8 +202,11 @@ pub(crate) struct Events {
 }
 
 /// A new port, for a runtime that takes published objects as `publishes`
-/// says.
-pub(crate) fn port(publishes: Publishes) -> (EventSender, Events) {
+/// says, and events at once through `at_once` if given.
+pub(crate) fn port(
+    publishes: Publishes,
+    at_once: Option<Box<dyn AtOnce>>,
+) -> (EventSender, Events) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (alive, reader_gone) = oneshot::channel();
     let backlog = Arc::new(Backlog::default());
@@ -129,6 +216,8 @@ pub(crate) fn port(publishes: Publishes) -> (EventSender, Events) {
             backlog: backlog.clone(),
             reader_gone,
             publishes,
+            at_once: at_once.map(Mutex::new),
+            catch_up: Default::default(),
         },
         Events {
             rx,
@@ -140,17 +229,66 @@ pub(crate) fn port(publishes: Publishes) -> (EventSender, Events) {
 }
 
 impl EventSender {
-    /// Hands an event to the runtime.
+    /// Hands an event to the runtime: to its [`AtOnce`] first when nothing
+    /// unfinished is queued before it (and the runtime still reads).
     pub(crate) fn send(&self, event: Event) {
-        self.backlog.count.fetch_add(1, Ordering::AcqRel);
+        let event = match &self.at_once {
+            Some(at_once)
+                if self.backlog.count.load(Ordering::Acquire) == 0 && !self.tx.is_closed() =>
+            {
+                // A panic inside is the handler's, caught there; the lock is
+                // only ever taken here.
+                let mut at_once = at_once.lock().unwrap_or_else(|e| e.into_inner());
+                let taken = {
+                    let _on_task = OnConnectionTask::enter();
+                    at_once.take(event)
+                };
+                match taken {
+                    Taken::Done => return,
+                    Taken::Waiting(started) => Event::Started(started),
+                    Taken::QueryWaiting(started) => {
+                        // Not counted: it orders nothing (the query has
+                        // started, and runs beside later events anyway), so
+                        // later events are still taken at once.
+                        let _ = self.tx.send(Event::QueryStarted(started));
+                        return;
+                    }
+                    Taken::Declined(event) => event,
+                }
+            }
+            _ => event,
+        };
+        let before = self.backlog.count.fetch_add(1, Ordering::AcqRel);
         if self.tx.send(event).is_err() {
             self.backlog.count.fetch_sub(1, Ordering::AcqRel);
+        } else if before == 0 && self.at_once.is_some() {
+            self.catch_up.store(true, Ordering::Relaxed);
         }
     }
 
     /// How the runtime takes published objects.
     pub(crate) fn publishes(&self) -> Publishes {
         self.publishes
+    }
+
+    /// Whether an event was queued (taking events at once, with nothing
+    /// unfinished before it) since the last [`EventSender::take_catch_up`]:
+    /// the connection task then ends its read burst, so that the runtime
+    /// catches up and takes events at once again as soon as it can.
+    pub(crate) fn should_catch_up(&self) -> bool {
+        self.catch_up.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection task should yield before its next turn, and
+    /// clears [`EventSender::should_catch_up`]: while events are queued and
+    /// the runtime takes events at once. On the one-threaded runtime the
+    /// runtime's task runs only when the connection task yields; without it,
+    /// later events would queue behind the first for as long as the socket
+    /// has frames (the runtime's task, preempted by tokio's budget, does not
+    /// catch up on its own).
+    pub(crate) fn take_catch_up(&self) -> bool {
+        let first = self.catch_up.swap(false, Ordering::Relaxed);
+        first || (self.at_once.is_some() && self.backlog.count.load(Ordering::Acquire) > 0)
     }
 
     /// Whether the connection task should stop reading for now.
@@ -178,7 +316,10 @@ impl Events {
     pub(crate) async fn recv(&mut self) -> Option<Event> {
         self.finish_held();
         let event = self.rx.recv().await;
-        self.holding = event.is_some();
+        // `Event::QueryStarted` is not counted (see `EventSender::send`).
+        self.holding = event
+            .as_ref()
+            .is_some_and(|e| !matches!(e, Event::QueryStarted(_)));
         event
     }
 

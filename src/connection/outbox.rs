@@ -175,7 +175,8 @@ impl Outbox {
     /// false turns [`OverflowPolicy::Wait`] into an error when full.
     ///
     /// A producer that waits and is more than [`AHEAD`] notifications ahead
-    /// of the connection task yields once after its push: the connection
+    /// of the connection task yields once after its push (unless it runs on
+    /// that task: see `events::on_connection_task`): the connection
     /// task then writes while what it writes is still in the cache, instead
     /// of after the producer has filled the whole buffer (10,000 by default,
     /// each written into a slot that had left the cache: the largest cost
@@ -216,7 +217,10 @@ impl Outbox {
                 }
             })
             .await;
-        if ahead && wait {
+        // A handler polled at once on the connection's task is that task:
+        // it writes right after its read burst, and yielding would only hand
+        // the handler over to the dispatcher.
+        if ahead && wait && !super::events::on_connection_task() {
             tokio::task::yield_now().await;
         }
         result

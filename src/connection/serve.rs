@@ -319,6 +319,10 @@ pub(super) async fn serve(
     link.announce(config);
     let mut closing: Option<Instant> = None;
     let end = loop {
+        if events.take_catch_up() {
+            // See `EventSender::take_catch_up`.
+            tokio::task::yield_now().await;
+        }
         let paused = events.is_full();
         if paused != link.delivery.is_paused() {
             link.delivery.set_paused(paused, now());
@@ -414,7 +418,11 @@ fn read_burst(
         if ended.is_some() {
             return ended;
         }
-        if link.handed >= READ_BURST || taken >= READ_FRAMES || link.events.is_full() {
+        if link.handed >= READ_BURST
+            || taken >= READ_FRAMES
+            || link.events.is_full()
+            || link.events.should_catch_up()
+        {
             return None;
         }
         next = socket.next_now();

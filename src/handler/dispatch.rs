@@ -15,6 +15,15 @@
 //! connection has by then waited for them, up to the close timeout, and
 //! answered their queries with an error). A panicking or failing handler is
 //! logged; it takes neither the connection nor the process down.
+//!
+//! On the one-threaded runtime publishes are also taken at once, on the
+//! connection's task, when nothing is queued before them ([`at_once`], the
+//! event port's `AtOnce`): the handler is polled once there, and only one
+//! that has to wait is handed to the dispatcher, which finishes it before
+//! the next event. The order is the same (a publish is taken at once only
+//! when every event before it is finished); what a handler does holds up
+//! that one thread whichever task it runs on, and the hand-over between the
+//! two tasks was the largest part of the dispatcher's cost per publish.
 
 use std::any::Any;
 use std::future::Future;
@@ -32,9 +41,10 @@ use super::query::Query;
 use super::query_error::QueryError;
 use super::query_tasks::QueryTasks;
 use super::{Context, Handler, HandlerResult, SharedHandler, SourceState};
-use crate::connection::events::{Event, Events, QueryEvent};
+use crate::connection::events::{AtOnce, Event, Events, QueryEvent, Started, Taken};
 use crate::connection::reply::Reply;
 use crate::connection::SourceConnection;
+use crate::protocol::raw::RawObject;
 
 /// A query that was polled once and has to wait.
 type StartedQuery = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -138,6 +148,14 @@ pub(crate) async fn run<H: Handler>(
             Event::Closed => {
                 let _ = guarded("close", Box::pin(handler.on_close(ctx.clone()))).await;
             }
+            // A publish's handler started on the connection's task (guarded
+            // there).
+            Event::Started(Started(started)) => started.await,
+            // A query started there, waiting: to a task of its own.
+            Event::QueryStarted(Started(query)) => {
+                let tasks = queries.get_or_insert_with(|| QueryTasks::new(runner.clone()));
+                tasks.run(QueryJob::Started(query));
+            }
         }
     }
     // The connection has ended for good: the answers of what still runs
@@ -148,6 +166,114 @@ pub(crate) async fn run<H: Handler>(
             tracing::debug!(running, "stopping the query handlers still running");
         }
         queries.shutdown().await;
+    }
+}
+
+/// The publishes of a source taken at once on its connection's task (see
+/// the module docs): made for the one-threaded runtime by
+/// `ErasedHandler::at_once`.
+pub(crate) fn at_once<H: Handler>(handler: Arc<H>, ctx: Context) -> Box<dyn AtOnce> {
+    let erased: SharedHandler = handler.clone();
+    let (h, c) = (handler.clone(), ctx.clone());
+    let tree = move |object: Value| {
+        let (handler, ctx) = (h.clone(), c.clone());
+        async move {
+            let _ = guarded("publish", handler.on_publish(ctx, object)).await;
+        }
+    };
+    let (h, c) = (handler, ctx.clone());
+    let raw = move |object: RawObject| {
+        let (handler, ctx) = (h.clone(), c.clone());
+        async move {
+            let _ = guarded("publish", handler.on_publish_raw(ctx, object)).await;
+        }
+    };
+    Box::new(Inline::new(ctx, erased, tree, raw))
+}
+
+/// [`at_once`]'s publishes: each handler's future in one box used again
+/// (as the dispatcher's), moved to the dispatcher when it has to wait.
+struct Inline<T, TF, R, RF> {
+    ctx: Context,
+    /// For queries (their futures are boxed at each query, as the
+    /// dispatcher's: one that waits moves to a task of its own).
+    handler: SharedHandler,
+    tree: T,
+    tree_slot: Option<Pin<Box<TF>>>,
+    raw: R,
+    raw_slot: Option<Pin<Box<RF>>>,
+}
+
+impl<T, TF, R, RF> Inline<T, TF, R, RF>
+where
+    T: FnMut(Value) -> TF,
+    R: FnMut(RawObject) -> RF,
+{
+    fn new(ctx: Context, handler: SharedHandler, tree: T, raw: R) -> Self {
+        Inline {
+            ctx,
+            handler,
+            tree,
+            tree_slot: None,
+            raw,
+            raw_slot: None,
+        }
+    }
+}
+
+impl<T, TF, R, RF> AtOnce for Inline<T, TF, R, RF>
+where
+    T: FnMut(Value) -> TF + Send,
+    TF: Future<Output = ()> + Send + 'static,
+    R: FnMut(RawObject) -> RF + Send,
+    RF: Future<Output = ()> + Send + 'static,
+{
+    fn take(&mut self, event: Event) -> Taken {
+        match event {
+            Event::PublishText { object } => match serde_json::from_str::<Value>(&object) {
+                Ok(object) => poll_once(&mut self.tree_slot, (self.tree)(object)),
+                Err(e) => {
+                    self.ctx.connection().refuse_publish(&e);
+                    Taken::Done
+                }
+            },
+            Event::PublishRaw { object } => poll_once(&mut self.raw_slot, (self.raw)(object)),
+            Event::Query(query) => {
+                let QueryEvent { params, reply } = *query;
+                let mut query: StartedQuery = Box::pin(run_query(
+                    self.ctx.clone(),
+                    self.handler.clone(),
+                    params,
+                    reply,
+                ));
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                match query.as_mut().poll(&mut cx) {
+                    Poll::Ready(()) => Taken::Done,
+                    Poll::Pending => Taken::QueryWaiting(Started(query)),
+                }
+            }
+            event => Taken::Declined(event),
+        }
+    }
+}
+
+/// Polls `fut` once, in `slot`'s box: done, or the box handed over to wait.
+///
+/// Polled with a waker that does nothing: a future that has to wait is
+/// polled again by the dispatcher (which the hand-over wakes) and registers
+/// the dispatcher's waker then, as a future polled again without a wake-up
+/// must.
+fn poll_once<F: Future<Output = ()> + Send + 'static>(
+    slot: &mut Option<Pin<Box<F>>>,
+    fut: F,
+) -> Taken {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match in_box(slot, fut).poll(&mut cx) {
+        Poll::Ready(()) => Taken::Done,
+        Poll::Pending => match slot.take() {
+            Some(waiting) => Taken::Waiting(Started(waiting)),
+            None => Taken::Done,
+        },
     }
 }
 

@@ -344,6 +344,13 @@ pub(crate) trait ErasedHandler: Send + Sync + 'static {
         state: Arc<SourceState>,
         events: crate::connection::events::Events,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+    /// The source's publishes taken at once on its connection's task, for
+    /// the one-threaded runtime (`dispatch::at_once`).
+    fn at_once(
+        self: Arc<Self>,
+        conn: SourceConnection,
+        state: Arc<SourceState>,
+    ) -> Box<dyn crate::connection::events::AtOnce>;
     fn raw_publishes(&self) -> bool;
     fn query(self: Arc<Self>, query: Query) -> BoxFuture;
 }
@@ -356,6 +363,13 @@ impl<H: Handler> ErasedHandler for H {
         events: crate::connection::events::Events,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         Box::pin(dispatch::run(self, conn, state, events))
+    }
+    fn at_once(
+        self: Arc<Self>,
+        conn: SourceConnection,
+        state: Arc<SourceState>,
+    ) -> Box<dyn crate::connection::events::AtOnce> {
+        dispatch::at_once(self, Context::new(conn, state))
     }
     fn raw_publishes(&self) -> bool {
         Handler::raw_publishes(self)

@@ -8,6 +8,10 @@
 //! `floor --check` checks each published object to be a JSON object before slicing it (a
 //! diagnostic: the splicing floor plus the one check the SDK's raw path makes).
 //!
+//! `floor --handoff` checks each published object, hands it to a second task and keeps
+//! each notification until acknowledged (a diagnostic: the shape the SDK's guarantees
+//! give a connector, without the SDK).
+//!
 //! `floor --window N` keeps at most `N` notifications of a `notify` burst unacknowledged
 //! (a diagnostic: the SDK's flow-control window on the bare client).
 //!
@@ -41,19 +45,24 @@ fn main() -> ExitCode {
             parse,
             check,
             window,
+            handoff: false,
         })
     };
     let mode = match args.as_slice() {
         [] => floor(false, false, None),
         [flag] if flag == "--parse" => floor(true, false, None),
         [flag] if flag == "--check" => floor(false, true, None),
+        [flag] if flag == "--handoff" => Mode::Floor(floor::Opts {
+            handoff: true,
+            ..Default::default()
+        }),
         [flag, n] if flag == "--window" && n.parse::<usize>().is_ok_and(|n| n > 0) => {
             floor(false, false, n.parse().ok())
         }
         [flag] if flag == "--trivial" => Mode::Trivial,
         _ => {
             eprintln!(
-                "usage: floor [--parse | --check | --window N | --trivial] | floor --tcp-echo ADDR"
+                "usage: floor [--parse | --check | --handoff | --window N | --trivial] | floor --tcp-echo ADDR"
             );
             return ExitCode::from(2);
         }
