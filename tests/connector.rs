@@ -744,3 +744,79 @@ async fn typed_configuration_and_query_parameters() {
     );
     running.stop().await.unwrap();
 }
+
+/// A publish handler that waits holds the publishes after it, which then run
+/// in order, 20 times over (on the one-threaded runtime publishes are taken
+/// at once on the connection's task until one waits: this is the hand-over
+/// from there to the dispatcher, and back).
+async fn a_waiting_publish_handler_holds_the_later_ones_in_order() {
+    let sim = sim(&["w"]).await;
+    let rec = Recorder::new();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let (r2, g2) = (rec.clone(), gate.clone());
+    let set = ConnectorSet::builder(config_for(&sim, &["w"]))
+        .settings(fast_settings())
+        .handler(Handlers::new().on_publish(move |_ctx: Context, m: Value| {
+            let (r, gate) = (r2.clone(), g2.clone());
+            async move {
+                if m["wait"] == json!(true) {
+                    gate.acquire().await?.forget();
+                }
+                r.record(format!("publish {m}"));
+                HandlerResult::Ok(())
+            }
+        }))
+        .build()
+        .unwrap();
+    let running = start(set);
+    sim.wait_connected("w", WAIT).await.unwrap();
+    let conn = running.set.connection("w").unwrap().clone();
+    for round in 0..20u64 {
+        sim.publish("w", json!({"r": round, "i": 1})).await.unwrap();
+        sim.publish("w", json!({"r": round, "i": 2, "wait": true}))
+            .await
+            .unwrap();
+        sim.publish("w", json!({"r": round, "i": 3})).await.unwrap();
+        sim.publish("w", json!({"r": round, "i": 4})).await.unwrap();
+        assert_eq!(
+            rec.expect("publish").await,
+            format!(r#"publish {{"i":1,"r":{round}}}"#)
+        );
+        // Every publish of the round read by the connection before the
+        // waiting one may go on.
+        tokio::time::timeout(WAIT, async {
+            while conn.stats().publishes < 4 * (round + 1) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the round's publishes read");
+        assert_eq!(
+            rec.entries().len() as u64,
+            4 * round + 1,
+            "{:?}",
+            rec.entries()
+        );
+        gate.add_permits(1);
+        for want in [
+            r#"{"i":2,"r":R,"wait":true}"#,
+            r#"{"i":3,"r":R}"#,
+            r#"{"i":4,"r":R}"#,
+        ] {
+            let want = want.replace('R', &round.to_string());
+            assert_eq!(rec.expect("publish").await, format!("publish {want}"));
+        }
+    }
+    running.stop().await.unwrap();
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
+#[tokio::test]
+async fn a_waiting_publish_handler_holds_the_later_ones_in_order_on_one_thread() {
+    a_waiting_publish_handler_holds_the_later_ones_in_order().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_publish_handler_holds_the_later_ones_in_order_on_many_threads() {
+    a_waiting_publish_handler_holds_the_later_ones_in_order().await;
+}

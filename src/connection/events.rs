@@ -155,6 +155,64 @@ pub(crate) enum Taken {
 mod tests {
     use super::*;
 
+    /// Takes `PublishText` at once by its text: `done`, `wait` (started,
+    /// waiting) or `query` (a query started, waiting); declines the rest.
+    struct ByText(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl AtOnce for ByText {
+        fn take(&mut self, event: Event) -> Taken {
+            let Event::PublishText { object } = event else {
+                return Taken::Declined(event);
+            };
+            assert!(on_connection_task());
+            self.0.lock().unwrap().push(object.to_string());
+            let started = || Started(Box::pin(async {}));
+            match &*object {
+                "wait" => Taken::Waiting(started()),
+                "query" => Taken::QueryWaiting(started()),
+                _ => Taken::Done,
+            }
+        }
+    }
+
+    fn text(s: &str) -> Event {
+        Event::PublishText { object: s.into() }
+    }
+
+    #[tokio::test]
+    async fn events_are_taken_at_once_only_with_nothing_unfinished_before_them() {
+        use futures_util::FutureExt;
+        let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, mut rx) = port(Publishes::Text, Some(Box::new(ByText(taken.clone()))));
+        let queued = |rx: &mut Events| rx.recv().now_or_never().flatten();
+        assert!(!on_connection_task());
+        tx.send(text("a"));
+        // A started query that waits orders nothing: not counted.
+        tx.send(text("query"));
+        assert!(!tx.should_catch_up() && !tx.take_catch_up());
+        tx.send(Event::Closed);
+        assert!(tx.should_catch_up());
+        tx.send(text("b"));
+        assert_eq!(*taken.lock().unwrap(), ["a", "query"]);
+        assert!(tx.take_catch_up() && !tx.should_catch_up());
+        // Still behind: the connection task yields each turn until caught up.
+        assert!(tx.take_catch_up());
+        assert!(matches!(queued(&mut rx), Some(Event::QueryStarted(_))));
+        assert!(matches!(queued(&mut rx), Some(Event::Closed)));
+        assert!(matches!(queued(&mut rx), Some(Event::PublishText { object }) if &*object == "b"));
+        assert!(queued(&mut rx).is_none());
+        assert!(!tx.take_catch_up());
+        tx.send(text("wait"));
+        tx.send(text("c"));
+        assert_eq!(*taken.lock().unwrap(), ["a", "query", "wait"]);
+        assert!(matches!(queued(&mut rx), Some(Event::Started(_))));
+        assert!(matches!(queued(&mut rx), Some(Event::PublishText { object }) if &*object == "c"));
+        assert!(queued(&mut rx).is_none());
+        tx.send(text("d"));
+        assert_eq!(*taken.lock().unwrap(), ["a", "query", "wait", "d"]);
+        assert!(!tx.is_full());
+    }
+
     #[test]
     fn an_event_is_three_words() {
         // See `Event::Query`: 32 of them and the block's header under 1 KiB.
