@@ -380,6 +380,97 @@ async fn panicking_handlers_do_not_take_the_connection_down() {
     running.stop().await.unwrap();
 }
 
+/// Handlers that panic before they return their future (the code of a
+/// closure before its `async` block) are caught as well, on both runtimes
+/// (on the one-threaded one such a publish handler runs on the connection's
+/// task, which must not go down with it).
+async fn handlers_that_panic_before_their_future_are_caught() {
+    /// Handlers written as functions that return a future, and panic
+    /// before they make it.
+    struct Eager(Recorder);
+    impl Handler for Eager {
+        #[allow(clippy::manual_async_fn)]
+        fn on_connect(
+            &self,
+            _ctx: Context,
+            _config: Value,
+        ) -> impl std::future::Future<Output = HandlerResult> + Send {
+            self.0.record("connect");
+            if self.0.entries().len() < 100 {
+                panic!("connect handler panics before its future");
+            }
+            async { Ok(()) }
+        }
+        #[allow(clippy::manual_async_fn)]
+        fn on_publish(
+            &self,
+            _ctx: Context,
+            m: Value,
+        ) -> impl std::future::Future<Output = HandlerResult> + Send {
+            self.0.record(format!("publish {m}"));
+            if m["panic"] == json!(true) {
+                panic!("publish handler panics before its future");
+            }
+            async { Ok(()) }
+        }
+        #[allow(clippy::manual_async_fn)]
+        fn on_close(
+            &self,
+            _ctx: Context,
+        ) -> impl std::future::Future<Output = HandlerResult> + Send {
+            self.0.record("close");
+            if self.0.entries().len() < 100 {
+                panic!("close handler panics before its future");
+            }
+            async { Ok(()) }
+        }
+    }
+    let sim = sim(&["e"]).await;
+    let rec = Recorder::new();
+    let handlers = Eager(rec.clone());
+    let set = ConnectorSet::builder(config_for(&sim, &["e"]))
+        .settings(fast_settings())
+        .handler(handlers)
+        .build()
+        .unwrap();
+    let running = start(set);
+    rec.expect("connect").await;
+    for i in 0..3 {
+        sim.publish("e", json!({"panic": true, "i": i}))
+            .await
+            .unwrap();
+        sim.publish("e", json!({"panic": false, "i": i}))
+            .await
+            .unwrap();
+    }
+    for i in 0..3 {
+        assert_eq!(
+            rec.expect("publish").await,
+            format!(r#"publish {{"i":{i},"panic":true}}"#)
+        );
+        assert_eq!(
+            rec.expect("publish").await,
+            format!(r#"publish {{"i":{i},"panic":false}}"#)
+        );
+    }
+    assert!(running.set.connection("e").unwrap().is_connected());
+    sim.drop_connection("e").await.unwrap();
+    rec.expect("close").await;
+    rec.expect("connect").await;
+    sim.wait_connections("e", 2, WAIT).await.unwrap();
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn handlers_that_panic_before_their_future_are_caught_on_one_thread() {
+    handlers_that_panic_before_their_future_are_caught().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_that_panic_before_their_future_are_caught_on_many_threads() {
+    handlers_that_panic_before_their_future_are_caught().await;
+}
+
 /// With TLS checks left on, a server with a certificate no root vouches
 /// for is refused (here: a plain-TCP server spoken to over wss, which fails
 /// the TLS handshake); the connector keeps retrying rather than crashing.

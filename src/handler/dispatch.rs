@@ -107,7 +107,8 @@ pub(crate) async fn run<H: Handler>(
     while let Some(event) = events.recv().await {
         match event {
             Event::Connected { config } => {
-                let connect = Box::pin(handler.on_connect(ctx.clone(), *config));
+                let (h, c) = (&handler, ctx.clone());
+                let connect = Box::pin(async move { h.on_connect(c, *config).await });
                 let result = guarded("connect", connect).await;
                 ctx.state.set_rejection(result.err());
             }
@@ -116,14 +117,16 @@ pub(crate) async fn run<H: Handler>(
                 // and dropped in one turn (see `Publishes::Text`).
                 match serde_json::from_str::<Value>(&object) {
                     Ok(object) => {
-                        let publish = handler.on_publish(ctx.clone(), object);
+                        let (h, c) = (&handler, ctx.clone());
+                        let publish = async move { h.on_publish(c, object).await };
                         let _ = guarded("publish", in_box(&mut publishing, publish)).await;
                     }
                     Err(e) => ctx.connection().refuse_publish(&e),
                 }
             }
             Event::PublishRaw { object } => {
-                let publish = handler.on_publish_raw(ctx.clone(), object);
+                let (h, c) = (&handler, ctx.clone());
+                let publish = async move { h.on_publish_raw(c, object).await };
                 let _ = guarded("publish", in_box(&mut publishing_raw, publish)).await;
             }
             Event::Query(query) if one_thread => {
@@ -142,11 +145,14 @@ pub(crate) async fn run<H: Handler>(
                 tasks.run(QueryJob::New(params, reply));
             }
             Event::Status { status, body } => {
-                let status = Box::pin(handler.on_status(ctx.clone(), status, body.map(|b| *b)));
+                let (h, c) = (&handler, ctx.clone());
+                let status =
+                    Box::pin(async move { h.on_status(c, status, body.map(|b| *b)).await });
                 let _ = guarded("status", status).await;
             }
             Event::Closed => {
-                let _ = guarded("close", Box::pin(handler.on_close(ctx.clone()))).await;
+                let (h, c) = (&handler, ctx.clone());
+                let _ = guarded("close", Box::pin(async move { h.on_close(c).await })).await;
             }
             // A publish's handler started on the connection's task (guarded
             // there).
@@ -173,46 +179,40 @@ pub(crate) async fn run<H: Handler>(
 /// the module docs): made for the one-threaded runtime by
 /// `ErasedHandler::at_once`.
 pub(crate) fn at_once<H: Handler>(handler: Arc<H>, ctx: Context) -> Box<dyn AtOnce> {
-    let erased: SharedHandler = handler.clone();
-    let (h, c) = (handler.clone(), ctx.clone());
-    let tree = move |object: Value| {
-        let (handler, ctx) = (h.clone(), c.clone());
-        async move {
-            let _ = guarded("publish", handler.on_publish(ctx, object)).await;
-        }
+    // Closures that capture nothing (no room taken on every source): they
+    // only give the futures' types a name for the boxes.
+    let tree = |handler: Arc<H>, ctx: Context, object: Value| async move {
+        let _ = guarded("publish", async { handler.on_publish(ctx, object).await }).await;
     };
-    let (h, c) = (handler, ctx.clone());
-    let raw = move |object: RawObject| {
-        let (handler, ctx) = (h.clone(), c.clone());
-        async move {
-            let _ = guarded("publish", handler.on_publish_raw(ctx, object)).await;
-        }
+    let raw = |handler: Arc<H>, ctx: Context, object: RawObject| async move {
+        let _ = guarded("publish", async {
+            handler.on_publish_raw(ctx, object).await
+        })
+        .await;
     };
-    Box::new(Inline::new(ctx, erased, tree, raw))
+    Box::new(Inline::new(handler, ctx, tree, raw))
 }
 
 /// [`at_once`]'s publishes: each handler's future in one box used again
 /// (as the dispatcher's), moved to the dispatcher when it has to wait.
-struct Inline<T, TF, R, RF> {
+struct Inline<H, T, TF, R, RF> {
+    handler: Arc<H>,
     ctx: Context,
-    /// For queries (their futures are boxed at each query, as the
-    /// dispatcher's: one that waits moves to a task of its own).
-    handler: SharedHandler,
     tree: T,
     tree_slot: Option<Pin<Box<TF>>>,
     raw: R,
     raw_slot: Option<Pin<Box<RF>>>,
 }
 
-impl<T, TF, R, RF> Inline<T, TF, R, RF>
+impl<H, T, TF, R, RF> Inline<H, T, TF, R, RF>
 where
-    T: FnMut(Value) -> TF,
-    R: FnMut(RawObject) -> RF,
+    T: Fn(Arc<H>, Context, Value) -> TF,
+    R: Fn(Arc<H>, Context, RawObject) -> RF,
 {
-    fn new(ctx: Context, handler: SharedHandler, tree: T, raw: R) -> Self {
+    fn new(handler: Arc<H>, ctx: Context, tree: T, raw: R) -> Self {
         Inline {
-            ctx,
             handler,
+            ctx,
             tree,
             tree_slot: None,
             raw,
@@ -221,31 +221,35 @@ where
     }
 }
 
-impl<T, TF, R, RF> AtOnce for Inline<T, TF, R, RF>
+impl<H, T, TF, R, RF> AtOnce for Inline<H, T, TF, R, RF>
 where
-    T: FnMut(Value) -> TF + Send,
+    H: Handler,
+    T: Fn(Arc<H>, Context, Value) -> TF + Send,
     TF: Future<Output = ()> + Send + 'static,
-    R: FnMut(RawObject) -> RF + Send,
+    R: Fn(Arc<H>, Context, RawObject) -> RF + Send,
     RF: Future<Output = ()> + Send + 'static,
 {
     fn take(&mut self, event: Event) -> Taken {
         match event {
             Event::PublishText { object } => match serde_json::from_str::<Value>(&object) {
-                Ok(object) => poll_once(&mut self.tree_slot, (self.tree)(object)),
+                Ok(object) => {
+                    let publish = (self.tree)(self.handler.clone(), self.ctx.clone(), object);
+                    poll_once(&mut self.tree_slot, publish)
+                }
                 Err(e) => {
                     self.ctx.connection().refuse_publish(&e);
                     Taken::Done
                 }
             },
-            Event::PublishRaw { object } => poll_once(&mut self.raw_slot, (self.raw)(object)),
+            Event::PublishRaw { object } => {
+                let publish = (self.raw)(self.handler.clone(), self.ctx.clone(), object);
+                poll_once(&mut self.raw_slot, publish)
+            }
             Event::Query(query) => {
                 let QueryEvent { params, reply } = *query;
-                let mut query: StartedQuery = Box::pin(run_query(
-                    self.ctx.clone(),
-                    self.handler.clone(),
-                    params,
-                    reply,
-                ));
+                let handler: SharedHandler = self.handler.clone();
+                let mut query: StartedQuery =
+                    Box::pin(run_query(self.ctx.clone(), handler, params, reply));
                 let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
                 match query.as_mut().poll(&mut cx) {
                     Poll::Ready(()) => Taken::Done,
@@ -291,7 +295,9 @@ fn in_box<F: Future>(slot: &mut Option<Pin<Box<F>>>, fut: F) -> Pin<&mut F> {
 }
 
 /// Runs a handler future, logging its error or panic; returns the reason
-/// when it failed.
+/// when it failed. Callers make the handler's call inside `fut` (an `async`
+/// block around it), so that a handler that panics before it returns its
+/// future (a closure's code before its `async` block) is caught too.
 async fn guarded(
     kind: &'static str,
     fut: impl Future<Output = HandlerResult>,

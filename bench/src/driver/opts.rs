@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 /// The usage line of `--help`.
 pub const USAGE: &str = "vantiq-bench [--quick] [--rounds N] [--skip-python] \
      [--only single,connect,restart,stalled] [--sizes 1,100,1000,10000] [--figures publish_echo,publish_echo_windowed,notify,latency_p50,query_tput] \
-     [--baseline NAME=PATH]... [--out DIR]\n\
+     [--baseline NAME=PATH]... [--notifications N] [--out DIR]\n\
      environment: BENCH_ECHO_BIN (the current echo), BENCH_BASELINE=NAME=PATH,NAME2=PATH2 \
      (extra echo columns), BENCH_PYTHON, BENCH_KEEP, BENCH_RT=current, BENCH_STOP_GRACE_MS (SIGTERM first)";
 
@@ -28,6 +28,10 @@ pub struct Opts {
     /// Extra echo columns: a name and another build's echo binary (`--baseline`, then
     /// `BENCH_BASELINE`), measured interleaved with the current echo.
     pub baselines: Vec<(String, PathBuf)>,
+    /// `--notifications N`: the `notify` figure's notifications per round instead of
+    /// the default (a tenth for the Python SDK, four times for the ceiling, as the
+    /// default's): a diagnostic of how the burst's length bears on a figure.
+    pub notifications: Option<usize>,
     /// Where `latest.json` and `chart.svg` go.
     pub out: PathBuf,
     /// The workspace root.
@@ -77,6 +81,7 @@ impl Opts {
             sizes: Vec::new(),
             figures: Vec::new(),
             baselines: Vec::new(),
+            notifications: None,
             out: root.join("bench/results"),
             root,
         };
@@ -102,6 +107,15 @@ impl Opts {
                     o.figures = value("--figures")?.split(',').map(str::to_owned).collect()
                 }
                 "--baseline" => o.baselines.push(baseline(&value("--baseline")?)?),
+                "--notifications" => {
+                    o.notifications = Some(
+                        value("--notifications")?
+                            .parse()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or("--notifications: a positive count")?,
+                    )
+                }
                 "--out" => o.out = PathBuf::from(value("--out")?),
                 "-h" | "--help" => {
                     println!("{USAGE}");
@@ -213,6 +227,16 @@ mod tests {
             (args(&[]), "=/x"),
         ] {
             assert!(Opts::parse_from(a.clone(), env).is_err(), "{a:?} {env}");
+        }
+    }
+
+    #[test]
+    fn notifications_per_round_are_a_positive_count() {
+        let o = Opts::parse_from(args(&["--notifications", "2000000"]), "").unwrap();
+        assert_eq!(o.notifications, Some(2_000_000));
+        assert_eq!(Opts::parse_from(args(&[]), "").unwrap().notifications, None);
+        for bad in ["0", "-1", "many"] {
+            assert!(Opts::parse_from(args(&["--notifications", bad]), "").is_err());
         }
     }
 

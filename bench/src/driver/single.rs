@@ -66,6 +66,9 @@ impl Bench {
                 }
             };
             let mut workload = Workload::new(self.opts.quick, connector.slow);
+            if let Some(n) = self.opts.notifications {
+                workload.notifications = if connector.slow { (n / 10).max(1) } else { n };
+            }
             if matches!(connector.launch, Launch::Ceiling { .. }) {
                 workload = workload.for_ceiling();
             }
