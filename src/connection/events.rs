@@ -110,30 +110,31 @@ pub(crate) trait AtOnce: Send {
 }
 
 thread_local! {
-    /// Whether a handler is being polled at once on this thread's connection
-    /// task (inside [`AtOnce::take`]).
+    /// Whether a publish's handler is being polled at once on this thread's
+    /// connection task (see [`polling_publish_at_once`]).
     static ON_CONNECTION_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Marks the thread as polling a handler on its connection task, until
-/// dropped.
-struct OnConnectionTask(bool);
-
-impl OnConnectionTask {
-    fn enter() -> Self {
-        OnConnectionTask(ON_CONNECTION_TASK.with(|on| on.replace(true)))
+/// Runs `poll` (an [`AtOnce`]'s poll of a publish's handler) marked as on
+/// the connection's task: a producer there does not yield to let the
+/// connection task write, as it is that task, and writes right after its
+/// read burst (yielding would only hand the handler over). Not for a query's
+/// handler: one that sends a stream of notifications yields as it would
+/// elsewhere, and moves to a task of its own (so the connection task writes
+/// while what the handler made is still in the cache).
+pub(crate) fn polling_publish_at_once<R>(poll: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ON_CONNECTION_TASK.with(|on| on.set(self.0));
+        }
     }
+    let _restore = Restore(ON_CONNECTION_TASK.with(|on| on.replace(true)));
+    poll()
 }
 
-impl Drop for OnConnectionTask {
-    fn drop(&mut self) {
-        ON_CONNECTION_TASK.with(|on| on.set(self.0));
-    }
-}
-
-/// Whether the caller is a handler polled at once on the connection's task
-/// (see [`AtOnce`]): a producer there need not yield to let the connection
-/// task write, as it is that task, and writes right after its read burst.
+/// Whether the caller is a publish's handler polled at once on the
+/// connection's task (see [`polling_publish_at_once`]).
 pub(crate) fn on_connection_task() -> bool {
     ON_CONNECTION_TASK.with(std::cell::Cell::get)
 }
@@ -164,7 +165,8 @@ mod tests {
             let Event::PublishText { object } = event else {
                 return Taken::Declined(event);
             };
-            assert!(on_connection_task());
+            polling_publish_at_once(|| assert!(on_connection_task()));
+            assert!(!on_connection_task());
             self.0.lock().unwrap().push(object.to_string());
             let started = || Started(Box::pin(async {}));
             match &*object {
@@ -297,11 +299,7 @@ impl EventSender {
                 // A panic inside is the handler's, caught there; the lock is
                 // only ever taken here.
                 let mut at_once = at_once.lock().unwrap_or_else(|e| e.into_inner());
-                let taken = {
-                    let _on_task = OnConnectionTask::enter();
-                    at_once.take(event)
-                };
-                match taken {
+                match at_once.take(event) {
                     Taken::Done => return,
                     Taken::Waiting(started) => Event::Started(started),
                     Taken::QueryWaiting(started) => {

@@ -217,9 +217,9 @@ impl Outbox {
                 }
             })
             .await;
-        // A handler polled at once on the connection's task is that task:
-        // it writes right after its read burst, and yielding would only hand
-        // the handler over to the dispatcher.
+        // A publish's handler polled at once on the connection's task is
+        // that task: it writes right after its read burst, and yielding would
+        // only hand the handler over to the dispatcher.
         if ahead && wait && !super::events::on_connection_task() {
             tokio::task::yield_now().await;
         }

@@ -41,7 +41,9 @@ use super::query::Query;
 use super::query_error::QueryError;
 use super::query_tasks::QueryTasks;
 use super::{Context, Handler, HandlerResult, SharedHandler, SourceState};
-use crate::connection::events::{AtOnce, Event, Events, QueryEvent, Started, Taken};
+use crate::connection::events::{
+    polling_publish_at_once, AtOnce, Event, Events, QueryEvent, Started, Taken,
+};
 use crate::connection::reply::Reply;
 use crate::connection::SourceConnection;
 use crate::protocol::raw::RawObject;
@@ -272,7 +274,8 @@ fn poll_once<F: Future<Output = ()> + Send + 'static>(
     fut: F,
 ) -> Taken {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match in_box(slot, fut).poll(&mut cx) {
+    let fut = in_box(slot, fut);
+    match polling_publish_at_once(|| fut.poll(&mut cx)) {
         Poll::Ready(()) => Taken::Done,
         Poll::Pending => match slot.take() {
             Some(waiting) => Taken::Waiting(Started(waiting)),
