@@ -414,6 +414,19 @@ async fn handlers_that_panic_before_their_future_are_caught() {
             async { Ok(()) }
         }
         #[allow(clippy::manual_async_fn)]
+        fn on_query(
+            &self,
+            query: Query,
+        ) -> impl std::future::Future<Output = HandlerResult> + Send {
+            if query.params()["panic"] == json!(true) {
+                panic!("query handler panics before its future");
+            }
+            async move {
+                query.complete(&json!({"alive": true})).await?;
+                Ok(())
+            }
+        }
+        #[allow(clippy::manual_async_fn)]
         fn on_close(
             &self,
             _ctx: Context,
@@ -454,6 +467,14 @@ async fn handlers_that_panic_before_their_future_are_caught() {
         );
     }
     assert!(running.set.connection("e").unwrap().is_connected());
+    let out = sim.query("e", json!({"panic": true}), WAIT).await.unwrap();
+    assert_eq!(
+        out.error.as_ref().map(|e| e["messageCode"].clone()),
+        Some(json!("io.vantiq.connector.queryHandlerPanicked")),
+        "{out:?}"
+    );
+    let out = sim.query("e", json!({}), WAIT).await.unwrap();
+    assert_eq!(out.rows, vec![json!({"alive": true})]);
     sim.drop_connection("e").await.unwrap();
     rec.expect("close").await;
     rec.expect("connect").await;

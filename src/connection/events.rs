@@ -10,13 +10,15 @@
 //! waiting for acknowledgements), so the queue stays bounded.
 //!
 //! An event counts as unfinished from its sending until the reader asks for
-//! the next one.
+//! the next one (events taken at once, below, and `Event::QueryStarted` are
+//! not counted).
 //!
 //! A runtime may also take events at once, on the connection's task
 //! ([`AtOnce`], given to [`port`]): an event that nothing unfinished is
 //! queued before goes to it first, and only what it declines, or a handler
 //! it started that has to wait ([`Event::Started`]), is queued. The SDK's
-//! dispatcher does this for publishes on tokio's one-threaded runtime, where
+//! dispatcher does this for publishes and queries on tokio's one-threaded
+//! runtime, where
 //! what a handler does holds up the thread whichever task it runs on: it
 //! saves the hand-over between two tasks per publish and per query
 //! (BENCHMARKS.md, issue 17's sixth session). The connection task still
@@ -191,7 +193,10 @@ mod tests {
         tx.send(text("a"));
         // A started query that waits orders nothing: not counted.
         tx.send(text("query"));
-        assert!(!tx.should_catch_up() && !tx.take_catch_up());
+        // It does not end the burst, but the connection task yields once
+        // after the turn, so that the runtime moves it to a task soon.
+        assert!(!tx.should_catch_up());
+        assert!(tx.take_catch_up() && !tx.take_catch_up());
         tx.send(Event::Closed);
         assert!(tx.should_catch_up());
         tx.send(text("b"));
@@ -250,6 +255,9 @@ pub(crate) struct EventSender {
     at_once: Option<Mutex<Box<dyn AtOnce>>>,
     /// See [`EventSender::should_catch_up`].
     catch_up: std::sync::atomic::AtomicBool,
+    /// A started query was queued since the last
+    /// [`EventSender::take_catch_up`].
+    query_handed: std::sync::atomic::AtomicBool,
 }
 
 /// The handler runtime's end of the port.
@@ -278,6 +286,7 @@ pub(crate) fn port(
             publishes,
             at_once: at_once.map(Mutex::new),
             catch_up: Default::default(),
+            query_handed: Default::default(),
         },
         Events {
             rx,
@@ -305,8 +314,12 @@ impl EventSender {
                     Taken::QueryWaiting(started) => {
                         // Not counted: it orders nothing (the query has
                         // started, and runs beside later events anyway), so
-                        // later events are still taken at once.
-                        let _ = self.tx.send(Event::QueryStarted(started));
+                        // later events are still taken at once. The
+                        // connection task yields after this turn, so that
+                        // the runtime moves it to a task of its own soon.
+                        if self.tx.send(Event::QueryStarted(started)).is_ok() {
+                            self.query_handed.store(true, Ordering::Relaxed);
+                        }
                         return;
                     }
                     Taken::Declined(event) => event,
@@ -342,9 +355,13 @@ impl EventSender {
     /// later events would queue behind the first for as long as the socket
     /// has frames (the runtime's task, preempted by tokio's budget, does not
     /// catch up on its own).
+    /// It also holds after a turn that queued a started query (which is not
+    /// counted: see [`Event::QueryStarted`]), so that the runtime moves it to
+    /// a task of its own within a turn.
     pub(crate) fn take_catch_up(&self) -> bool {
         let first = self.catch_up.swap(false, Ordering::Relaxed);
-        first || (self.at_once.is_some() && self.backlog.count.load(Ordering::Acquire) > 0)
+        let query = self.query_handed.swap(false, Ordering::Relaxed);
+        first || query || (self.at_once.is_some() && self.backlog.count.load(Ordering::Acquire) > 0)
     }
 
     /// Whether the connection task should stop reading for now.

@@ -16,7 +16,7 @@
 //! answered their queries with an error). A panicking or failing handler is
 //! logged; it takes neither the connection nor the process down.
 //!
-//! On the one-threaded runtime publishes are also taken at once, on the
+//! On the one-threaded runtime publishes and queries are also taken at once, on the
 //! connection's task, when nothing is queued before them ([`at_once`], the
 //! event port's `AtOnce`): the handler is polled once there, and only one
 //! that has to wait is handed to the dispatcher, which finishes it before
@@ -177,8 +177,8 @@ pub(crate) async fn run<H: Handler>(
     }
 }
 
-/// The publishes of a source taken at once on its connection's task (see
-/// the module docs): made for the one-threaded runtime by
+/// The publishes and queries of a source taken at once on its connection's
+/// task (see the module docs): made for the one-threaded runtime by
 /// `ErasedHandler::at_once`.
 pub(crate) fn at_once<H: Handler>(handler: Arc<H>, ctx: Context) -> Box<dyn AtOnce> {
     // Closures that capture nothing (no room taken on every source): they

@@ -180,7 +180,9 @@ impl<E: Into<HandlerError>> IntoHandlerResult for Result<(), E> {
 ///   the events arrived: publishes are handled in the order they were
 ///   published, and connect and close strictly alternate (close for a
 ///   connection runs before connect for the next);
-/// - each query runs on a task of its own, started in order after the
+/// - each query runs beside the others (on a task of its own, or, on the
+///   one-threaded runtime, first polled where it arrives and moved to a task
+///   of its own if it has to wait), started in order after the
 ///   connect and publish handlers before it have finished, so it sees the
 ///   configuration of the connect handler that ran before it; queries run
 ///   concurrently with each other and with later publishes, and nothing a
@@ -189,9 +191,12 @@ impl<E: Into<HandlerError>> IntoHandlerResult for Result<(), E> {
 ///   on the one-threaded runtime every task shares the one thread, so work
 ///   that does not wait holds up everything there, whichever task runs it);
 /// - on the one-threaded runtime, a publish or query handler with nothing
-///   queued before it is first polled on the source's connection task, and
-///   moved to the source's dispatcher only if it has to wait: that saves a
-///   hand-over between two tasks per message, and changes nothing above;
+///   unfinished before it (queued, or still running) is first polled on the
+///   source's connection task; a publish's that has to wait moves to the
+///   source's dispatcher, a query's to a task of its own. That saves a
+///   hand-over between two tasks per message; the order above is the same.
+///   (As for any future, a handler's future must wake the waker of its
+///   latest poll: the first poll's is not the one that polls it again.)
 /// - a handler that panics or returns an error is logged; it takes neither
 ///   the connection nor the process down, and a query whose handler did not
 ///   answer gets an error answer from the SDK;
