@@ -439,9 +439,7 @@ fn run_entry(source: &SourceEntry) -> impl Future<Output = Result<(), Error>> + 
     // On the one-threaded runtime publishes are taken at once on the
     // connection's task when nothing is queued before them (see
     // `handler::dispatch`).
-    let one_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|rt| rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
-    let at_once = one_thread.then(|| {
+    let at_once = crate::handler::dispatch::on_one_thread().then(|| {
         source
             .handler
             .clone()

@@ -196,21 +196,32 @@ impl Session {
         }
         loop {
             let first = self.ws.next().await;
-            if let Next::Reconnect = self.take(first).await? {
+            if let Next::Reconnect = self.take_batch(first).await? {
                 return Ok(());
-            }
-            for _ in 0..MAX_BATCH {
-                match self.ws.next().now_or_never() {
-                    None => break,
-                    Some(item) => {
-                        if let Next::Reconnect = self.take(item).await? {
-                            return Ok(());
-                        }
-                    }
-                }
             }
             self.ws.flush().await?;
         }
+    }
+
+    /// Takes `first` and the frames already arrived behind it, up to [`MAX_BATCH`].
+    async fn take_batch(
+        &mut self,
+        first: Option<Result<Message, tungstenite::Error>>,
+    ) -> Result<Next, FloorError> {
+        if let Next::Reconnect = self.take(first).await? {
+            return Ok(Next::Reconnect);
+        }
+        for _ in 0..MAX_BATCH {
+            match self.ws.next().now_or_never() {
+                None => break,
+                Some(item) => {
+                    if let Next::Reconnect = self.take(item).await? {
+                        return Ok(Next::Reconnect);
+                    }
+                }
+            }
+        }
+        Ok(Next::Go)
     }
 
     async fn take(
@@ -316,18 +327,8 @@ impl Session {
                     self.ws.flush().await?;
                 }
                 first = self.ws.next() => {
-                    if let Next::Reconnect = self.take(first).await? {
+                    if let Next::Reconnect = self.take_batch(first).await? {
                         return Ok(());
-                    }
-                    for _ in 0..MAX_BATCH {
-                        match self.ws.next().now_or_never() {
-                            None => break,
-                            Some(item) => {
-                                if let Next::Reconnect = self.take(item).await? {
-                                    return Ok(());
-                                }
-                            }
-                        }
                     }
                     // Answers to queries, if any.
                     self.ws.flush().await?;

@@ -96,8 +96,7 @@ pub(crate) async fn run<H: Handler>(
     // 10 % of the 64-in-flight rate). On the multi-threaded runtime every
     // query starts on its own task, so that a handler that blocks its thread
     // leaves publishes and other queries to the other threads.
-    let one_thread = tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::CurrentThread;
+    let one_thread = on_one_thread();
     // The publish handler's futures, each in a box made at the first
     // publish and used again for every later one (`in_box`): inline here,
     // they made every source's dispatcher larger by the size of the
@@ -132,11 +131,14 @@ pub(crate) async fn run<H: Handler>(
                 let _ = guarded("publish", in_box(&mut publishing_raw, publish)).await;
             }
             Event::Query(query) if one_thread => {
-                let QueryEvent { params, reply } = *query;
-                let mut query: StartedQuery =
-                    Box::pin(run_query(ctx.clone(), erased.clone(), params, reply));
-                let first = std::future::poll_fn(|cx| Poll::Ready(query.as_mut().poll(cx))).await;
-                if first.is_pending() {
+                // Polled once, with this task's waker.
+                let mut query = Some(*query);
+                let waiting = std::future::poll_fn(|cx| {
+                    let query = query.take().map(|q| start_query(&ctx, &erased, q, cx));
+                    Poll::Ready(query.flatten())
+                })
+                .await;
+                if let Some(query) = waiting {
                     let tasks = queries.get_or_insert_with(|| QueryTasks::new(runner.clone()));
                     tasks.run(QueryJob::Started(query));
                 }
@@ -248,14 +250,10 @@ where
                 poll_once(&mut self.raw_slot, publish)
             }
             Event::Query(query) => {
-                let QueryEvent { params, reply } = *query;
                 let handler: SharedHandler = self.handler.clone();
-                let mut query: StartedQuery =
-                    Box::pin(run_query(self.ctx.clone(), handler, params, reply));
-                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                match query.as_mut().poll(&mut cx) {
-                    Poll::Ready(()) => Taken::Done,
-                    Poll::Pending => Taken::QueryWaiting(Started(query)),
+                match start_query(&self.ctx, &handler, *query, &mut noop_context()) {
+                    None => Taken::Done,
+                    Some(waiting) => Taken::QueryWaiting(Started(waiting)),
                 }
             }
             event => Taken::Declined(event),
@@ -273,15 +271,40 @@ fn poll_once<F: Future<Output = ()> + Send + 'static>(
     slot: &mut Option<Pin<Box<F>>>,
     fut: F,
 ) -> Taken {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let fut = in_box(slot, fut);
-    match polling_publish_at_once(|| fut.poll(&mut cx)) {
+    match polling_publish_at_once(|| fut.poll(&mut noop_context())) {
         Poll::Ready(()) => Taken::Done,
         Poll::Pending => match slot.take() {
             Some(waiting) => Taken::Waiting(Started(waiting)),
             None => Taken::Done,
         },
     }
+}
+
+/// A poll's context whose waker does nothing (see [`poll_once`]).
+fn noop_context() -> std::task::Context<'static> {
+    std::task::Context::from_waker(std::task::Waker::noop())
+}
+
+/// Whether the SDK runs on tokio's one-threaded runtime (where handlers are
+/// first polled where their events arrive: the module docs).
+pub(crate) fn on_one_thread() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|rt| rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+}
+
+/// Starts `query`: polls its `run_query` once with `cx`; `None` when it
+/// finished, the started query when it has to wait (for a task of its own).
+fn start_query(
+    ctx: &Context,
+    handler: &SharedHandler,
+    query: QueryEvent,
+    cx: &mut std::task::Context<'_>,
+) -> Option<StartedQuery> {
+    let QueryEvent { params, reply } = query;
+    let mut started: StartedQuery =
+        Box::pin(run_query(ctx.clone(), handler.clone(), params, reply));
+    started.as_mut().poll(cx).is_pending().then_some(started)
 }
 
 /// `fut` in `slot`'s box (made the first time; the future it held, finished,
