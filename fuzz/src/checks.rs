@@ -111,6 +111,7 @@ fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
                 ServerMessage::Query { .. } => "query",
                 ServerMessage::ConfigureExtension { .. } => "configureExtension",
                 ServerMessage::ReconnectRequired => "reconnectRequired",
+                ServerMessage::TestClose => "testRequestsClientClose",
                 ServerMessage::Status { .. } => {
                     panic!("a message with `op` {op:?} became a status")
                 }
@@ -166,7 +167,7 @@ fn check_decoded(frame: &[u8], decoded: &Result<ServerMessage, DecodeError>) {
                 "reply address differs from messageHeaders.REPLY_ADDR_HEADER"
             );
         }
-        ServerMessage::ReconnectRequired => {}
+        ServerMessage::ReconnectRequired | ServerMessage::TestClose => {}
     }
 }
 
@@ -287,6 +288,7 @@ fn run_session(style: ReconnectStyle, messages: &[ServerMessage]) {
                 assert_eq!(before, Phase::Connected);
                 assert_eq!((status, body), (s, b));
             }
+            (Action::CloseForGood, ServerMessage::TestClose) => {}
             (Action::Reconnect, ServerMessage::ReconnectRequired) => {
                 assert!(style == ReconnectStyle::NewSocket || before == Phase::Authenticating);
             }

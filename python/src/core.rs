@@ -8,7 +8,7 @@
 //! the Python handlers. Queries travel as [`QueryHandle`]s, through which Python answers.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use futures_util::FutureExt;
 use pyo3::prelude::*;
@@ -23,9 +23,9 @@ use vantiq_connector_sdk::{
 
 use crate::bridge::{Bridge, Shared};
 use crate::convert::{to_py, to_value, PyJson};
-use crate::errors::{error_build, exception, none_build};
+use crate::errors::{exception, none_build};
 use crate::runtime;
-use crate::translate::{answer_error, notify_error, notify_error_build, run_error, settings_from};
+use crate::translate::{answer_error, answer_error_build, notify_error, notify_error_build, run_error, settings_from};
 
 /// The Rust handler of one source: queues each event for the Python dispatcher.
 struct ToPython {
@@ -66,12 +66,7 @@ impl Handler for ToPython {
             .push_event(Box::new(move |py| {
                 let params = to_py(py, query.params())?;
                 let reply = query.reply_address().to_owned();
-                let handle = Py::new(
-                    py,
-                    QueryHandle {
-                        query: Mutex::new(Some(query)),
-                    },
-                )?;
+                let handle = Py::new(py, QueryHandle { query })?;
                 Ok(("q", set, source, handle, reply, params)
                     .into_pyobject(py)?
                     .into_any())
@@ -86,90 +81,110 @@ impl Handler for ToPython {
     }
 }
 
-/// One query, held by the Python dispatcher until its handler has finished; answers go
-/// through it. Released without a final answer, the core answers with an error.
-#[pyclass(frozen, module = "vantiq_connector_sdk._native")]
+/// One query, held by the Python context objects of the query (and the dispatcher while
+/// its handler runs); answers go through it. When Python lets go of the last of them
+/// without a final answer, the core answers with an error.
+#[pyclass(frozen, weakref, module = "vantiq_connector_sdk._native")]
 pub(crate) struct QueryHandle {
-    query: Mutex<Option<Query>>,
+    query: Query,
 }
 
-impl QueryHandle {
-    fn target(
-        &self,
-        py: Python<'_>,
-    ) -> PyResult<(SourceConnection, vantiq_connector_sdk::QueryContext)> {
-        let guard = self.query.lock().unwrap_or_else(PoisonError::into_inner);
-        match guard.as_ref() {
-            Some(q) => Ok((q.connection().clone(), q.context().clone())),
-            None => Err(exception(
-                py,
-                "QueryAnswerError",
-                "the query's handler has finished: the query was answered or failed".into(),
-            )),
-        }
-    }
+/// An answer that had to wait for room in the answer budget: sent from a task, which
+/// completes `token` on `bridge` when it is written (or refused).
+fn answer_later<F>(bridge: &Bridge, token: u64, send: F)
+where
+    F: std::future::Future<Output = Result<(), vantiq_connector_sdk::QueryAnswerError>>
+        + Send
+        + 'static,
+{
+    let shared = bridge.shared.clone();
+    runtime().spawn(async move {
+        let result = send.await;
+        shared.complete(
+            token,
+            result
+                .map(|()| none_build())
+                .map_err(|e| answer_error_build(e)),
+        );
+    });
 }
 
 #[pymethods]
 impl QueryHandle {
-    /// Sends an answer with status `code` (100, 200 with a body; 204 without).
+    /// Sends an answer with status `code` (100, 200 with a body; 204 without) if the
+    /// answer budget has room now: `True`. `False` when it would have to wait: nothing
+    /// was sent (then use `respond_later`).
     #[pyo3(signature = (code, body=None))]
-    fn respond(&self, py: Python<'_>, code: u16, body: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let (conn, ctx) = self.target(py)?;
+    fn respond(&self, py: Python<'_>, code: u16, body: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
         let body = body.filter(|b| !b.is_none()).map(to_value).transpose()?;
-        let send = conn.send_query_response(&ctx, code, body.as_ref());
-        match send.now_or_never() {
-            Some(result) => result.map_err(|e| answer_error(py, e)),
-            None => {
-                runtime().spawn(async move {
-                    let _ = conn.send_query_response(&ctx, code, body.as_ref()).await;
-                });
-                Ok(())
-            }
+        let (conn, ctx) = (self.query.connection(), self.query.context());
+        match conn.send_query_response(ctx, code, body.as_ref()).now_or_never() {
+            Some(result) => result.map(|()| true).map_err(|e| answer_error(py, e)),
+            None => Ok(false),
         }
     }
 
-    /// Sends an error answer: code, template and parameters.
+    /// Sends an answer, waiting for room; completes `token` when it is written.
+    #[pyo3(signature = (bridge, token, code, body=None))]
+    fn respond_later(
+        &self,
+        bridge: &Bridge,
+        token: u64,
+        code: u16,
+        body: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let body = body.filter(|b| !b.is_none()).map(to_value).transpose()?;
+        let (conn, ctx) = (self.query.connection().clone(), self.query.context().clone());
+        answer_later(bridge, token, async move {
+            conn.send_query_response(&ctx, code, body.as_ref()).await
+        });
+        Ok(())
+    }
+
+    /// Sends an error answer (code, template and parameters) if there is room now:
+    /// `True`; `False` when it would have to wait (then use `error_later`).
     fn error(
         &self,
         py: Python<'_>,
         code: String,
         template: String,
         parameters: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let (conn, ctx) = self.target(py)?;
-        let parameters = match to_value(parameters)? {
-            Value::Array(items) => items,
-            other => vec![other],
-        };
-        let error = QueryError::new(code, template, parameters);
-        let send = conn.send_query_error(&ctx, error.clone());
-        match send.now_or_never() {
-            Some(result) => result.map_err(|e| answer_error(py, e)),
-            None => {
-                runtime().spawn(async move {
-                    let _ = conn.send_query_error(&ctx, error).await;
-                });
-                Ok(())
-            }
+    ) -> PyResult<bool> {
+        let error = query_error(code, template, parameters)?;
+        let (conn, ctx) = (self.query.connection(), self.query.context());
+        match conn.send_query_error(ctx, error).now_or_never() {
+            Some(result) => result.map(|()| true).map_err(|e| answer_error(py, e)),
+            None => Ok(false),
         }
     }
 
-    /// Whether the query has had its final answer (or its handler has finished).
-    fn finished(&self) -> bool {
-        let guard = self.query.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.as_ref().is_none_or(|q| q.context().is_finished())
+    /// Sends an error answer, waiting for room; completes `token` when it is written.
+    fn error_later(
+        &self,
+        bridge: &Bridge,
+        token: u64,
+        code: String,
+        template: String,
+        parameters: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let error = query_error(code, template, parameters)?;
+        let (conn, ctx) = (self.query.connection().clone(), self.query.context().clone());
+        answer_later(bridge, token, async move { conn.send_query_error(&ctx, error).await });
+        Ok(())
     }
 
-    /// Lets the query go: unanswered, the core answers it with an error.
-    fn release(&self) {
-        let query = self
-            .query
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        drop(query);
+    /// Whether the query has had its final answer.
+    fn finished(&self) -> bool {
+        self.query.context().is_finished()
     }
+}
+
+fn query_error(code: String, template: String, parameters: &Bound<'_, PyAny>) -> PyResult<QueryError> {
+    let parameters = match to_value(parameters)? {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    Ok(QueryError::new(code, template, parameters))
 }
 
 /// A connector set seen from Python (`vantiq_connector_sdk._native.NativeSet`).
@@ -303,7 +318,7 @@ impl NativeSet {
                 token,
                 match result {
                     Ok(()) => Ok(none_build()),
-                    Err(e) => Err(error_build(run_error(&e), e.to_string())),
+                    Err(e) => Err(run_error(&e)),
                 },
             );
         });

@@ -24,6 +24,17 @@ pub(crate) fn error_build(name: &'static str, message: String) -> Build {
     })
 }
 
+/// A `ConnectError` as the official SDK's `OSError`s: `args` is `(errno, message)`, the
+/// errno of `kind` (`"dns"`, `"refused"`, `"timeout"`, or another word for none); a
+/// DNS failure is also a `socket.gaierror`. Made by `_errors.connect_error`.
+pub(crate) fn connect_error_build(kind: &'static str, message: String) -> Build {
+    Box::new(move |py| {
+        py.import("vantiq_connector_sdk._errors")?
+            .getattr("connect_error")?
+            .call1((kind, message))
+    })
+}
+
 pub(crate) fn none_build() -> Build {
     Box::new(|py| Ok(py.None().into_bound(py)))
 }

@@ -4,8 +4,9 @@
 //! queues it on the most recently made [`crate::bridge::Bridge`]; the asyncio thread
 //! emits it with `logging.getLogger(name).log(level, message)` when it takes its batch.
 //! Records made while no bridge exists wait (up to [`PENDING_LIMIT`]) for the next one.
-//! The logger name is the Rust target with `::` written `.`
-//! (`vantiq_connector_sdk.connection.task`), so the package's logger configures both.
+//! The logger name is the Rust target with `::` written `.`, the SDK's crate named as
+//! the official SDK's logger (`vantiqconnectorsdk.connection.task`), so the package's
+//! logger configures both.
 //! Only events at or above the level set with [`set_log_level`] are formatted at all.
 
 use std::fmt::Write as _;
@@ -153,9 +154,20 @@ where
         }
         emit(Record {
             level: python_level(meta.level()),
-            name: meta.target().replace("::", "."),
+            name: logger_name(meta.target()),
             message: fields.message,
         });
+    }
+}
+
+/// The Python logger of a Rust target: `::` written `.`, and the SDK's own targets
+/// under the official SDK's logger (`vantiqconnectorsdk.connection.task`), so that a
+/// `logger.ini` written for it configures the core's records too.
+fn logger_name(target: &str) -> String {
+    let dotted = target.replace("::", ".");
+    match dotted.strip_prefix("vantiq_connector_sdk") {
+        Some(rest) => format!("vantiqconnectorsdk{rest}"),
+        None => dotted,
     }
 }
 

@@ -5,17 +5,34 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use vantiq_connector_sdk::{Error, NotifyError, OverflowPolicy, QueryAnswerError, Settings};
+use vantiq_connector_sdk::{
+    ConnectErrorKind, Error, NotifyError, OverflowPolicy, QueryAnswerError, Settings,
+};
 
 use crate::bridge::Build;
-use crate::errors::exception;
+use crate::errors::{connect_error_build, error_build, exception};
 
-/// The Python exception class for an error that ended a run.
-pub(crate) fn run_error(e: &Error) -> &'static str {
+/// The Python exception for an error that ended a run, as the official SDK raises it:
+/// a rejected token with its message text, a failed connection an `OSError` whose
+/// `args` are `(errno, message)`.
+pub(crate) fn run_error(e: &Error) -> Build {
     match e {
-        Error::AuthenticationFailed { .. } => "AuthenticationError",
-        Error::ConnectFailed { .. } => "ConnectError",
-        _ => "VantiqConnectorException",
+        Error::AuthenticationFailed {
+            status, message, ..
+        } => error_build(
+            "AuthenticationError",
+            format!("Connect call failed: {status} :: {message}"),
+        ),
+        Error::ConnectFailed { kind, .. } => {
+            let kind = match kind {
+                ConnectErrorKind::Dns => "dns",
+                ConnectErrorKind::Refused => "refused",
+                ConnectErrorKind::Timeout => "timeout",
+                _ => "other",
+            };
+            connect_error_build(kind, e.to_string())
+        }
+        _ => error_build("VantiqConnectorException", e.to_string()),
     }
 }
 
@@ -40,6 +57,10 @@ pub(crate) fn answer_error(py: Python<'_>, e: QueryAnswerError) -> PyErr {
         return pyo3::exceptions::PyTypeError::new_err(e.to_string());
     }
     exception(py, "QueryAnswerError", e.to_string())
+}
+
+pub(crate) fn answer_error_build(e: QueryAnswerError) -> Build {
+    Box::new(move |py| Ok(answer_error(py, e).into_value(py).into_bound(py).into_any()))
 }
 
 fn seconds(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Option<Duration>> {

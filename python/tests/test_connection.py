@@ -204,7 +204,7 @@ async def test_one_source_alone_with_connect_to_vantiq(workdir):
     async with Emulator(sources={"s1": {}, "s2": {}}) as sim:
         sim.write_server_config(workdir)
         vc = VantiqConnectorSet()
-        assert vc.get_logger().name == "vantiq_connector_sdk"
+        assert vc.get_logger().name == "vantiqconnectorsdk"
         rec = Recorder(vc).install()
         conn = vc.get_connection_for_source("s1")
         task = asyncio.get_running_loop().create_task(conn.connect_to_vantiq())

@@ -23,7 +23,7 @@ handlers=
 [logger_sdk]
 level=INFO
 handlers=file
-qualname=vantiq_connector_sdk
+qualname=vantiqconnectorsdk
 propagate=0
 
 [handler_file]
@@ -46,7 +46,7 @@ def reset(logger):
 
 
 async def test_logger_ini_and_the_core_records(workdir):
-    sdk = logging.getLogger("vantiq_connector_sdk")
+    sdk = logging.getLogger("vantiqconnectorsdk")
     (workdir / "serverConfig").mkdir()
     (workdir / "serverConfig/logger.ini").write_text(LOGGER_INI)
     try:
@@ -61,12 +61,12 @@ async def test_logger_ini_and_the_core_records(workdir):
                 await sim.drop_connection("s1")
                 await sim.wait_connections("s1", 2)
         names = {r.name for r in records.records}
-        assert any(n.startswith("vantiq_connector_sdk.") for n in names), names
+        assert any(n.startswith("vantiqconnectorsdk.") for n in names), names
         text = "\n".join(records.messages())
         assert "connected" in text and "s1" in text
         assert "s3cr3t" not in text
         # The ini's file handler and setup_logging's VantiqConnector.log (INFO and up).
-        assert "vantiq_connector_sdk.connection" in (workdir / "from-ini.log").read_text()
+        assert "vantiqconnectorsdk.connection" in (workdir / "from-ini.log").read_text()
         log = (workdir / "VantiqConnector.log").read_text()
         assert " - INFO - " in log and "DEBUG" not in log
     finally:
@@ -75,7 +75,7 @@ async def test_logger_ini_and_the_core_records(workdir):
 
 
 async def test_only_enabled_levels_are_forwarded(workdir):
-    sdk = logging.getLogger("vantiq_connector_sdk")
+    sdk = logging.getLogger("vantiqconnectorsdk")
     records = Records()
     sdk.addHandler(records)
     sdk.setLevel(logging.ERROR)

@@ -7,12 +7,14 @@ The WebSocket, TLS, JSON and protocol work runs in Rust threads; handlers are
 from the official SDK (it does what the official one documents where that one does not).
 """
 
-from ._connection import VantiqSourceConnection
+from ._connection import QueryContext, VantiqSourceConnection
+from ._constants import MODULE_CONSTANTS as _MODULE_CONSTANTS
 from ._constants import VantiqConnector
 from ._errors import (
     AuthenticationError,
     BufferFullError,
     ConnectError,
+    NameResolutionError,
     ConnectionClosedError,
     NotificationError,
     QueryAnswerError,
@@ -24,7 +26,15 @@ from ._native import sanitize_url
 from ._set import VantiqConnectorSet
 from ._settings import Settings
 
+__version__ = "0.1.0"
+
+# The official module's underscore constants (``_OP_PUBLISH``, ``_TEST_CLOSE``,
+# ``_WEBSOCKET_URL_PATTERN``, ...), same values, and its logger after ``setup_logging()``.
+globals().update(_MODULE_CONSTANTS)
+_vlog = None
+
 __all__ = [
+    "QueryContext",
     "VantiqSourceConnection",
     "VantiqConnector",
     "VantiqConnectorSet",
@@ -35,6 +45,7 @@ __all__ = [
     "Settings",
     "AuthenticationError",
     "ConnectError",
+    "NameResolutionError",
     "NotificationError",
     "BufferFullError",
     "ConnectionClosedError",

@@ -19,7 +19,7 @@ from . import _native
 
 __all__ = ["LoopBridge", "for_loop", "emit_log", "STOP"]
 
-_log = logging.getLogger("vantiq_connector_sdk")
+_log = logging.getLogger("vantiqconnectorsdk")
 
 _bridges: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBridge]" = (
     weakref.WeakKeyDictionary()

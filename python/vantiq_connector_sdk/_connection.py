@@ -8,9 +8,12 @@ as the official SDK does), and sends through the core.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import ssl
 import traceback
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Union
+import weakref
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
 from . import _bridge
 from ._constants import VantiqConnector
@@ -19,14 +22,39 @@ from ._errors import VantiqConnectorException
 if TYPE_CHECKING:  # pragma: no cover
     from ._set import VantiqConnectorSet
 
-__all__ = ["VantiqSourceConnection"]
+__all__ = ["VantiqSourceConnection", "QueryContext"]
 
-_log = logging.getLogger("vantiq_connector_sdk")
+_log = logging.getLogger("vantiqconnectorsdk")
 
 CloseHandler = Optional[Callable[[dict], Awaitable[None]]]
 MessageHandler = Optional[Callable[[dict, Any], Awaitable[None]]]
 
 _QUERY_CODES = (VantiqConnector.QUERY_EMPTY, VantiqConnector.QUERY_COMPLETE, VantiqConnector.QUERY_PARTIAL)
+
+
+class QueryContext(dict):
+    """The context a query handler gets: the dict the official SDK passes
+    (``VantiqConnector.SOURCE_NAME``, ``VantiqConnector.RESPONSE_ADDRESS``), which also
+    keeps the query open.
+
+    Answer through it from anywhere, at any time: in the handler, from a task it started,
+    from a callback. The query stays open while any reference to this context (or to a
+    ``copy()`` of it) is held; when the last one goes without a final answer, the SDK
+    answers with an error (``io.vantiq.connector.queryNotAnswered``), so no query is left
+    waiting. ``Settings.query_deadline`` and ``close()`` answer those still open too.
+    A plain ``dict`` copy (``dict(ctx)``) can answer while the query is open, but does not
+    keep it open.
+    """
+
+    __slots__ = ("_handle",)
+
+    def copy(self) -> "QueryContext":
+        """A copy that keeps the query open too."""
+        c = QueryContext(self)
+        c._handle = self._handle
+        return c
+
+    __copy__ = copy
 
 
 class VantiqSourceConnection:
@@ -42,9 +70,26 @@ class VantiqSourceConnection:
         self._connector_set: Optional["VantiqConnectorSet"] = connector_set
         self._set = connector_set
         self._index = index
-        # Queries whose handler runs, by reply address.
-        self._queries: Dict[str, Any] = {}
+        # The open queries, by reply address, while Python holds their context.
+        self._queries: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
         self._inbox = _bridge.Inbox()
+        config = connector_set._server_config
+        # As the official SDK: ``connectKWArgs`` as a dict (``disableSslVerification``
+        # turned into an ``ssl`` context that does not verify). The core applies them
+        # itself (see the README); these attributes are for connector code that reads them.
+        self.connect_kw_args: dict = {}
+        self.disable_ssl_check = False
+        kw = config.get(VantiqConnector.CONNECT_KW_ARGS)
+        if kw is not None:
+            kw_args = json.loads(kw)
+            if kw_args.get(VantiqConnector.DISABLE_SSL_VERIFICATION):
+                self.disable_ssl_check = True
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                self.connect_kw_args = {"ssl": ctx}
+            else:
+                self.connect_kw_args = kw_args
 
     def __str__(self) -> str:
         return f"VantiqSourceConnection for source: {self.source_name}, is_connected: {self.is_connected}"
@@ -162,10 +207,13 @@ class VantiqSourceConnection:
                 or ctx[VantiqConnector.SOURCE_NAME] != self.source_name
                 or ctx.get(VantiqConnector.RESPONSE_ADDRESS) is None):
             raise VantiqConnectorException(f"{what}: missing or incomplete context: {ctx}.")
-        handle = self._queries.get(ctx[VantiqConnector.RESPONSE_ADDRESS])
+        handle = getattr(ctx, "_handle", None) if type(ctx) is QueryContext else None
+        if handle is None:
+            handle = self._queries.get(ctx[VantiqConnector.RESPONSE_ADDRESS])
         if handle is None:
             raise VantiqConnectorException(
-                f"{what}: no running query with this context (its handler has returned): {ctx}.")
+                f"{what}: no open query with this context (it was answered, or every "
+                f"reference to its context was dropped): {ctx}.")
         return handle
 
     async def send_query_response(self, ctx: dict, code: int, message: Union[dict, list, None]) -> None:
@@ -176,7 +224,11 @@ class VantiqSourceConnection:
         if code != VantiqConnector.QUERY_EMPTY and message is None:
             raise VantiqConnectorException("send_query_response(): Non-empty responses require a message parameter.")
         handle = self._query(ctx, "send_query_response()")
-        handle.respond(code, None if code == VantiqConnector.QUERY_EMPTY else message)
+        body = None if code == VantiqConnector.QUERY_EMPTY else message
+        if not handle.respond(code, body):
+            # The answer budget is full (the server reads slowly): wait for room.
+            bridge = self._set._loop_bridge
+            await bridge.call(lambda token: handle.respond_later(bridge.native, token, code, body))
 
     async def send_query_error(self, ctx: dict, message: dict) -> None:
         """Answers a query with an error: ``message`` holds ``ERROR_CODE``,
@@ -191,7 +243,9 @@ class VantiqSourceConnection:
         if code is None or template is None or params is None:
             raise VantiqConnectorException(
                 f"send_query_error(): Missing or incomplete error message information: {message}")
-        handle.error(str(code), str(template), params)
+        if not handle.error(str(code), str(template), params):
+            bridge = self._set._loop_bridge
+            await bridge.call(lambda token: handle.error_later(bridge.native, token, str(code), str(template), params))
 
     # Dispatch --------------------------------------------------------------------------
 
@@ -210,7 +264,11 @@ class VantiqSourceConnection:
                     else:
                         await handler({VantiqConnector.SOURCE_NAME: name}, item[3])
                 elif kind == "q":
-                    await self._run_query(item)
+                    # The query's handle leaves the item (and, once the coroutine has
+                    # returned, this frame): only its contexts hold it then.
+                    run = self._run_query(item[3], item[4], item[5])
+                    item = None
+                    await run
                 elif kind == "c":
                     if self.connect_handler is not None:
                         await self.connect_handler({VantiqConnector.SOURCE_NAME: name}, item[3])
@@ -219,6 +277,7 @@ class VantiqSourceConnection:
                         await self.close_handler({VantiqConnector.SOURCE_NAME: name})
                 else:  # STOP
                     return
+                item = None
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -226,16 +285,15 @@ class VantiqSourceConnection:
                 _log.error("Exception %s thrown by %s handler of source %s: %s\n%s",
                            type(e).__name__, op, name, e, traceback.format_exc())
 
-    async def _run_query(self, item: tuple) -> None:
-        handle, reply, params = item[3], item[4], item[5]
+    async def _run_query(self, handle: Any, reply: str, params: Any) -> None:
         handler = self.query_handler
         if handler is None:
             handle.error("io.vantiq.connector.noQueryHandler", "Source {0} has no query handler.",
                          [self.source_name])
-            handle.release()
             return
         self._queries[reply] = handle
-        ctx = {VantiqConnector.SOURCE_NAME: self.source_name, VantiqConnector.RESPONSE_ADDRESS: reply}
+        ctx = QueryContext({VantiqConnector.SOURCE_NAME: self.source_name, VantiqConnector.RESPONSE_ADDRESS: reply})
+        ctx._handle = handle
         try:
             await handler(ctx, params)
         except asyncio.CancelledError:
@@ -244,9 +302,10 @@ class VantiqSourceConnection:
             _log.error("Exception %s thrown by query handler of source %s: %s\n%s",
                        type(e).__name__, self.source_name, e, traceback.format_exc())
             if not handle.finished():
-                handle.error("io.vantiq.connector.queryHandlerFailed", "The query handler failed: {0}",
-                             [f"{type(e).__name__}: {e}"])
-        finally:
-            del self._queries[reply]
-            # Without a final answer by now, the core answers with an error.
-            handle.release()
+                try:
+                    handle.error("io.vantiq.connector.queryHandlerFailed", "The query handler failed: {0}",
+                                 [f"{type(e).__name__}: {e}"])
+                except Exception:  # answered meanwhile, or the connection ended
+                    pass
+        # Returning drops this frame's references: if nothing else holds the context,
+        # an unanswered query gets its error answer from the core now.

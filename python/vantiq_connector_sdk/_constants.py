@@ -33,3 +33,37 @@ class VantiqConnector:
     TCP_PROBE_PORT_DEFAULT = 8000
     CONNECT_KW_ARGS = "connectKWArgs"
     DISABLE_SSL_VERIFICATION = "disableSslVerification"
+
+
+# The official module's module-level names (``vantiqconnectorsdk._OP_PUBLISH``, ...), same
+# values: test servers copied from Vantiq's repository import them. The package
+# re-exports each.
+_OP_AUTHENTICATE = "authenticate"
+_OP_VALIDATE = "validate"
+_OP_CONNECT_EXTENSION = "connectExtension"
+_OP_CONFIGURE_EXTENSION = "configureExtension"
+_OP_RECONNECT_REQUIRED = "reconnectRequired"
+_OP_PUBLISH = "publish"
+_OP_QUERY = "query"
+_OP_NOTIFY = "notification"
+_PARAM_RECONNECT_SECRET = "reconnectSecret"
+_CLOSED = "connectionHasBeenClosed"
+#: The op of a server message that closes the connection for good (Vantiq's test servers).
+_TEST_CLOSE = "testRequestsClientClose"
+_CONNECTION_FAILED = "connection_failed"
+_STATUS = "status"
+_BODY = "body"
+_RESPONSE_ADDRESS_HEADER = "X-Reply-Address"
+_MESSAGE_HEADERS = "messageHeaders"
+_ORIGIN_ADDRESS = "REPLY_ADDR_HEADER"
+_OPERATION = "op"
+_RESOURCE_NAME = "resourceName"
+_RESOURCE_ID = "resourceId"
+_SOURCES_RESOURCE = "sources"
+_OBJECT = "object"
+_PARAMETERS = "parameters"
+_WEBSOCKET_URL_PATTERN = ".*/api/v[0-9]+/wsock/websocket"
+_WEBSOCKET_V1_PATH = "/api/v1/wsock/websocket"
+
+#: The names above, by name, for the package to re-export.
+MODULE_CONSTANTS = {k: v for k, v in dict(globals()).items() if k.startswith("_") and k[1:2].isupper()}

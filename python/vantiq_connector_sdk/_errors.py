@@ -1,11 +1,16 @@
 """The package's exceptions: the official SDK's two, and subclasses for what the Rust core
 can tell apart (so ``except VantiqConnectorException`` still catches them all)."""
 
+import errno
+import socket
+from typing import Optional
+
 __all__ = [
     "VantiqConnectorException",
     "VantiqConnectorConfigException",
     "AuthenticationError",
     "ConnectError",
+    "NameResolutionError",
     "NotificationError",
     "BufferFullError",
     "ConnectionClosedError",
@@ -30,7 +35,30 @@ class AuthenticationError(VantiqConnectorConfigException):
 class ConnectError(VantiqConnectorException, OSError):
     """A connection could not be made and ``failOnConnectionError=true`` (or the
     ``max_reconnect_attempts`` setting) says not to retry. Also an ``OSError``, which is
-    what the official SDK raises then."""
+    what the official SDK raises then, with the same ``args``: ``(errno, message)``
+    (``errno`` is ``None`` where no system error number fits, a TLS failure say)."""
+
+    def __init__(self, code: Optional[int], message: str) -> None:
+        super().__init__(code, message)
+        self.errno = code
+        self.strerror = message
+
+    def __str__(self) -> str:
+        return f"[Errno {self.errno}] {self.strerror}" if self.errno is not None else str(self.strerror)
+
+
+class NameResolutionError(ConnectError, socket.gaierror):
+    """The server's host name could not be resolved: also a ``socket.gaierror``, as the
+    official SDK raises, with ``(errno, message)`` as its ``args``."""
+
+
+def connect_error(kind: str, message: str) -> ConnectError:
+    """The exception of a failed connection of ``kind`` (``"dns"``, ``"refused"``,
+    ``"timeout"``, another word for the rest), made by the core."""
+    if kind == "dns":
+        return NameResolutionError(socket.EAI_NONAME, message)
+    code = {"refused": errno.ECONNREFUSED, "timeout": errno.ETIMEDOUT}.get(kind)
+    return ConnectError(code, message)
 
 
 class NotificationError(VantiqConnectorException):

@@ -11,9 +11,10 @@ from . import _native
 
 __all__ = ["setup_logging", "sdk_logger", "refresh_log_level", "LOGGER_NAME"]
 
-#: The package's logger; the core's records go to its children
-#: (``vantiq_connector_sdk.connection.task``, ...).
-LOGGER_NAME = "vantiq_connector_sdk"
+#: The package's logger, the official SDK's name (so a ``logger.ini`` written for it
+#: applies unchanged); the core's records go to its children
+#: (``vantiqconnectorsdk.connection.task``, ...).
+LOGGER_NAME = "vantiqconnectorsdk"
 
 _LOGGER_CONFIG = os.path.join("serverConfig", "logger.ini")
 
@@ -44,3 +45,7 @@ def setup_logging() -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
     log.addHandler(handler)
     refresh_log_level()
+    # The official module keeps its logger in ``_vlog`` once set up.
+    import vantiq_connector_sdk
+
+    vantiq_connector_sdk._vlog = log

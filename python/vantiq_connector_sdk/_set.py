@@ -14,7 +14,7 @@ from ._settings import Settings
 
 __all__ = ["VantiqConnectorSet"]
 
-_log = logging.getLogger("vantiq_connector_sdk")
+_log = logging.getLogger("vantiqconnectorsdk")
 _ids = itertools.count(1)
 
 #: How long the dispatchers may take to finish the events queued before a stop.
@@ -41,7 +41,7 @@ class VantiqConnectorSet:
         self._id = next(_ids)
         self._native = _native.NativeSet(
             None if directory is None else os.fspath(directory),
-            None if settings is None else settings.to_dict(),
+            (settings or Settings()).to_dict(),
         )
         self._sources: List[str] = self._native.sources()
         self._server_config: Dict[str, Any] = self._native.properties()
@@ -110,6 +110,18 @@ class VantiqConnectorSet:
         """Closes every connection for good and stops the health probe."""
         await self._close(None)
         self._native.declare_unhealthy()
+
+    @property
+    def healthy(self) -> Optional[bool]:
+        """The official attribute: ``is_healthy()``."""
+        return self._native.is_healthy()
+
+    @property
+    def socket_server(self) -> Optional[Any]:
+        """The official attribute: not ``None`` while the health probe listens (the
+        official SDK's holds its asyncio server; here the probe runs in the core, and this
+        is the port it listens on)."""
+        return self._native.probe_port()
 
     # Extensions ------------------------------------------------------------------------
 

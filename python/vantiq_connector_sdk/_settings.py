@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal, Optional
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "QUERY_DEADLINE"]
+
+#: The default ``Settings.query_deadline``, in seconds: longer than a VAIL ``SELECT``
+#: usually waits for a source, so a query answered late by a task of the connector is
+#: still answered, and short enough that a forgotten one is answered (with an error)
+#: while someone still looks.
+QUERY_DEADLINE = 120.0
 
 
 @dataclass
@@ -22,7 +28,9 @@ class Settings:
     - ``window``: notifications sent and not yet acknowledged, at most.
     - ``ack_timeout``: how long notifications may wait for their acknowledgement.
     - ``max_message_size``: the largest server message accepted, in bytes.
-    - ``query_deadline``: a query not answered in this time gets an error answer.
+    - ``query_deadline``: a query without its final answer this long after it arrived
+      gets an error answer from the SDK (default ``QUERY_DEADLINE``, 120 s; ``None``: no
+      deadline, the query waits as long as anything holds its context).
     - ``close_timeout``: how long closing waits for pending notifications to go out.
     """
 
@@ -36,7 +44,7 @@ class Settings:
     window: Optional[int] = None
     ack_timeout: Optional[float] = None
     max_message_size: Optional[int] = None
-    query_deadline: Optional[float] = None
+    query_deadline: Optional[float] = QUERY_DEADLINE
     close_timeout: Optional[float] = None
 
     def to_dict(self) -> dict:

@@ -20,7 +20,7 @@ use super::events::{Event, EventSender, QueryEvent};
 use super::outbox::Outgoing as Queued;
 use super::supervisor::{announce_connected, decode_frame};
 use super::{ConnectionState, Shared};
-use crate::protocol::delivery::{Acked, Timeout};
+use crate::protocol::delivery::{Acked, Timeout, Unacknowledged};
 use crate::protocol::keepalive::Beat;
 use crate::protocol::{Action, Delivery, Keepalive, Session};
 use crate::transport::{Frame, Io, Outgoing, OwnText, Socket};
@@ -220,6 +220,12 @@ impl Link<'_> {
                 self.pending.push_back(Frame::Close(None));
                 return Some(End::Reconnect);
             }
+            Action::CloseForGood => {
+                tracing::info!("the server asked this connector to close (testRequestsClientClose)");
+                shared.shutdown.send_replace(true);
+                self.pending.push_back(Frame::Close(None));
+                return Some(End::Shutdown);
+            }
             Action::Fail(failure) => {
                 return Some(End::Lost(format!(
                     "the server refused the reconnection: {failure:?}"
@@ -251,7 +257,18 @@ impl Link<'_> {
     /// Puts the unacknowledged notifications back at the front of the
     /// outbox, to be sent again.
     fn requeue_unacknowledged(&mut self) {
-        let frames = self.delivery.take_unacknowledged();
+        let frames = match self.delivery.take_unacknowledged() {
+            Unacknowledged::Resend(frames) => frames,
+            Unacknowledged::Settled(0) => return,
+            Unacknowledged::Settled(count) => {
+                tracing::warn!(
+                    count,
+                    "the server has acknowledged no notification of this source: the ones unacknowledged when the connection ended are not sent again"
+                );
+                self.shared.stats.add_settled(count as u64);
+                return;
+            }
+        };
         if !frames.is_empty() {
             tracing::info!(
                 count = frames.len(),

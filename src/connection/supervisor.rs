@@ -229,6 +229,12 @@ async fn connect(shared: &Shared) -> Result<(Socket, Session, serde_json::Value)
             Action::Reconnect | Action::Reconfigure { .. } => {
                 return Err(network("reconnectRequired during the handshake".into()))
             }
+            Action::CloseForGood => {
+                // testRequestsClientClose before the configuration: closed for good.
+                shared.shutdown.send_replace(true);
+                socket.close().await;
+                return Err(network("the server asked this connector to close".into()));
+            }
             Action::Ignore(why) => tracing::debug!(why, "ignored a message during the handshake"),
             other => tracing::debug!(?other, "unexpected action during the handshake"),
         }
@@ -263,7 +269,8 @@ fn error_text(body: Option<&serde_json::Value>) -> String {
                 item.get("code").and_then(|c| c.as_str()),
                 item.get("message").and_then(|m| m.as_str()),
             ) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
+                // As the official SDKs write it (`authFailure:invalid authToken`).
+                (Some(code), Some(message)) => format!("{code}:{message}"),
                 (None, Some(message)) => message.to_owned(),
                 _ => item.to_string(),
             }

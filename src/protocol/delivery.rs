@@ -20,7 +20,12 @@
 //!   acknowledgement can arrive: the window is lifted (so a handler waiting
 //!   for room in the buffer cannot deadlock) and the ack clock stops.
 //! - When a connection ends, the unacknowledged notifications are handed
-//!   back oldest first, to go out again before anything newer.
+//!   back oldest first, to go out again before anything newer, if the server
+//!   has acknowledged anything of this source. If it never has (a test server
+//!   that does not acknowledge, as the official Python SDK expects), they are
+//!   settled instead: such a server is not sent the same notifications again
+//!   at every reconnection (at-most-once until it acknowledges, as after the
+//!   ack timeout).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -40,6 +45,16 @@ pub enum Timeout {
         /// Notifications that were in flight and are now settled.
         settled: usize,
     },
+}
+
+/// What was unacknowledged when a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unacknowledged<F> {
+    /// To be sent again, oldest first, before anything newer.
+    Resend(VecDeque<F>),
+    /// The server has acknowledged nothing of this source yet: this many
+    /// notifications are taken as settled, not sent again.
+    Settled(usize),
 }
 
 /// What an acknowledgement matched.
@@ -173,11 +188,17 @@ impl<F> Delivery<F> {
     }
 
     /// Ends the connection's part: the unacknowledged notifications, oldest
-    /// first, to be sent again before anything newer.
-    pub fn take_unacknowledged(&mut self) -> VecDeque<F> {
+    /// first, to be sent again before anything newer; or, when the server has
+    /// acknowledged nothing of this source, their count, taken as settled.
+    pub fn take_unacknowledged(&mut self) -> Unacknowledged<F> {
         self.last_progress = None;
         self.paused = false;
-        std::mem::take(&mut self.in_flight)
+        let frames = std::mem::take(&mut self.in_flight);
+        if self.acks_seen {
+            Unacknowledged::Resend(frames)
+        } else {
+            Unacknowledged::Settled(frames.len())
+        }
     }
 }
 
@@ -212,8 +233,27 @@ mod tests {
             d.on_sent(f, now);
         }
         d.on_ack(now);
-        assert_eq!(d.take_unacknowledged(), ["b", "c"]);
+        assert_eq!(
+            d.take_unacknowledged(),
+            Unacknowledged::Resend(["b", "c"].into())
+        );
         assert_eq!(d.on_ack(now), Acked::Nothing);
+    }
+
+    #[test]
+    fn a_server_that_acknowledged_nothing_is_not_sent_them_again() {
+        let now = t0();
+        let mut d = Delivery::new(8, TIMEOUT);
+        d.on_sent("a", now);
+        d.on_sent("b", now);
+        assert_eq!(d.take_unacknowledged(), Unacknowledged::Settled(2));
+        d.on_sent("c", now);
+        d.on_ack(now);
+        d.on_sent("d", now);
+        assert_eq!(
+            d.take_unacknowledged(),
+            Unacknowledged::Resend(["d"].into())
+        );
     }
 
     #[test]
@@ -282,7 +322,7 @@ mod tests {
         let mut d = Delivery::new(4, TIMEOUT);
         d.on_sent("a", now);
         d.on_timeout(now + TIMEOUT);
-        assert!(d.take_unacknowledged().is_empty());
+        assert_eq!(d.take_unacknowledged(), Unacknowledged::Settled(0));
         assert!(
             d.on_sent("b", now),
             "still at-most-once after a reconnection"
@@ -297,20 +337,32 @@ mod tests {
         fn resend_order_is_the_unacknowledged_tail(ops in proptest::collection::vec(any::<bool>(), 0..200), window in 1usize..16) {
             let now = t0();
             let mut d = Delivery::new(window, TIMEOUT);
-            let (mut next, mut acked) = (0u32, 0u32);
+            let (mut next, mut acked, mut statuses) = (0u32, 0u32, false);
             for send in ops {
                 if send {
                     if d.room() > 0 {
                         d.on_sent(next, now);
                         next += 1;
                     }
-                } else if d.on_ack(now) == Acked::Notification {
-                    acked += 1;
+                } else {
+                    statuses = true;
+                    if d.on_ack(now) == Acked::Notification {
+                        acked += 1;
+                    }
                 }
                 prop_assert!(d.in_flight() <= window);
             }
-            let back: Vec<u32> = d.take_unacknowledged().into_iter().collect();
-            prop_assert_eq!(back, (acked..next).collect::<Vec<_>>());
+            match d.take_unacknowledged() {
+                Unacknowledged::Resend(back) => {
+                    prop_assert!(statuses);
+                    let back: Vec<u32> = back.into_iter().collect();
+                    prop_assert_eq!(back, (acked..next).collect::<Vec<_>>());
+                }
+                Unacknowledged::Settled(n) => {
+                    prop_assert!(!statuses);
+                    prop_assert_eq!(n as u32, next);
+                }
+            }
         }
     }
 }

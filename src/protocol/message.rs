@@ -69,6 +69,10 @@ pub enum ServerMessage {
     },
     /// `reconnectRequired`: connect again from `connectExtension`.
     ReconnectRequired,
+    /// `testRequestsClientClose`: the op the test servers of Vantiq's
+    /// repository send to end a run; the official SDKs close the connection
+    /// for good, and so does this one.
+    TestClose,
 }
 
 /// Why a server frame could not be decoded. The connection carries on: the
@@ -372,6 +376,7 @@ pub(super) fn decode_request(
             }),
         },
         "reconnectRequired" => Ok(ServerMessage::ReconnectRequired),
+        "testRequestsClientClose" => Ok(ServerMessage::TestClose),
         _ => Err(DecodeError::UnknownOp(op.to_owned())),
     }
 }
@@ -671,6 +676,10 @@ mod tests {
         assert_eq!(
             dec(r#"{"op":"reconnectRequired","resourceName":"sources","resourceId":"s"}"#),
             Ok(ServerMessage::ReconnectRequired)
+        );
+        assert_eq!(
+            dec(r#"{"op":"testRequestsClientClose"}"#),
+            Ok(ServerMessage::TestClose)
         );
     }
 

@@ -150,6 +150,9 @@ pub enum Action {
         /// The `connectExtension` frame to write again.
         resend: String,
     },
+    /// `testRequestsClientClose`: close the source for good, at once (as the
+    /// official SDKs do for Vantiq's test servers).
+    CloseForGood,
     /// The handshake failed.
     Fail(Failure),
     /// Nothing to do but log why.
@@ -197,6 +200,7 @@ impl fmt::Debug for Action {
                 .field("body", body)
                 .finish(),
             Action::Reconnect => f.write_str("Reconnect"),
+            Action::CloseForGood => f.write_str("CloseForGood"),
             Action::Fail(failure) => f.debug_tuple("Fail").field(failure).finish(),
             Action::Ignore(why) => f.debug_tuple("Ignore").field(why).finish(),
         }
@@ -339,6 +343,7 @@ impl Session {
                 // Answer at once so that the VAIL SELECT does not hang.
                 Action::Send(not_ready_answer(&reply_address))
             }
+            (_, ServerMessage::TestClose) => Action::CloseForGood,
             (Phase::Authenticating, ServerMessage::ReconnectRequired) => Action::Reconnect,
             (_, ServerMessage::ReconnectRequired) => match self.style {
                 ReconnectStyle::NewSocket => Action::Reconnect,
@@ -619,6 +624,14 @@ mod tests {
             }),
             Action::Reconfigured { .. }
         ));
+    }
+
+    #[test]
+    fn test_close_ends_the_source_in_every_phase() {
+        let (mut s, _) = Session::start("src", "sec", Auth::Token("t"), ReconnectStyle::NewSocket);
+        assert_eq!(s.on_message(ServerMessage::TestClose), Action::CloseForGood);
+        let mut s = connected();
+        assert_eq!(s.on_message(ServerMessage::TestClose), Action::CloseForGood);
     }
 
     fn arb_message() -> impl Strategy<Value = ServerMessage> {
