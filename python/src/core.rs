@@ -25,7 +25,9 @@ use crate::bridge::{Bridge, Shared};
 use crate::convert::{to_py, to_value, PyJson};
 use crate::errors::{exception, none_build};
 use crate::runtime;
-use crate::translate::{answer_error, answer_error_build, notify_error, notify_error_build, run_error, settings_from};
+use crate::translate::{
+    answer_error, answer_error_build, notify_error, notify_error_build, run_error, settings_from,
+};
 
 /// The Rust handler of one source: queues each event for the Python dispatcher.
 struct ToPython {
@@ -115,10 +117,18 @@ impl QueryHandle {
     /// answer budget has room now: `True`. `False` when it would have to wait: nothing
     /// was sent (then use `respond_later`).
     #[pyo3(signature = (code, body=None))]
-    fn respond(&self, py: Python<'_>, code: u16, body: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn respond(
+        &self,
+        py: Python<'_>,
+        code: u16,
+        body: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         let body = body.filter(|b| !b.is_none()).map(to_value).transpose()?;
         let (conn, ctx) = (self.query.connection(), self.query.context());
-        match conn.send_query_response(ctx, code, body.as_ref()).now_or_never() {
+        match conn
+            .send_query_response(ctx, code, body.as_ref())
+            .now_or_never()
+        {
             Some(result) => result.map(|()| true).map_err(|e| answer_error(py, e)),
             None => Ok(false),
         }
@@ -134,7 +144,10 @@ impl QueryHandle {
         body: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let body = body.filter(|b| !b.is_none()).map(to_value).transpose()?;
-        let (conn, ctx) = (self.query.connection().clone(), self.query.context().clone());
+        let (conn, ctx) = (
+            self.query.connection().clone(),
+            self.query.context().clone(),
+        );
         answer_later(bridge, token, async move {
             conn.send_query_response(&ctx, code, body.as_ref()).await
         });
@@ -168,8 +181,13 @@ impl QueryHandle {
         parameters: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let error = query_error(code, template, parameters)?;
-        let (conn, ctx) = (self.query.connection().clone(), self.query.context().clone());
-        answer_later(bridge, token, async move { conn.send_query_error(&ctx, error).await });
+        let (conn, ctx) = (
+            self.query.connection().clone(),
+            self.query.context().clone(),
+        );
+        answer_later(bridge, token, async move {
+            conn.send_query_error(&ctx, error).await
+        });
         Ok(())
     }
 
@@ -179,7 +197,11 @@ impl QueryHandle {
     }
 }
 
-fn query_error(code: String, template: String, parameters: &Bound<'_, PyAny>) -> PyResult<QueryError> {
+fn query_error(
+    code: String,
+    template: String,
+    parameters: &Bound<'_, PyAny>,
+) -> PyResult<QueryError> {
     let parameters = match to_value(parameters)? {
         Value::Array(items) => items,
         other => vec![other],

@@ -242,6 +242,18 @@ impl NativeSim {
         })
     }
 
+    fn stop_reading(&self, bridge: &Bridge, token: u64, source: String) -> PyResult<()> {
+        self.spawn(bridge, token, |sim| async move {
+            sim.stop_reading(&source).await
+        })
+    }
+
+    fn resume_reading(&self, bridge: &Bridge, token: u64, source: String) -> PyResult<()> {
+        self.spawn(bridge, token, |sim| async move {
+            sim.resume_reading(&source).await
+        })
+    }
+
     fn go_silent(&self, bridge: &Bridge, token: u64, source: String) -> PyResult<()> {
         self.spawn(
             bridge,

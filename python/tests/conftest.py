@@ -57,6 +57,16 @@ async def probe(port: int) -> bool:
     return True
 
 
+async def wait_for(predicate, timeout: float = 30.0) -> None:
+    """Waits until ``predicate()`` holds: for a state that no awaitable announces (a
+    handler's record, a reconnection seen by a mock server), polled."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < end, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
 class Recorder:
     """Handlers that record every call, and echo: publishes come back as notifications;
     queries are answered by ``answer`` (by default: the params as the only row)."""

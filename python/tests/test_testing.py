@@ -6,7 +6,7 @@ import json
 import pytest
 import websockets
 
-from conftest import connector
+from conftest import connector, wait_for
 from vantiq_connector_sdk.testing import Emulator, EmulatorError, EmulatorTimeout
 
 
@@ -70,4 +70,6 @@ async def test_sources_can_be_added_and_removed_and_the_server_restarted(workdir
             assert sim.source_status("s2") is None
             await sim.publish("s1", {"still": True})
             assert (await sim.wait_notifications("s1", 1))[0]["object"] == {"still": True}
+            # The sim saw the handshakes; the connect handlers run on this loop after.
+            await wait_for(lambda: len(rec.connects) == 4)
             assert sorted(c for c, _ in rec.connects) == ["s1", "s1", "s2", "s2"]

@@ -171,6 +171,15 @@ class Emulator:
         """Cuts the source's connection without a close frame."""
         await self._call("drop_connection", source)
 
+    async def stop_reading(self, source: str) -> None:
+        """Stops reading the source's connection (kept open, the server still writes):
+        what the connector sends piles up in the network's buffers, then in its own."""
+        await self._call("stop_reading", source)
+
+    async def resume_reading(self, source: str) -> None:
+        """Reads the source's connection again after ``stop_reading``."""
+        await self._call("resume_reading", source)
+
     async def go_silent(self, source: str) -> None:
         """Makes the source's link half-open (nothing read, nothing sent)."""
         await self._call("go_silent", source)

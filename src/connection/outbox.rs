@@ -247,11 +247,16 @@ impl Outbox {
 
     /// Queues a query answer, waiting for room in the answer budget while
     /// `still_valid` holds (it is checked again after every wake-up, so a
-    /// waiter whose connection ended gives up).
+    /// waiter whose connection ended gives up). `admit` is asked once, under
+    /// the lock, when there is room, right before the answer is queued
+    /// (`false`: not queued): a final answer claims its query there, so a
+    /// waiting answer whose future is dropped has claimed nothing (`Ok(false)`
+    /// either way).
     pub(crate) async fn push_answer(
         &self,
         answer: Answer,
         still_valid: impl Fn() -> bool,
+        mut admit: impl FnMut() -> bool,
     ) -> Result<bool, Refused> {
         let mut answer = Some(answer);
         self.when_room(|st| {
@@ -263,6 +268,9 @@ impl Outbox {
             }
             let cost = answer.as_ref().map_or(0, Answer::cost);
             if st.answer_bytes == 0 || st.answer_bytes + cost <= self.answer_budget {
+                if !admit() {
+                    return Some(Ok(false));
+                }
                 self.queue_answer(st, answer.take().expect("pushed once"));
                 return Some(Ok(true));
             }
@@ -522,9 +530,13 @@ mod tests {
         let ob = Arc::new(outbox_with(
             Settings::builder().answer_buffer_bytes(200).build(),
         ));
-        assert!(ob.push_answer(answer("a", 100), || true).await.unwrap());
+        assert!(ob
+            .push_answer(answer("a", 100), || true, || true)
+            .await
+            .unwrap());
         let ob2 = ob.clone();
-        let waiter = tokio::spawn(async move { ob2.push_answer(answer("b", 100), || true).await });
+        let waiter =
+            tokio::spawn(async move { ob2.push_answer(answer("b", 100), || true, || true).await });
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished(), "over the budget: waits");
         let mut out = Vec::new();
@@ -542,9 +554,11 @@ mod tests {
         let valid = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (ob2, valid2) = (ob.clone(), valid.clone());
         let waiter = tokio::spawn(async move {
-            ob2.push_answer(answer("b", 1), move || {
-                valid2.load(std::sync::atomic::Ordering::SeqCst)
-            })
+            ob2.push_answer(
+                answer("b", 1),
+                move || valid2.load(std::sync::atomic::Ordering::SeqCst),
+                || true,
+            )
             .await
         });
         tokio::task::yield_now().await;

@@ -78,20 +78,40 @@ impl Reply {
     }
 
     /// Queues one answer (its [`Reply::frame`]), waiting for room in the
-    /// answer budget.
-    pub(crate) async fn send(&self, status: u16, frame: String) -> Result<(), QueryAnswerError> {
+    /// answer budget. `claim` is called once there is room, right before the
+    /// answer is queued: an error from it refuses the answer (a final answer
+    /// claims its query there, so a future dropped while it waits claims
+    /// nothing).
+    pub(crate) async fn send(
+        &self,
+        status: u16,
+        frame: String,
+        mut claim: impl FnMut() -> Result<(), QueryAnswerError>,
+    ) -> Result<(), QueryAnswerError> {
         let shared = &self.shared;
         let epoch = self.epoch;
-        match shared
+        let mut refused = QueryAnswerError::ConnectionLost;
+        let pushed = shared
             .outbox
-            .push_answer(self.answer(status, frame), || shared.is_current(epoch))
-            .await
-        {
+            .push_answer(
+                self.answer(status, frame),
+                || shared.is_current(epoch),
+                || match claim() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        refused = e;
+                        false
+                    }
+                },
+            )
+            .await;
+        match pushed {
             Ok(true) => {
                 self.counted(status);
                 Ok(())
             }
-            Ok(false) | Err(Refused::Closed) => Err(QueryAnswerError::ConnectionLost),
+            Ok(false) => Err(refused),
+            Err(Refused::Closed) => Err(QueryAnswerError::ConnectionLost),
         }
     }
 

@@ -221,7 +221,9 @@ impl Link<'_> {
                 return Some(End::Reconnect);
             }
             Action::CloseForGood => {
-                tracing::info!("the server asked this connector to close (testRequestsClientClose)");
+                tracing::info!(
+                    "the server asked this connector to close (testRequestsClientClose)"
+                );
                 shared.shutdown.send_replace(true);
                 self.pending.push_back(Frame::Close(None));
                 return Some(End::Shutdown);

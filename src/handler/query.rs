@@ -51,16 +51,31 @@ struct Shared {
 
 impl Shared {
     /// Sends one answer (its whole frame), unless the query is finished.
+    ///
+    /// Cancel-safe: a final answer claims the query only when its frame is
+    /// queued, after any wait for room in the answer budget, so an answer
+    /// whose future is dropped while it waits (a `select!`, a timeout, the
+    /// Python package's attempt without waiting) leaves the query open to be
+    /// answered again.
     async fn answer(&self, status: u16, frame: String) -> Result<(), QueryAnswerError> {
-        if is_final(status) {
-            if self.finished.swap(true, Ordering::AcqRel) {
-                return Err(QueryAnswerError::AlreadyAnswered);
-            }
-        } else if self.finished.load(Ordering::Acquire) {
+        if self.finished.load(Ordering::Acquire) {
             return Err(QueryAnswerError::AlreadyAnswered);
         }
-        let result = self.reply.send(status, frame).await;
-        if is_final(status) {
+        let last = is_final(status);
+        let claim = || {
+            let taken = if last {
+                self.finished.swap(true, Ordering::AcqRel)
+            } else {
+                self.finished.load(Ordering::Acquire)
+            };
+            if taken {
+                Err(QueryAnswerError::AlreadyAnswered)
+            } else {
+                Ok(())
+            }
+        };
+        let result = self.reply.send(status, frame, claim).await;
+        if last {
             self.settled.notify_one();
         }
         result
