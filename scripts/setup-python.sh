@@ -4,6 +4,7 @@
 #   - the official Vantiq connector SDK (vantiq-sim's interop test, the benchmark),
 #   - pytest and maturin,
 #   - the Prometheus project's Python client (its strict parsers check the SDK's /metrics),
+#   - Vantiq's pyExecConnector (PyPI vantiqpythonexecconnector) with what it imports,
 #   - this repository's Python package (python/, `vantiq_connector_sdk`), built in
 #     release into the workspace's target/ (cargo rebuilds only what changed).
 # Idempotent: re-running installs only what is missing, and rebuilds the package.
@@ -17,6 +18,12 @@ SDK_VERSION="1.3.7"
 MATURIN_VERSION="1.16.0"
 PYTEST_VERSION="9.2.0"
 PROMETHEUS_CLIENT_VERSION="0.26.0"
+# Vantiq's own connector, run unchanged on this package by python/tests/test_pyexec.py
+# (installed without its dependencies, which would pull the official SDK's pin: the
+# official SDK is here already; vantiqsdk and codetiming are what it imports).
+PYEXEC_VERSION="1.3.4"
+VANTIQSDK_VERSION="1.4.8"
+CODETIMING_VERSION="1.4.0"
 
 PYTHON="${PYTHON:-python3}"
 if ! command -v "${PYTHON}" >/dev/null 2>&1; then
@@ -42,6 +49,12 @@ want vantiqconnectorsdk "${SDK_VERSION}"
 want maturin "${MATURIN_VERSION}"
 want pytest "${PYTEST_VERSION}"
 want prometheus-client "${PROMETHEUS_CLIENT_VERSION}"
+want vantiqsdk "${VANTIQSDK_VERSION}"
+want codetiming "${CODETIMING_VERSION}"
+if ! "${VENV}/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('vantiqpythonexecconnector') == '${PYEXEC_VERSION}' else 1)" >/dev/null 2>&1; then
+    "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+        "vantiqpythonexecconnector==${PYEXEC_VERSION}" >&2
+fi
 
 if [ "${SKIP_PY_PACKAGE:-0}" != 1 ]; then
     echo "building and installing the vantiq_connector_sdk package (python/)" >&2
