@@ -5,8 +5,9 @@
 #   - pytest and maturin,
 #   - the Prometheus project's Python client (its strict parsers check the SDK's /metrics),
 #   - Vantiq's pyExecConnector (PyPI vantiqpythonexecconnector) with what it imports,
-#   - this repository's Python package (python/, `vantiq_connector_sdk`), built in
-#     release into the workspace's target/ (cargo rebuilds only what changed).
+#   - this repository's Python package (python/, `vantiq_connector_sdk`): its
+#     distribution wheel, built by scripts/build-python.sh into target/python-dist
+#     (cargo rebuilds only what changed) and installed as a user would install it.
 # Idempotent: re-running installs only what is missing, and rebuilds the package.
 # Set SKIP_PY_PACKAGE=1 to skip building the package.
 # Prints the path of the venv's python on its last line.
@@ -24,6 +25,10 @@ PROMETHEUS_CLIENT_VERSION="0.26.0"
 PYEXEC_VERSION="1.3.4"
 VANTIQSDK_VERSION="1.4.8"
 CODETIMING_VERSION="1.4.0"
+# The example connector's tests (python/examples) and the package's lint and type checks.
+PYTEST_ASYNCIO_VERSION="1.3.0"
+RUFF_VERSION="0.17.6"
+MYPY_VERSION="2.4.1"
 
 PYTHON="${PYTHON:-python3}"
 if ! command -v "${PYTHON}" >/dev/null 2>&1; then
@@ -51,15 +56,19 @@ want pytest "${PYTEST_VERSION}"
 want prometheus-client "${PROMETHEUS_CLIENT_VERSION}"
 want vantiqsdk "${VANTIQSDK_VERSION}"
 want codetiming "${CODETIMING_VERSION}"
+want pytest-asyncio "${PYTEST_ASYNCIO_VERSION}"
+want ruff "${RUFF_VERSION}"
+want mypy "${MYPY_VERSION}"
 if ! "${VENV}/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('vantiqpythonexecconnector') == '${PYEXEC_VERSION}' else 1)" >/dev/null 2>&1; then
     "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
         "vantiqpythonexecconnector==${PYEXEC_VERSION}" >&2
 fi
 
 if [ "${SKIP_PY_PACKAGE:-0}" != 1 ]; then
-    echo "building and installing the vantiq_connector_sdk package (python/)" >&2
-    PATH="${VENV}/bin:${PATH}" "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check \
-        --no-build-isolation --force-reinstall --no-deps "${ROOT}/python" >&2
+    echo "building the vantiq_connector_sdk wheel (python/) and installing it" >&2
+    WHEEL="$(bash "${ROOT}/scripts/build-python.sh" "${ROOT}/target/python-dist" | tail -n 1)"
+    "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+        "${WHEEL}" >&2
 fi
 
 echo "${VENV}/bin/python"

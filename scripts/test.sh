@@ -45,8 +45,24 @@ cargo clippy -p vantiq-connector-sdk --lib --no-default-features -- -D warnings
 step "cargo test (workspace: unit, integration, doc tests)"
 cargo test --workspace
 
-step "Python package tests (pytest, python/tests)"
-"${VANTIQ_PY}" -m pytest -q -p no:cacheprovider python/tests
+# The suite runs against the wheel setup-python.sh installed into the venv (the
+# conftest checks it is not the source tree), with no Rust toolchain on PATH.
+NO_RUST_PATH="$(dirname "${VANTIQ_PY}"):$(printf '%s' "${PATH}" | tr ':' '\n' \
+    | grep -v -e '/\.cargo/' -e '/\.rustup/' | paste -sd: -)"
+
+step "Python package tests (pytest, python/tests) against the installed wheel, no Rust on PATH"
+PATH="${NO_RUST_PATH}" VANTIQ_EXPECT_INSTALLED=1 "${VANTIQ_PY}" -m pytest -q -p no:cacheprovider python/tests
+
+step "Python package tests again, the loop woken by a thread (the path without add_reader)"
+PATH="${NO_RUST_PATH}" VANTIQ_EXPECT_INSTALLED=1 VANTIQ_CONNECTOR_WAKE=thread \
+    "${VANTIQ_PY}" -m pytest -q -p no:cacheprovider python/tests
+
+step "The Python example connector's own tests (the package's pytest plugin, pytest-asyncio)"
+(cd python/examples && PATH="${NO_RUST_PATH}" "${VANTIQ_PY}" -m pytest -q -p no:cacheprovider .)
+
+step "Python: ruff, mypy --strict on the example connector"
+"${VANTIQ_PY}" -m ruff check python
+"${VANTIQ_PY}" -m mypy --strict python/examples/echo_connector.py
 
 step "vantiq-sim console in a real browser (Debian's chromium, playwright-core)"
 bash scripts/setup-browser.sh

@@ -110,9 +110,10 @@ macro_rules! settings {
 
 settings! {
     /// Delay before the second reconnection attempt (the first is made at
-    /// once, with a little jitter); it doubles after each failure up to
-    /// `max_backoff`, and resets after a successful connection. Default
-    /// [`defaults::INITIAL_BACKOFF`].
+    /// once, with a little jitter), and the step by which each later delay
+    /// grows (linearly, as the official Python SDK's do) up to `max_backoff`;
+    /// each delay is drawn from its upper half. Resets after a successful
+    /// connection. Default [`defaults::INITIAL_BACKOFF`].
     initial_backoff: Duration = defaults::INITIAL_BACKOFF;
     /// The largest delay between reconnection attempts. Default
     /// [`defaults::MAX_BACKOFF`].

@@ -48,6 +48,8 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logs::install();
+    // The package's version: the workspace's, the same as the crates'.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<bridge::Bridge>()?;
     m.add_function(wrap_pyfunction!(logs::set_log_level, m)?)?;
     core::register(m)?;

@@ -9,13 +9,21 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
+import shutil
 import socket
 from typing import Any, Dict, List, Optional
 
 import pytest
 
+import vantiq_connector_sdk
 from vantiq_connector_sdk import VantiqConnector, VantiqConnectorSet
 from vantiq_connector_sdk.testing import Emulator
+
+if os.environ.get("VANTIQ_EXPECT_INSTALLED") == "1":
+    # CI runs this suite against the installed wheel, on a PATH without a Rust toolchain.
+    assert "site-packages" in vantiq_connector_sdk.__file__, vantiq_connector_sdk.__file__
+    assert shutil.which("cargo") is None and shutil.which("rustc") is None, "a Rust toolchain is on PATH"
 
 #: Longest an async test may run, in seconds.
 TEST_TIMEOUT = 60

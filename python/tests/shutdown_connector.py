@@ -3,7 +3,6 @@ test_shutdown.py. It prints READY once connected, while publishes and its own
 notifications are in flight."""
 
 import asyncio
-import os
 import signal
 import sys
 

@@ -3,8 +3,8 @@
 import asyncio
 
 import pytest
-
 from conftest import Recorder, connector, free_port, running
+
 from vantiq_connector_sdk import (
     AuthenticationError,
     ConnectError,

@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 import pytest
 import vantiqconnectorsdk as official
 import websockets
+from conftest import connector, free_port, running, wait_for
 
 import vantiq_connector_sdk as ours
 from vantiq_connector_sdk import (
@@ -22,8 +23,6 @@ from vantiq_connector_sdk import (
     VantiqConnectorSet,
 )
 from vantiq_connector_sdk.testing import Emulator
-
-from conftest import connector, free_port, running, wait_for
 
 # Queries answered from anywhere ---------------------------------------------------------
 
@@ -132,7 +131,8 @@ async def test_a_streamed_answer_survives_a_server_that_stops_reading(workdir, r
                 conn = rec.conn(ctx)
                 for start in range(0, rows, chunk):
                     code = VantiqConnector.QUERY_COMPLETE if start + chunk >= rows else VantiqConnector.QUERY_PARTIAL
-                    await conn.send_query_response(ctx, code, [{"i": i, "pad": pad} for i in range(start, start + chunk)])
+                    rows_ = [{"i": i, "pad": pad} for i in range(start, start + chunk)]
+                    await conn.send_query_response(ctx, code, rows_)
                     sent.append(start)
 
             rec.answer = stream
@@ -241,7 +241,8 @@ class MockServer:
     async def handle(self, ws):
         message = json.loads(await ws.recv())
         if message.get("object") != self.token:
-            await ws.send(json.dumps({"status": 401, "body": [{"code": "authFailure", "message": "invalid authToken"}]}))
+            refusal = {"status": 401, "body": [{"code": "authFailure", "message": "invalid authToken"}]}
+            await ws.send(json.dumps(refusal))
             await ws.wait_closed()
             return
         await ws.send(json.dumps({"status": 200}))
@@ -359,10 +360,10 @@ async def test_a_server_that_never_acknowledges_is_not_sent_the_same_notificatio
         conn = vc.get_connection_for_source("s1")
         async with running(vc):
             for cycle in range(4):
-                await wait_for(lambda: mock.connections == cycle + 1 and conn.is_connected)
+                await wait_for(lambda c=cycle: mock.connections == c + 1 and conn.is_connected)
                 for i in range(10):
                     await conn.send_notification({"cycle": cycle, "i": i})
-                await wait_for(lambda: len(mock.notifications) == 10 * (cycle + 1))
+                await wait_for(lambda c=cycle: len(mock.notifications) == 10 * (c + 1))
                 mock.drop_now.set()
             await wait_for(lambda: mock.connections == 5)
             await vc.flush()
@@ -388,7 +389,20 @@ async def test_a_restarted_server_is_reconnected_to(workdir):
             server.close()
             await server.wait_closed()
             server = await websockets.serve(mock.handle, "127.0.0.1", port)
-            await wait_for(lambda: mock.connections == n and conn.is_connected)
+            await wait_for(lambda n=n: mock.connections == n and conn.is_connected)
         assert conn.stats()["reconnections"] >= 4
     server.close()
     await server.wait_closed()
+
+
+async def test_connect_kw_args_are_applied_as_on_the_rust_side(workdir):
+    """``connectKWArgs`` keywords of ``websockets.connect`` mean the same here:
+    ``max_size`` bounds the server messages taken (a larger one is skipped)."""
+    async with Emulator(sources={"s1": {}}) as sim:
+        async with connector(sim, workdir, connectKWArgs='{"max_size": 1000}') as rec:
+            await sim.wait_connected("s1")
+            await sim.publish("s1", {"big": "x" * 1200})
+            await sim.publish("s1", {"small": 1})
+            await wait_for(lambda: len(rec.publishes) == 1)
+            assert rec.publishes == [("s1", {"small": 1})]
+            assert rec.conn({VantiqConnector.SOURCE_NAME: "s1"}).stats()["malformed"] == 1

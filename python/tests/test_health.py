@@ -4,8 +4,8 @@ import contextlib
 import socket
 
 import pytest
-
 from conftest import free_port, probe
+
 from vantiq_connector_sdk import VantiqConnector, VantiqConnectorSet
 
 

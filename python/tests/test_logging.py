@@ -3,6 +3,7 @@
 import logging
 
 from conftest import Records, connector
+
 from vantiq_connector_sdk import refresh_log_level, setup_logging
 from vantiq_connector_sdk.testing import Emulator
 

@@ -3,8 +3,8 @@
 import asyncio
 
 import pytest
-
 from conftest import connector
+
 from vantiq_connector_sdk import (
     NotificationError,
     QueryAnswerError,

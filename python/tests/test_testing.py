@@ -5,8 +5,8 @@ import json
 
 import pytest
 import websockets
-
 from conftest import connector, wait_for
+
 from vantiq_connector_sdk.testing import Emulator, EmulatorError, EmulatorTimeout
 
 

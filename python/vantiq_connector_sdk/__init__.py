@@ -14,19 +14,17 @@ from ._errors import (
     AuthenticationError,
     BufferFullError,
     ConnectError,
-    NameResolutionError,
     ConnectionClosedError,
+    NameResolutionError,
     NotificationError,
     QueryAnswerError,
     VantiqConnectorConfigException,
     VantiqConnectorException,
 )
 from ._logging import refresh_log_level, setup_logging
-from ._native import sanitize_url
+from ._native import __version__, sanitize_url
 from ._set import VantiqConnectorSet
 from ._settings import Settings
-
-__version__ = "0.1.0"
 
 # The official module's underscore constants (``_OP_PUBLISH``, ``_TEST_CLOSE``,
 # ``_WEBSOCKET_URL_PATTERN``, ...), same values, and its logger after ``setup_logging()``.
@@ -34,6 +32,7 @@ globals().update(_MODULE_CONSTANTS)
 _vlog = None
 
 __all__ = [
+    "__version__",
     "QueryContext",
     "VantiqSourceConnection",
     "VantiqConnector",

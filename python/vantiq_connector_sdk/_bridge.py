@@ -1,10 +1,13 @@
 """The asyncio end of the bridge to the Rust core (see python/src/bridge.rs).
 
-One ``LoopBridge`` per event loop watches the native bridge's wake-up socket with
-``loop.add_reader``. Its callback takes everything the Rust side has queued at once and
-routes it: completions resolve their futures, log records go to ``logging``, and events
-(connect, publish, query, close) go to their source's inbox, which that source's
-dispatcher task works through in order, awaiting each handler as the official SDK does.
+One ``LoopBridge`` per event loop is woken by the Rust side: by default through a socket
+it watches with ``loop.add_reader``; where the loop has no ``add_reader`` (Windows'
+Proactor loop), or when ``VANTIQ_CONNECTOR_WAKE=thread`` is set, through a thread that
+waits for the core and calls ``loop.call_soon_threadsafe``. Its callback takes everything
+the Rust side has queued at once and routes it: completions resolve their futures, log
+records go to ``logging``, and events (connect, publish, query, close) go to their
+source's inbox, which that source's dispatcher task works through in order, awaiting each
+handler as the official SDK does.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
+import threading
 import weakref
 from typing import Any, Callable, Deque, Dict, Optional, Tuple
 
@@ -20,6 +25,9 @@ from . import _native
 __all__ = ["LoopBridge", "for_loop", "emit_log", "STOP"]
 
 _log = logging.getLogger("vantiqconnectorsdk")
+
+#: The environment variable that forces a way of waking the loop: ``reader`` or ``thread``.
+WAKE_ENV = "VANTIQ_CONNECTOR_WAKE"
 
 _bridges: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBridge]" = (
     weakref.WeakKeyDictionary()
@@ -65,11 +73,38 @@ class LoopBridge:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = weakref.ref(loop)
-        self.native = _native.Bridge()
         self.futures: Dict[int, asyncio.Future] = {}
         # (set id, source index) -> inbox, for the sets running on this loop.
         self.routes: Dict[Tuple[int, int], Inbox] = {}
-        loop.add_reader(self.native.fileno(), self._wake)
+        wanted = os.environ.get(WAKE_ENV, "reader")
+        if wanted not in ("reader", "thread"):
+            raise ValueError(f"{WAKE_ENV} must be reader or thread, not {wanted!r}")
+        self.native = self._reader_bridge(loop) if wanted == "reader" else None
+        if self.native is None:
+            self.native = _native.Bridge(thread=True)
+            # The thread holds the loop and this bridge weakly: it ends when either goes
+            # (the finaliser wakes it), or when the loop is closed.
+            waiter = threading.Thread(target=_wait, args=(weakref.ref(loop), weakref.ref(self), self.native),
+                                      daemon=True, name="vantiq-connector-wake")
+            waiter.start()
+            weakref.finalize(self, self.native.close_wait)
+
+    def _reader_bridge(self, loop: asyncio.AbstractEventLoop) -> Optional[Any]:
+        """A bridge whose socket ``loop`` watches, or ``None`` where the loop (or the
+        platform) cannot watch one."""
+        try:
+            native = _native.Bridge()
+            loop.add_reader(native.fileno(), self._wake)
+        except NotImplementedError:
+            return None
+        return native
+
+    @property
+    def mode(self) -> str:
+        """How the core wakes this loop: ``"reader"`` or ``"thread"``."""
+        return self.native.mode
+
+
 
     def future(self) -> Tuple[int, asyncio.Future]:
         """A token, and the future the Rust side completes under it."""
@@ -120,6 +155,20 @@ class LoopBridge:
                     woken.append(inbox)
         for inbox in woken:
             inbox.wake()
+
+
+def _wait(loop_ref: "weakref.ref[asyncio.AbstractEventLoop]", bridge_ref: "weakref.ref[LoopBridge]",
+          native: Any) -> None:
+    """The thread mode's thread: hands each wake-up of the core to the loop."""
+    while native.wait():
+        loop, bridge = loop_ref(), bridge_ref()
+        if loop is None or bridge is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(bridge._wake)
+        except RuntimeError:  # closed meanwhile
+            return
+        del loop, bridge
 
 
 def for_loop(loop: asyncio.AbstractEventLoop) -> LoopBridge:

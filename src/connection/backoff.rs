@@ -1,9 +1,14 @@
-//! Reconnection delays: exponential backoff with jitter.
+//! Reconnection delays: linear backoff with jitter.
 //!
-//! The first retry comes almost at once (most drops are momentary); later
-//! ones double up to a cap. Each delay is drawn at random from its upper half
-//! ("equal jitter") so that many connectors dropped together do not come back
-//! together.
+//! The first retry comes almost at once (most drops are momentary); each later
+//! one waits one step (`initial`) longer than the one before, up to a cap: the
+//! shape of the official Python SDK's waits (0.5 s longer each time), at a
+//! finer step. Measured against doubling, it is what brings a connector back
+//! soon after a server that restarts within a few minutes is up again: the
+//! wait in force when it comes back grows with the square root of how long it
+//! was down, not in proportion (scripts/reconnect-timing.py, BENCHMARKS.md).
+//! Each delay is drawn at random from its upper half ("equal jitter") so that
+//! many connectors dropped together do not come back together.
 
 use std::time::Duration;
 
@@ -38,8 +43,7 @@ impl Backoff {
             // First retry: at once, spread over a fraction of the initial delay.
             return jitter(Duration::ZERO, self.initial / 4);
         }
-        let factor = 1u32 << (n - 1).min(20);
-        let base = self.initial.saturating_mul(factor).min(self.max);
+        let base = self.initial.saturating_mul(n).min(self.max);
         jitter(base / 2, base)
     }
 
@@ -60,22 +64,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn first_retry_is_quick_then_doubles_to_the_cap() {
+    fn first_retry_is_quick_then_grows_by_one_step_to_the_cap() {
         let initial = Duration::from_millis(100);
         let max = Duration::from_secs(2);
         let mut b = Backoff::new(initial, max);
         assert!(b.next_delay() <= initial / 4);
-        let mut expected = initial;
-        for _ in 0..10 {
+        for n in 1..=30u32 {
+            let expected = (initial * n).min(max);
             let d = b.next_delay();
             assert!(
                 d >= expected / 2 && d <= expected,
                 "{d:?} not in [{:?}, {expected:?}]",
                 expected / 2
             );
-            expected = (expected * 2).min(max);
         }
-        assert_eq!(b.failures(), 11);
+        assert_eq!(b.failures(), 31);
         b.reset();
         assert!(b.next_delay() <= initial / 4);
     }
