@@ -29,6 +29,10 @@ CODETIMING_VERSION="1.4.0"
 PYTEST_ASYNCIO_VERSION="1.3.0"
 RUFF_VERSION="0.17.6"
 MYPY_VERSION="2.4.1"
+# The release workflow's checks (.github/workflows): its schema, and zizmor. (actionlint
+# from PyPI downloads its binary from GitHub when installed, which is not reachable here.)
+CHECK_JSONSCHEMA_VERSION="0.39.0"
+ZIZMOR_VERSION="1.33.1"
 
 PYTHON="${PYTHON:-python3}"
 if ! command -v "${PYTHON}" >/dev/null 2>&1; then
@@ -59,6 +63,8 @@ want codetiming "${CODETIMING_VERSION}"
 want pytest-asyncio "${PYTEST_ASYNCIO_VERSION}"
 want ruff "${RUFF_VERSION}"
 want mypy "${MYPY_VERSION}"
+want check-jsonschema "${CHECK_JSONSCHEMA_VERSION}"
+want zizmor "${ZIZMOR_VERSION}"
 if ! "${VENV}/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('vantiqpythonexecconnector') == '${PYEXEC_VERSION}' else 1)" >/dev/null 2>&1; then
     "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
         "vantiqpythonexecconnector==${PYEXEC_VERSION}" >&2

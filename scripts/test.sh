@@ -60,6 +60,10 @@ PATH="${NO_RUST_PATH}" VANTIQ_EXPECT_INSTALLED=1 VANTIQ_CONNECTOR_WAKE=thread \
 step "The Python example connector's own tests (the package's pytest plugin, pytest-asyncio)"
 (cd python/examples && PATH="${NO_RUST_PATH}" "${VANTIQ_PY}" -m pytest -q -p no:cacheprovider .)
 
+step "The Python release workflow: GitHub's workflow schema, zizmor"
+"$(dirname "${VANTIQ_PY}")/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yml
+"$(dirname "${VANTIQ_PY}")/zizmor" --offline --config .github/zizmor.yml .github/workflows
+
 step "Python: ruff, mypy --strict on the example connector"
 "${VANTIQ_PY}" -m ruff check python
 "${VANTIQ_PY}" -m mypy --strict python/examples/echo_connector.py

@@ -1,5 +1,6 @@
 """The TCP health probe: a custom port, the default 8000, and the connection-level calls."""
 
+import asyncio
 import contextlib
 import socket
 
@@ -73,3 +74,30 @@ async def test_a_busy_probe_port_raises_os_error(workdir):
         with pytest.raises(OSError):
             await vc.declare_healthy()
         assert vc.is_healthy() is None
+
+
+async def test_metrics_and_http_probes_with_metrics_port(workdir):
+    """``metricsPort`` in server.config: Prometheus /metrics and /healthz, /readyz."""
+    import urllib.request
+
+    from vantiq_connector_sdk.testing import Emulator
+
+    from conftest import connector
+
+    port = free_port()
+    async with Emulator(sources={"s1": {}}) as sim:
+        async with connector(sim, workdir, metricsPort=port) as rec:
+            await sim.wait_connected("s1")
+            await sim.publish("s1", {"x": 1})
+            await sim.wait_notifications("s1", 1)
+
+            def get(path):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+                    return r.status, r.read().decode()
+
+            loop = asyncio.get_running_loop()
+            status, text = await loop.run_in_executor(None, get, "/metrics")
+            assert status == 200
+            assert 'source="s1"' in text and "vantiq_connector_notifications" in text, text[:2000]
+            assert (await loop.run_in_executor(None, get, "/healthz"))[0] == 200
+            assert (await loop.run_in_executor(None, get, "/readyz"))[0] == 200
