@@ -7,8 +7,9 @@
 //! ([`ToPython`]) only queues the event on the loop's bridge; the Python dispatcher calls
 //! the Python handlers. Queries travel as [`QueryHandle`]s, through which Python answers.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use futures_util::FutureExt;
 use pyo3::prelude::*;
@@ -34,6 +35,39 @@ struct ToPython {
     bridge: Arc<Shared>,
     set: u64,
     source: u32,
+    open: OpenQueries,
+}
+
+/// The open queries of one source, weakly, by reply address: how an answer given with a
+/// plain `dict` copy of a query's context finds its query (the context objects hold the
+/// handles themselves). An entry goes when the last handle on its query does.
+#[derive(Clone, Default)]
+struct OpenQueries(Arc<Mutex<HashMap<Box<str>, Weak<Query>>>>);
+
+impl OpenQueries {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Weak<Query>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A handle on `query`, noted as open.
+    fn handle(&self, query: Query) -> QueryHandle {
+        let query = Arc::new(query);
+        self.lock()
+            .insert(query.reply_address().into(), Arc::downgrade(&query));
+        QueryHandle {
+            query,
+            open: self.clone(),
+        }
+    }
+
+    /// Another handle on the open query of `reply`, if there is one.
+    fn find(&self, reply: &str) -> Option<QueryHandle> {
+        let query = self.lock().get(reply)?.upgrade()?;
+        Some(QueryHandle {
+            query,
+            open: self.clone(),
+        })
+    }
 }
 
 impl ToPython {
@@ -63,12 +97,12 @@ impl Handler for ToPython {
     }
 
     async fn on_query(&self, query: Query) -> HandlerResult {
-        let (set, source) = (self.set, self.source);
+        let (set, source, open) = (self.set, self.source, self.open.clone());
         self.bridge
             .push_event(Box::new(move |py| {
                 let params = to_py(py, query.params())?;
                 let reply = query.reply_address().to_owned();
-                let handle = Py::new(py, QueryHandle { query })?;
+                let handle = Py::new(py, open.handle(query))?;
                 Ok(("q", set, source, handle, reply, params)
                     .into_pyobject(py)?
                     .into_any())
@@ -86,9 +120,26 @@ impl Handler for ToPython {
 /// One query, held by the Python context objects of the query (and the dispatcher while
 /// its handler runs); answers go through it. When Python lets go of the last of them
 /// without a final answer, the core answers with an error.
-#[pyclass(frozen, weakref, module = "vantiq_connector_sdk._native")]
+#[pyclass(frozen, module = "vantiq_connector_sdk._native")]
 pub(crate) struct QueryHandle {
-    query: Query,
+    query: Arc<Query>,
+    open: OpenQueries,
+}
+
+impl Drop for QueryHandle {
+    fn drop(&mut self) {
+        // The last handle on the query: it is no longer open for plain-dict answers.
+        if Arc::strong_count(&self.query) == 1 {
+            let mut open = self.open.lock();
+            let reply = self.query.reply_address();
+            if open
+                .get(reply)
+                .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.query)))
+            {
+                open.remove(reply);
+            }
+        }
+    }
 }
 
 /// An answer that had to wait for room in the answer budget: sent from a task, which
@@ -113,9 +164,11 @@ where
 
 #[pymethods]
 impl QueryHandle {
-    /// Sends an answer with status `code` (100, 200 with a body; 204 without) if the
-    /// answer budget has room now: `True`. `False` when it would have to wait: nothing
-    /// was sent (then use `respond_later`).
+    /// Queues an answer with status `code` (100, 200 with a body; 204 without) if the
+    /// answer budget has room now: `True`. The body is serialised straight from the
+    /// Python objects. The connection task is not woken: the caller calls `wake_writer`
+    /// of the set once for its batch of answers. `False` when it would have to wait:
+    /// nothing was queued (then use `respond_later`).
     #[pyo3(signature = (code, body=None))]
     fn respond(
         &self,
@@ -123,15 +176,10 @@ impl QueryHandle {
         code: u16,
         body: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let body = body.filter(|b| !b.is_none()).map(to_value).transpose()?;
+        let body = body.filter(|b| !b.is_none()).map(PyJson::new);
         let (conn, ctx) = (self.query.connection(), self.query.context());
-        match conn
-            .send_query_response(ctx, code, body.as_ref())
-            .now_or_never()
-        {
-            Some(result) => result.map(|()| true).map_err(|e| answer_error(py, e)),
-            None => Ok(false),
-        }
+        conn.queue_query_response(ctx, code, body.as_ref())
+            .map_err(|e| answer_error(py, e))
     }
 
     /// Sends an answer, waiting for room; completes `token` when it is written.
@@ -216,6 +264,8 @@ pub(crate) struct NativeSet {
     settings: Settings,
     probe: HealthProbe,
     set: OnceLock<ConnectorSet>,
+    /// Each source's open queries, in the order of `sources`.
+    open: Vec<OpenQueries>,
 }
 
 impl NativeSet {
@@ -256,11 +306,16 @@ impl NativeSet {
             loaded.map_err(|e| exception(py, "VantiqConnectorConfigException", e.to_string()))?;
         let settings = settings_from(settings)?;
         let probe = HealthProbe::new(config.tcp_probe_addr());
+        // One map per source (`vec![..; n]` would clone one Arc n times).
+        let open = (0..config.sources().len())
+            .map(|_| OpenQueries::default())
+            .collect();
         Ok(NativeSet {
             config,
             settings,
             probe,
             set: OnceLock::new(),
+            open,
         })
     }
 
@@ -309,6 +364,7 @@ impl NativeSet {
                     bridge: bridge.shared.clone(),
                     set: set_id,
                     source: i as u32,
+                    open: self.open[i].clone(),
                 },
             );
         }
@@ -438,6 +494,20 @@ impl NativeSet {
             dict.set_item(k, v)?;
         }
         Ok(dict)
+    }
+
+    /// Another handle on source `index`'s open query whose reply address is `reply`
+    /// (for answers given with a plain dict copy of its context), or `None`.
+    fn find_query(&self, index: usize, reply: &str) -> Option<QueryHandle> {
+        self.open.get(index)?.find(reply)
+    }
+
+    /// Wakes the connection task of source `index` to write the answers queued by
+    /// `QueryHandle.respond`.
+    fn wake_writer(&self, index: usize) {
+        if let Some(conn) = self.set.get().and_then(|s| s.iter().nth(index)) {
+            conn.wake_writer();
+        }
     }
 
     /// Whether source `index` is connected and configured now.

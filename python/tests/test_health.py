@@ -80,9 +80,9 @@ async def test_metrics_and_http_probes_with_metrics_port(workdir):
     """``metricsPort`` in server.config: Prometheus /metrics and /healthz, /readyz."""
     import urllib.request
 
-    from vantiq_connector_sdk.testing import Emulator
-
     from conftest import connector
+
+    from vantiq_connector_sdk.testing import Emulator
 
     port = free_port()
     async with Emulator(sources={"s1": {}}) as sim:

@@ -12,7 +12,6 @@ import json
 import logging
 import ssl
 import traceback
-import weakref
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
 from . import _bridge
@@ -70,8 +69,7 @@ class VantiqSourceConnection:
         self._connector_set: Optional["VantiqConnectorSet"] = connector_set
         self._set = connector_set
         self._index = index
-        # The open queries, by reply address, while Python holds their context.
-        self._queries: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
+
         self._inbox = _bridge.Inbox()
         config = connector_set._server_config
         # As the official SDK: ``connectKWArgs`` as a dict (``disableSslVerification``
@@ -202,14 +200,15 @@ class VantiqSourceConnection:
         return self._set._native.stats(self._index)
 
     def _query(self, ctx: Optional[dict], what: str) -> Any:
+        if type(ctx) is QueryContext and ctx.get(VantiqConnector.SOURCE_NAME) == self.source_name:
+            return ctx._handle
         if (ctx is None
                 or VantiqConnector.SOURCE_NAME not in ctx
                 or ctx[VantiqConnector.SOURCE_NAME] != self.source_name
                 or ctx.get(VantiqConnector.RESPONSE_ADDRESS) is None):
             raise VantiqConnectorException(f"{what}: missing or incomplete context: {ctx}.")
-        handle = getattr(ctx, "_handle", None) if type(ctx) is QueryContext else None
-        if handle is None:
-            handle = self._queries.get(ctx[VantiqConnector.RESPONSE_ADDRESS])
+        # A plain dict copy: the core keeps the open queries by reply address.
+        handle = self._set._native.find_query(self._index, ctx[VantiqConnector.RESPONSE_ADDRESS])
         if handle is None:
             raise VantiqConnectorException(
                 f"{what}: no open query with this context (it was answered, or every "
@@ -225,7 +224,10 @@ class VantiqSourceConnection:
             raise VantiqConnectorException("send_query_response(): Non-empty responses require a message parameter.")
         handle = self._query(ctx, "send_query_response()")
         body = None if code == VantiqConnector.QUERY_EMPTY else message
-        if not handle.respond(code, body):
+        if handle.respond(code, body):
+            # Queued: the connection task is woken once for this loop turn's answers.
+            self._set._wake_writer_soon(self._index)
+        else:
             # The answer budget is full (the server reads slowly): wait for room.
             bridge = self._set._loop_bridge
             await bridge.call(lambda token: handle.respond_later(bridge.native, token, code, body))
@@ -264,11 +266,21 @@ class VantiqSourceConnection:
                     else:
                         await handler({VantiqConnector.SOURCE_NAME: name}, item[3])
                 elif kind == "q":
-                    # The query's handle leaves the item (and, once the coroutine has
-                    # returned, this frame): only its contexts hold it then.
-                    run = self._run_query(item[3], item[4], item[5])
+                    handler = self.query_handler
+                    ctx = self._query_context(item)
+                    params = item[5]
+                    # Only the context holds the query's handle from here on.
                     item = None
-                    await run
+                    if ctx is not None:
+                        try:
+                            await handler(ctx, params)
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception as e:
+                            self._query_failed(ctx, e)
+                        # If nothing else holds the context now, an unanswered query
+                        # gets its error answer from the core at once.
+                        ctx = params = None
                 elif kind == "c":
                     if self.connect_handler is not None:
                         await self.connect_handler({VantiqConnector.SOURCE_NAME: name}, item[3])
@@ -285,27 +297,26 @@ class VantiqSourceConnection:
                 _log.error("Exception %s thrown by %s handler of source %s: %s\n%s",
                            type(e).__name__, op, name, e, traceback.format_exc())
 
-    async def _run_query(self, handle: Any, reply: str, params: Any) -> None:
-        handler = self.query_handler
-        if handler is None:
+    def _query_context(self, item: tuple) -> Optional[QueryContext]:
+        """The context of a query event (``None``, answered with an error, when the
+        source has no query handler)."""
+        handle, reply = item[3], item[4]
+        if self.query_handler is None:
             handle.error("io.vantiq.connector.noQueryHandler", "Source {0} has no query handler.",
                          [self.source_name])
-            return
-        self._queries[reply] = handle
+            return None
         ctx = QueryContext({VantiqConnector.SOURCE_NAME: self.source_name, VantiqConnector.RESPONSE_ADDRESS: reply})
         ctx._handle = handle
-        try:
-            await handler(ctx, params)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            _log.error("Exception %s thrown by query handler of source %s: %s\n%s",
-                       type(e).__name__, self.source_name, e, traceback.format_exc())
-            if not handle.finished():
-                try:
-                    handle.error("io.vantiq.connector.queryHandlerFailed", "The query handler failed: {0}",
-                                 [f"{type(e).__name__}: {e}"])
-                except Exception:  # answered meanwhile, or the connection ended
-                    pass
-        # Returning drops this frame's references: if nothing else holds the context,
-        # an unanswered query gets its error answer from the core now.
+        return ctx
+
+    def _query_failed(self, ctx: QueryContext, e: Exception) -> None:
+        """A query handler raised: logged, and the query answered with the error."""
+        _log.error("Exception %s thrown by query handler of source %s: %s\n%s",
+                   type(e).__name__, self.source_name, e, traceback.format_exc())
+        handle = ctx._handle
+        if not handle.finished():
+            try:
+                handle.error("io.vantiq.connector.queryHandlerFailed", "The query handler failed: {0}",
+                             [f"{type(e).__name__}: {e}"])
+            except Exception:  # answered meanwhile, or the connection ended
+                pass

@@ -434,6 +434,12 @@ impl SourceConnection {
         result
     }
 
+    /// Wakes the connection task to write the answers queued with
+    /// [`SourceConnection::queue_query_response`].
+    pub fn wake_writer(&self) {
+        self.shared.outbox.wake_writer();
+    }
+
     /// Closes the connection for good: buffered and unacknowledged
     /// notifications are delivered and running query handlers may answer,
     /// for up to [`crate::Settings::close_timeout`]; then the queries still

@@ -266,17 +266,58 @@ impl Outbox {
             if !still_valid() {
                 return Some(Ok(false));
             }
-            let cost = answer.as_ref().map_or(0, Answer::cost);
-            if st.answer_bytes == 0 || st.answer_bytes + cost <= self.answer_budget {
-                if !admit() {
-                    return Some(Ok(false));
-                }
-                self.queue_answer(st, answer.take().expect("pushed once"));
-                return Some(Ok(true));
-            }
-            None
+            self.queue_answer_if_room(st, &mut answer, &mut admit, true)
         })
         .await
+    }
+
+    /// Queues a query answer if the answer budget has room now, without waking the
+    /// connection task (`Ok(Some(true))`; see [`Outbox::wake_writer`]): `Ok(None)` when
+    /// it would have to wait (nothing queued), `Ok(Some(false))` when `still_valid` or
+    /// `admit` refused it, as [`Outbox::push_answer`].
+    pub(crate) fn push_answer_quietly(
+        &self,
+        answer: Answer,
+        still_valid: impl Fn() -> bool,
+        mut admit: impl FnMut() -> bool,
+    ) -> Result<Option<bool>, Refused> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Refused::Closed);
+        }
+        if !still_valid() {
+            return Ok(Some(false));
+        }
+        let mut answer = Some(answer);
+        match self.queue_answer_if_room(&mut st, &mut answer, &mut admit, false) {
+            Some(queued) => queued.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Wakes the connection task to write what was queued quietly.
+    pub(crate) fn wake_writer(&self) {
+        self.data.notify_one();
+    }
+
+    /// The answer queued if there is room (and `admit` agrees): `None` when there is no
+    /// room. `wake`: whether the connection task is woken for it.
+    fn queue_answer_if_room(
+        &self,
+        st: &mut State,
+        answer: &mut Option<Answer>,
+        admit: &mut impl FnMut() -> bool,
+        wake: bool,
+    ) -> Option<Result<bool, Refused>> {
+        let cost = answer.as_ref().map_or(0, Answer::cost);
+        if st.answer_bytes == 0 || st.answer_bytes + cost <= self.answer_budget {
+            if !admit() {
+                return Some(Ok(false));
+            }
+            self.queue_answer(st, answer.take().expect("pushed once"), wake);
+            return Some(Ok(true));
+        }
+        None
     }
 
     /// Queues an answer of the SDK's own (an error): never waits.
@@ -285,15 +326,17 @@ impl Outbox {
         if st.closed {
             return Err(Refused::Closed);
         }
-        self.queue_answer(&mut st, answer);
+        self.queue_answer(&mut st, answer, true);
         Ok(())
     }
 
-    fn queue_answer(&self, st: &mut State, answer: Answer) {
+    fn queue_answer(&self, st: &mut State, answer: Answer, wake: bool) {
         st.answer_bytes += answer.cost();
         st.queue.push_back(Outgoing::Answer(Box::new(answer)));
         self.publish_levels(st);
-        self.data.notify_one();
+        if wake {
+            self.data.notify_one();
+        }
     }
 
     /// Waits until something may have been queued since the last drain.

@@ -115,6 +115,40 @@ impl Reply {
         }
     }
 
+    /// Queues one answer if the answer budget has room now, without waking the
+    /// connection task ([`Reply::wake_writer`]): `Ok(false)` when it would have to wait
+    /// (nothing queued, `claim` not called).
+    pub(crate) fn send_quietly(
+        &self,
+        status: u16,
+        frame: String,
+        mut claim: impl FnMut() -> Result<(), QueryAnswerError>,
+    ) -> Result<bool, QueryAnswerError> {
+        let shared = &self.shared;
+        let epoch = self.epoch;
+        let mut refused = QueryAnswerError::ConnectionLost;
+        let pushed = shared.outbox.push_answer_quietly(
+            self.answer(status, frame),
+            || shared.is_current(epoch),
+            || match claim() {
+                Ok(()) => true,
+                Err(e) => {
+                    refused = e;
+                    false
+                }
+            },
+        );
+        match pushed {
+            Ok(Some(true)) => {
+                self.counted(status);
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Ok(Some(false)) => Err(refused),
+            Err(Refused::Closed) => Err(QueryAnswerError::ConnectionLost),
+        }
+    }
+
     /// Queues an answer of the SDK's own at once (an error answer: small,
     /// one per query, so it never waits for room).
     pub(crate) fn send_now(&self, status: u16, frame: String) -> Result<(), QueryAnswerError> {

@@ -80,6 +80,32 @@ impl Shared {
         }
         result
     }
+
+    /// [`Shared::answer`] if there is room now, without waiting or waking the
+    /// connection task: `Ok(false)` when it would have to wait (nothing claimed).
+    fn answer_quietly(&self, status: u16, frame: String) -> Result<bool, QueryAnswerError> {
+        if self.finished.load(Ordering::Acquire) {
+            return Err(QueryAnswerError::AlreadyAnswered);
+        }
+        let last = is_final(status);
+        let claim = || {
+            let taken = if last {
+                self.finished.swap(true, Ordering::AcqRel)
+            } else {
+                self.finished.load(Ordering::Acquire)
+            };
+            if taken {
+                Err(QueryAnswerError::AlreadyAnswered)
+            } else {
+                Ok(())
+            }
+        };
+        let queued = self.reply.send_quietly(status, frame, claim)?;
+        if queued && last {
+            self.settled.notify_one();
+        }
+        Ok(queued)
+    }
 }
 
 /// What the SDK's query wrapper keeps of a query to answer it when the
@@ -181,8 +207,18 @@ impl QueryContext {
         status: u16,
         body: Option<&T>,
     ) -> Result<(), QueryAnswerError> {
+        let frame = self.frame(status, body)?;
+        self.shared.answer(status, frame).await
+    }
+
+    /// The answer's frame, with Python's checks.
+    fn frame<T: Serialize + ?Sized>(
+        &self,
+        status: u16,
+        body: Option<&T>,
+    ) -> Result<String, QueryAnswerError> {
         let reply = &self.shared.reply;
-        let frame = match (status, body) {
+        Ok(match (status, body) {
             (QUERY_PARTIAL | QUERY_COMPLETE, None) => {
                 return Err(QueryAnswerError::MissingBody(status))
             }
@@ -193,8 +229,7 @@ impl QueryContext {
             (QUERY_EMPTY, None) => reply.frame(status, None),
             (QUERY_EMPTY, Some(_)) => return Err(QueryAnswerError::UnexpectedBody),
             (other, _) => return Err(QueryAnswerError::InvalidStatus(other)),
-        };
-        self.shared.answer(status, frame).await
+        })
     }
 
     /// Sends an error answer.
@@ -243,6 +278,33 @@ impl SourceConnection {
     ) -> Result<(), QueryAnswerError> {
         self.check_source(ctx)?;
         ctx.respond_error(&error).await
+    }
+
+    /// Queues an answer (as [`SourceConnection::send_query_response`], any
+    /// serde body) if the connection's answer budget has room now, without
+    /// waiting and without waking the connection task: `Ok(true)` when queued,
+    /// `Ok(false)` when it would have to wait (nothing was queued or claimed:
+    /// send it with [`SourceConnection::send_query_response`] then).
+    ///
+    /// For code that answers many queries in one go (the Python package, one
+    /// batch of handlers): it queues them all, then calls
+    /// [`SourceConnection::wake_writer`] once, so the connection task wakes
+    /// and writes once for the batch instead of once per answer. Until then
+    /// the answers wait (also written at the connection task's next wake-up
+    /// for any other reason).
+    ///
+    /// # Errors
+    ///
+    /// As [`SourceConnection::send_query_response`].
+    pub fn queue_query_response<T: Serialize + ?Sized>(
+        &self,
+        ctx: &QueryContext,
+        code: u16,
+        body: Option<&T>,
+    ) -> Result<bool, QueryAnswerError> {
+        self.check_source(ctx)?;
+        let frame = ctx.frame(code, body)?;
+        ctx.shared.answer_quietly(code, frame)
     }
 
     fn check_source(&self, ctx: &QueryContext) -> Result<(), QueryAnswerError> {

@@ -189,6 +189,25 @@ pub fn columns(opts: &Opts) -> Vec<Connector> {
                 single_only: false,
                 metrics: false,
             });
+            for (name, python) in &opts.python_baselines {
+                out.push(Connector {
+                    column: Column::new(
+                        &format!("python_rust@{name}"),
+                        &format!("python on this SDK@{name}"),
+                        &format!("Python echo on this SDK@{name}"),
+                        &format!(
+                            "the same Python echo on another build of the package ({}), its own process",
+                            python.display()
+                        ),
+                    )
+                    .with_ratio(),
+                    launch: process(python.clone(), vec![script.display().to_string()]),
+                    slow: true,
+                    echo_build: false,
+                    single_only: false,
+                    metrics: false,
+                });
+            }
         }
     }
     out.push(Connector {

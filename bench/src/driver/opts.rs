@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 /// The usage line of `--help`.
 pub const USAGE: &str = "vantiq-bench [--quick] [--rounds N] [--skip-python] \
      [--only single,connect,restart,stalled] [--sizes 1,100,1000,10000] [--figures publish_echo,publish_echo_windowed,notify,latency_p50,query_tput] \
-     [--baseline NAME=PATH]... [--notifications N] [--out DIR]\n\
+     [--baseline NAME=PATH]... [--python-baseline NAME=PYTHON]... [--notifications N] [--out DIR]\n\
      environment: BENCH_ECHO_BIN (the current echo), BENCH_BASELINE=NAME=PATH,NAME2=PATH2 \
      (extra echo columns), BENCH_PYTHON, BENCH_KEEP, BENCH_RT=current, BENCH_STOP_GRACE_MS (SIGTERM first)";
 
@@ -28,6 +28,11 @@ pub struct Opts {
     /// Extra echo columns: a name and another build's echo binary (`--baseline`, then
     /// `BENCH_BASELINE`), measured interleaved with the current echo.
     pub baselines: Vec<(String, PathBuf)>,
+    /// Extra Python columns: a name and the interpreter of another venv whose
+    /// `vantiq_connector_sdk` (another build of python/) runs the same Python echo
+    /// (`--python-baseline NAME=PYTHON`): the package before and after a change in
+    /// one run.
+    pub python_baselines: Vec<(String, PathBuf)>,
     /// `--notifications N`: the `notify` figure's notifications per round instead of
     /// the default (a tenth for the Python SDK, four times for the ceiling, as the
     /// default's): a diagnostic of how the burst's length bears on a figure.
@@ -81,6 +86,7 @@ impl Opts {
             sizes: Vec::new(),
             figures: Vec::new(),
             baselines: Vec::new(),
+            python_baselines: Vec::new(),
             notifications: None,
             out: root.join("bench/results"),
             root,
@@ -107,6 +113,9 @@ impl Opts {
                     o.figures = value("--figures")?.split(',').map(str::to_owned).collect()
                 }
                 "--baseline" => o.baselines.push(baseline(&value("--baseline")?)?),
+                "--python-baseline" => o
+                    .python_baselines
+                    .push(baseline(&value("--python-baseline")?)?),
                 "--notifications" => {
                     o.notifications = Some(
                         value("--notifications")?
