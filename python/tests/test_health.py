@@ -86,7 +86,7 @@ async def test_metrics_and_http_probes_with_metrics_port(workdir):
 
     port = free_port()
     async with Emulator(sources={"s1": {}}) as sim:
-        async with connector(sim, workdir, metricsPort=port) as rec:
+        async with connector(sim, workdir, metricsPort=port):
             await sim.wait_connected("s1")
             await sim.publish("s1", {"x": 1})
             await sim.wait_notifications("s1", 1)
