@@ -107,6 +107,13 @@ impl Client {
             .await
     }
 
+    /// One source's status with its reconnect secrets (the control API leaves them out
+    /// unless asked for them).
+    pub async fn source_with_secrets(&self, name: &str) -> Result<SourceStatus, ClientError> {
+        let path = format!("/sim/sources/{}?secrets=true", encode(name));
+        self.call("GET", &path, None).await
+    }
+
     /// Sets a source's configuration (a connected source gets `reconnectRequired`).
     pub async fn set_config(
         &self,

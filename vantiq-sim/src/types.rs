@@ -118,8 +118,15 @@ pub struct SourceStatus {
     /// The source's current configuration document.
     pub config: Value,
     /// The distinct reconnect secrets connectors presented, in order of first use: a
-    /// connector that keeps its secret across reconnections shows exactly one.
+    /// connector that keeps its secret across reconnections shows exactly one. Through
+    /// the control API only when asked for (`?secrets=true`,
+    /// [`crate::Client::source_with_secrets`]): left out otherwise, and never in the
+    /// console; [`SourceStatus::reconnect_secret_count`] is always there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reconnect_secrets: Vec<String>,
+    /// How many distinct reconnect secrets connectors presented.
+    #[serde(default)]
+    pub reconnect_secret_count: usize,
     /// The frame type the emulator sends on the connection serving the source (in the
     /// default [`FrameMode::Follow`], the type its connector last sent); `None` while no
     /// connection serves it.

@@ -26,6 +26,44 @@ fn http_status(e: ClientError) -> u16 {
     }
 }
 
+/// Reconnect secrets are shown only when asked for (`?secrets=true`): never in the default
+/// listing, a source's default status, or the console (which counts them).
+#[tokio::test]
+async fn reconnect_secrets_only_when_asked_for() {
+    let (sim, client) = setup().await;
+    let (_c, _) = Conn::handshake(&sim.ws_url(), "t", "src", "s3cr3t-reconnect").await;
+    sim.wait_connected("src", WAIT).await.unwrap();
+    for path in [
+        "/sim/sources",
+        "/sim/sources/src",
+        "/sim/sources?secrets=false",
+    ] {
+        let (status, raw) = client.request("GET", path, None).await.unwrap();
+        assert_eq!(status, 200);
+        let text = raw.to_string();
+        assert!(!text.contains("s3cr3t-reconnect"), "{path}: {text}");
+        assert!(
+            text.contains(r#""reconnect_secret_count":1"#),
+            "{path}: {text}"
+        );
+    }
+    let plain = client.source("src").await.unwrap();
+    assert!(plain.reconnect_secrets.is_empty());
+    assert_eq!(plain.reconnect_secret_count, 1);
+    let asked = client.source_with_secrets("src").await.unwrap();
+    assert_eq!(asked.reconnect_secrets, ["s3cr3t-reconnect"]);
+    let (_, all) = client
+        .request("GET", "/sim/sources?secrets=true", None)
+        .await
+        .unwrap();
+    assert!(all.to_string().contains("s3cr3t-reconnect"));
+    let (status, _) = client
+        .request("GET", "/sim/sources?secrets=maybe", None)
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+}
+
 #[tokio::test]
 async fn sources_and_config() {
     let (sim, client) = setup().await;

@@ -10,8 +10,10 @@
 //! gathered for at most a tenth of a second between events, so a benchmark running while
 //! the console is open costs the emulator a few scans a second.
 
+use super::control::without_secrets;
 use super::http::AppState;
 use crate::state::{Changes, Core};
+use crate::types::SourceStatus;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -138,19 +140,8 @@ impl Watch {
 }
 
 /// Every source's status for the page: its reconnect secrets counted, never shown.
-fn page_sources(core: &Core) -> Vec<serde_json::Value> {
-    core.sources()
-        .into_iter()
-        .map(|s| {
-            let count = s.reconnect_secrets.len();
-            let mut v = serde_json::to_value(s).expect("a status always serialises");
-            if let Some(map) = v.as_object_mut() {
-                map.remove("reconnect_secrets");
-                map.insert("reconnect_secret_count".into(), count.into());
-            }
-            v
-        })
-        .collect()
+fn page_sources(core: &Core) -> Vec<SourceStatus> {
+    core.sources().into_iter().map(without_secrets).collect()
 }
 
 fn json_event(name: &str, data: &impl serde::Serialize) -> Event {

@@ -21,7 +21,7 @@
 
 use crate::load::QueryLoad;
 use crate::state::Core;
-use crate::types::SimError;
+use crate::types::{SimError, SourceStatus};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -115,13 +115,55 @@ fn param(query: &Option<String>, name: &str) -> Result<Option<u64>, ApiError> {
     Ok(None)
 }
 
-async fn list_sources(State(core): State<Arc<Core>>) -> Response {
-    Json(core.sources()).into_response()
+async fn list_sources(State(core): State<Arc<Core>>, RawQuery(query): RawQuery) -> ApiResult {
+    let secrets = flag(&query, "secrets")?;
+    let all: Vec<_> = core
+        .sources()
+        .into_iter()
+        .map(|s| if secrets { s } else { without_secrets(s) })
+        .collect();
+    Ok(Json(all).into_response())
 }
 
-async fn get_source(State(core): State<Arc<Core>>, Path(name): Path<String>) -> ApiResult {
+async fn get_source(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let secrets = flag(&query, "secrets")?;
     let status = core.status(&name).ok_or(SimError::UnknownSource(name))?;
-    Ok(Json(status).into_response())
+    Ok(Json(if secrets {
+        status
+    } else {
+        without_secrets(status)
+    })
+    .into_response())
+}
+
+/// A source's status without its reconnect secrets (their count stays): what the control
+/// API lists unless asked for them, and all the console shows.
+pub(super) fn without_secrets(mut status: SourceStatus) -> SourceStatus {
+    status.reconnect_secrets.clear();
+    status
+}
+
+/// A boolean query parameter: `true`/`1`, `false`/`0`, absent (`false`).
+fn flag(query: &Option<String>, name: &str) -> Result<bool, ApiError> {
+    let Some(query) = query else { return Ok(false) };
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, "true"));
+        if key == name {
+            return match value {
+                "true" | "1" | "" => Ok(true),
+                "false" | "0" => Ok(false),
+                other => Err(ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("{name} must be true or false, not {other:?}"),
+                )),
+            };
+        }
+    }
+    Ok(false)
 }
 
 async fn set_config(

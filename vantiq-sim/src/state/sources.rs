@@ -84,6 +84,7 @@ impl SourceEntry {
             connections: st.connections,
             config: st.config.clone(),
             reconnect_secrets: st.secrets.clone(),
+            reconnect_secret_count: st.secrets.len(),
             frame_type: st.owner.as_ref().map(|o| o.link.frame_type()),
             reading_stopped: st.owner.as_ref().is_some_and(|o| o.link.reading_stopped()),
             state: state_word(&st).to_owned(),
