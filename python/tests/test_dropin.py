@@ -350,7 +350,7 @@ async def test_a_refused_connection_raises_connection_refused_errno(workdir):
 
 
 @pytest.mark.parametrize("round_", range(3))
-async def test_a_server_that_never_acknowledges_is_not_sent_the_same_notifications_again(workdir, round_):
+async def test_a_server_that_never_acknowledges_is_sent_them_again_once_at_most(workdir, round_):
     mock = MockServer()
     server, port = await serve(mock)
     try:
@@ -363,13 +363,16 @@ async def test_a_server_that_never_acknowledges_is_not_sent_the_same_notificatio
                 await wait_for(lambda c=cycle: mock.connections == c + 1 and conn.is_connected)
                 for i in range(10):
                     await conn.send_notification({"cycle": cycle, "i": i})
-                await wait_for(lambda c=cycle: len(mock.notifications) == 10 * (c + 1))
+                # From the second connection on, the first one's 10 came again too.
+                await wait_for(lambda c=cycle: len(mock.notifications) == 10 * (c + 1) + (10 if c else 0))
                 mock.drop_now.set()
             await wait_for(lambda: mock.connections == 5)
             await vc.flush()
-        # Each exactly once, in order: none was sent again after a reconnection.
-        assert mock.notifications == [{"cycle": c, "i": i} for c in range(4) for i in range(10)]
-        assert conn.stats()["resent"] == 0
+        # In order; the first connection's 10 sent again once after the first drop (a
+        # server not yet seen acknowledging may have lost them), never again after that.
+        sent = [[{"cycle": c, "i": i} for i in range(10)] for c in range(4)]
+        assert mock.notifications == sent[0] + sent[0] + sent[1] + sent[2] + sent[3]
+        assert conn.stats()["resent"] == 10
     finally:
         server.close()
         await server.wait_closed()

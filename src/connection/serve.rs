@@ -265,7 +265,7 @@ impl Link<'_> {
             Unacknowledged::Settled(count) => {
                 tracing::warn!(
                     count,
-                    "the server has acknowledged no notification of this source: the ones unacknowledged when the connection ended are not sent again"
+                    "the server has acknowledged no notification of this source and was sent them again once already: the ones unacknowledged when the connection ended are not sent again"
                 );
                 self.shared.stats.add_settled(count as u64);
                 return;

@@ -20,12 +20,13 @@
 //!   acknowledgement can arrive: the window is lifted (so a handler waiting
 //!   for room in the buffer cannot deadlock) and the ack clock stops.
 //! - When a connection ends, the unacknowledged notifications are handed
-//!   back oldest first, to go out again before anything newer, if the server
-//!   has acknowledged anything of this source. If it never has (a test server
-//!   that does not acknowledge, as the official Python SDK expects), they are
-//!   settled instead: such a server is not sent the same notifications again
-//!   at every reconnection (at-most-once until it acknowledges, as after the
-//!   ack timeout).
+//!   back oldest first, to go out again before anything newer. A server that
+//!   has acknowledged nothing of this source yet gets them again once, after
+//!   the first connection that ends so (a real server whose first link died
+//!   before its first acknowledgement loses nothing); after that they are
+//!   settled instead, so a server that never acknowledges (Vantiq's mock
+//!   servers, which the official Python SDK never re-sends to) is not sent
+//!   the same notifications again at every reconnection.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -52,8 +53,9 @@ pub enum Timeout {
 pub enum Unacknowledged<F> {
     /// To be sent again, oldest first, before anything newer.
     Resend(VecDeque<F>),
-    /// The server has acknowledged nothing of this source yet: this many
-    /// notifications are taken as settled, not sent again.
+    /// The server has acknowledged nothing of this source yet, and was sent
+    /// unacknowledged notifications again once already: this many are taken
+    /// as settled, not sent again.
     Settled(usize),
 }
 
@@ -77,6 +79,9 @@ pub struct Delivery<F> {
     acks: bool,
     /// Whether any acknowledgement has been seen.
     acks_seen: bool,
+    /// Whether notifications were handed back for re-sending before any
+    /// acknowledgement was seen (it happens once).
+    resent_unproven: bool,
     /// Written and not yet acknowledged, oldest first.
     in_flight: VecDeque<F>,
     /// When the oldest notification in flight last saw progress.
@@ -94,6 +99,7 @@ impl<F> Delivery<F> {
             ack_timeout,
             acks: true,
             acks_seen: false,
+            resent_unproven: false,
             in_flight: VecDeque::new(),
             last_progress: None,
             paused: false,
@@ -189,15 +195,19 @@ impl<F> Delivery<F> {
 
     /// Ends the connection's part: the unacknowledged notifications, oldest
     /// first, to be sent again before anything newer; or, when the server has
-    /// acknowledged nothing of this source, their count, taken as settled.
+    /// acknowledged nothing of this source and was sent notifications again
+    /// once already, their count, taken as settled.
     pub fn take_unacknowledged(&mut self) -> Unacknowledged<F> {
         self.last_progress = None;
         self.paused = false;
         let frames = std::mem::take(&mut self.in_flight);
-        if self.acks_seen {
-            Unacknowledged::Resend(frames)
-        } else {
+        if self.acks_seen || frames.is_empty() {
+            return Unacknowledged::Resend(frames);
+        }
+        if std::mem::replace(&mut self.resent_unproven, true) {
             Unacknowledged::Settled(frames.len())
+        } else {
+            Unacknowledged::Resend(frames)
         }
     }
 }
@@ -241,18 +251,32 @@ mod tests {
     }
 
     #[test]
-    fn a_server_that_acknowledged_nothing_is_not_sent_them_again() {
+    fn a_server_that_acknowledged_nothing_is_sent_them_again_once() {
         let now = t0();
         let mut d = Delivery::new(8, TIMEOUT);
         d.on_sent("a", now);
         d.on_sent("b", now);
-        assert_eq!(d.take_unacknowledged(), Unacknowledged::Settled(2));
-        d.on_sent("c", now);
-        d.on_ack(now);
-        d.on_sent("d", now);
         assert_eq!(
             d.take_unacknowledged(),
-            Unacknowledged::Resend(["d"].into())
+            Unacknowledged::Resend(["a", "b"].into())
+        );
+        d.on_sent("a", now);
+        d.on_sent("b", now);
+        d.on_sent("c", now);
+        assert_eq!(d.take_unacknowledged(), Unacknowledged::Settled(3));
+        assert_eq!(d.take_unacknowledged(), Unacknowledged::Resend([].into()));
+        // Once it acknowledges, everything unacknowledged goes again, every time.
+        d.on_sent("d", now);
+        d.on_ack(now);
+        d.on_sent("e", now);
+        assert_eq!(
+            d.take_unacknowledged(),
+            Unacknowledged::Resend(["e"].into())
+        );
+        d.on_sent("f", now);
+        assert_eq!(
+            d.take_unacknowledged(),
+            Unacknowledged::Resend(["f"].into())
         );
     }
 
@@ -322,7 +346,7 @@ mod tests {
         let mut d = Delivery::new(4, TIMEOUT);
         d.on_sent("a", now);
         d.on_timeout(now + TIMEOUT);
-        assert_eq!(d.take_unacknowledged(), Unacknowledged::Settled(0));
+        assert_eq!(d.take_unacknowledged(), Unacknowledged::Resend([].into()));
         assert!(
             d.on_sent("b", now),
             "still at-most-once after a reconnection"
@@ -337,32 +361,24 @@ mod tests {
         fn resend_order_is_the_unacknowledged_tail(ops in proptest::collection::vec(any::<bool>(), 0..200), window in 1usize..16) {
             let now = t0();
             let mut d = Delivery::new(window, TIMEOUT);
-            let (mut next, mut acked, mut statuses) = (0u32, 0u32, false);
+            let (mut next, mut acked) = (0u32, 0u32);
             for send in ops {
                 if send {
                     if d.room() > 0 {
                         d.on_sent(next, now);
                         next += 1;
                     }
-                } else {
-                    statuses = true;
-                    if d.on_ack(now) == Acked::Notification {
-                        acked += 1;
-                    }
+                } else if d.on_ack(now) == Acked::Notification {
+                    acked += 1;
                 }
                 prop_assert!(d.in_flight() <= window);
             }
-            match d.take_unacknowledged() {
-                Unacknowledged::Resend(back) => {
-                    prop_assert!(statuses);
-                    let back: Vec<u32> = back.into_iter().collect();
-                    prop_assert_eq!(back, (acked..next).collect::<Vec<_>>());
-                }
-                Unacknowledged::Settled(n) => {
-                    prop_assert!(!statuses);
-                    prop_assert_eq!(n as u32, next);
-                }
-            }
+            // The first connection's unacknowledged tail always goes again.
+            let Unacknowledged::Resend(back) = d.take_unacknowledged() else {
+                panic!("the first loss re-sends");
+            };
+            let back: Vec<u32> = back.into_iter().collect();
+            prop_assert_eq!(back, (acked..next).collect::<Vec<_>>());
         }
     }
 }
