@@ -1,0 +1,307 @@
+//! One source's database: a pool of the right driver, statements streamed as JSON
+//! rows, batches in a transaction, and errors with the database's message and
+//! SQLSTATE.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use serde_json::Value;
+use sqlx::mysql::{MySql, MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
+use sqlx::sqlite::{Sqlite, SqlitePool, SqlitePoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+
+use crate::config::{SourceConfig, Target};
+use crate::values::{mysql_row, pg_row, sqlite_row, JsonRow};
+
+/// A database error as jdbcSource reports it: the message, the SQLSTATE and the
+/// vendor's error code; `unreachable` when the database could not be reached (the
+/// connection was refused, lost, or the server is shutting down).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError {
+    /// The database's (or driver's) message.
+    pub message: String,
+    /// The SQLSTATE, when the database gave one.
+    pub sql_state: Option<String>,
+    /// The vendor's error code (MySQL's error number, SQLite's result code; 0 otherwise).
+    pub code: i64,
+    /// The database could not be reached: worth a retry later.
+    pub unreachable: bool,
+}
+
+impl DbError {
+    fn unreachable(message: impl Into<String>) -> DbError {
+        DbError {
+            message: message.into(),
+            sql_state: Some("08001".into()),
+            code: 0,
+            unreachable: true,
+        }
+    }
+
+    /// An error of the connector's own (a value it cannot convert, bad parameters).
+    pub fn other(message: impl Into<String>) -> DbError {
+        DbError {
+            message: message.into(),
+            sql_state: None,
+            code: 0,
+            unreachable: false,
+        }
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (SQL State: {}, Error Code: {})",
+            self.message,
+            self.sql_state.as_deref().unwrap_or("null"),
+            self.code
+        )
+    }
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> DbError {
+        match e {
+            sqlx::Error::Database(db) => {
+                let sql_state = db.code().map(|c| c.into_owned());
+                let mut code = 0;
+                let mut state = sql_state.clone();
+                if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                    code = i64::from(my.number());
+                } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // SQLite has result codes, not SQLSTATEs.
+                    code = sql_state.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+                    state = None;
+                }
+                // Class 08 (connection exception), 57P01-57P03 (the server is shutting
+                // down or starting), MySQL's 1053 (server shutdown in progress).
+                let unreachable = state
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("08") || s.starts_with("57P"))
+                    || code == 1053;
+                DbError {
+                    message: db.message().to_owned(),
+                    sql_state: state,
+                    code,
+                    unreachable,
+                }
+            }
+            sqlx::Error::Io(io) => DbError::unreachable(format!("the database is unreachable: {io}")),
+            sqlx::Error::Tls(tls) => DbError::unreachable(format!("TLS: {tls}")),
+            sqlx::Error::PoolTimedOut => {
+                DbError::unreachable("no database connection free or made in time")
+            }
+            sqlx::Error::PoolClosed => DbError::unreachable("the connection pool is closed"),
+            other => DbError::other(other.to_string()),
+        }
+    }
+}
+
+/// A source's connection pool.
+#[derive(Clone)]
+pub enum Pool {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// MySQL or MariaDB.
+    MySql(MySqlPool),
+    /// SQLite.
+    Sqlite(SqlitePool),
+}
+
+/// A source's database: its pool, and whether it was last found unreachable.
+pub struct Database {
+    pool: Pool,
+    target: Target,
+    connect_timeout: Duration,
+    down: AtomicBool,
+}
+
+/// A stream of rows.
+pub type Rows<'a> = BoxStream<'a, Result<JsonRow, DbError>>;
+
+/// `params` of a query bound to a statement, per driver.
+macro_rules! bind_all {
+    ($query:expr, $params:expr) => {{
+        let mut q = $query;
+        for p in $params {
+            q = match p {
+                Value::Null => q.bind(None::<String>),
+                Value::Bool(b) => q.bind(*b),
+                Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                    (Some(i), _) => q.bind(i),
+                    (None, Some(f)) if n.as_u64().is_none() && f.to_string() == n.to_string() => {
+                        q.bind(f)
+                    }
+                    // Digits a double does not hold: their text.
+                    _ => q.bind(n.to_string()),
+                },
+                Value::String(s) => q.bind(s.clone()),
+                other => q.bind(other.clone()),
+            };
+        }
+        q
+    }};
+}
+
+/// Runs `sql` (with `params`, if any) and streams its rows converted by `$convert`.
+macro_rules! stream {
+    ($db:ty, $pool:expr, $sql:expr, $params:expr, $convert:expr, $nulls:expr) => {{
+        let nulls = $nulls;
+        let rows: BoxStream<'_, Result<_, sqlx::Error>> = if $params.is_empty() {
+            sqlx::raw_sql(AssertSqlSafe($sql.to_owned())).fetch($pool)
+        } else {
+            bind_all!(sqlx::query::<$db>(AssertSqlSafe($sql.to_owned())), $params).fetch($pool)
+        };
+        rows.map_err(DbError::from)
+            .and_then(move |row| {
+                futures_util::future::ready($convert(&row, nulls).map_err(DbError::other))
+            })
+            .boxed()
+    }};
+}
+
+/// Runs `statements` in one transaction.
+macro_rules! batch {
+    ($pool:expr, $statements:expr) => {{
+        let mut tx = $pool.begin().await?;
+        for s in $statements {
+            sqlx::raw_sql(AssertSqlSafe(s.clone())).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }};
+}
+
+impl Database {
+    /// A pool for the source, connecting lazily (a database that is down does not
+    /// stop the source from being configured); `connections` is the most it opens.
+    pub fn new(config: &SourceConfig, connections: u32) -> Database {
+        let timeout = config.connect_timeout;
+        let pool = match &config.target {
+            Target::Postgres(o) => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(connections)
+                    .acquire_timeout(timeout)
+                    .connect_lazy_with(o.clone()),
+            ),
+            Target::MySql(o) => Pool::MySql(
+                MySqlPoolOptions::new()
+                    .max_connections(connections)
+                    .acquire_timeout(timeout)
+                    .connect_lazy_with(o.clone()),
+            ),
+            Target::Sqlite { options, memory } => {
+                // Each connection to `:memory:` is its own database: one, kept.
+                let mut p = SqlitePoolOptions::new().acquire_timeout(timeout);
+                p = if *memory {
+                    p.max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    p.max_connections(connections)
+                };
+                Pool::Sqlite(p.connect_lazy_with(options.clone()))
+            }
+        };
+        Database {
+            pool,
+            target: config.target.clone(),
+            connect_timeout: timeout,
+            down: AtomicBool::new(true),
+        }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Fails at once while the database is known to be unreachable: one connection is
+    /// tried (not the pool's retries until its timeout); when it works the database is
+    /// up again and the pool is used.
+    pub async fn check(&self) -> Result<(), DbError> {
+        if !self.down.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let attempt = async {
+            match &self.target {
+                Target::Postgres(o) => o.connect().await?.close().await,
+                Target::MySql(o) => o.connect().await?.close().await,
+                // SQLite has no server; the pool opens the file.
+                Target::Sqlite { .. } => Ok(()),
+            }
+        };
+        match tokio::time::timeout(self.connect_timeout, attempt).await {
+            Ok(Ok(())) => {
+                self.down.store(false, Ordering::Release);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(self.note(e.into())),
+            Err(_) => Err(DbError::unreachable(format!(
+                "no connection to the database within {:?}",
+                self.connect_timeout
+            ))),
+        }
+    }
+
+    /// Notes an error: an unreachable database makes the next use check first.
+    pub fn note(&self, e: DbError) -> DbError {
+        if e.unreachable {
+            self.down.store(true, Ordering::Release);
+        }
+        e
+    }
+
+    /// Whether the database was last found unreachable.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// Runs one statement (or several, without `params`) and streams the rows the
+    /// database returns: none for a statement that returns none.
+    pub fn rows<'a>(&'a self, sql: &'a str, params: &'a [Value], nulls: bool) -> Rows<'a> {
+        match &self.pool {
+            Pool::Postgres(p) => stream!(Postgres, p, sql, params, pg_row, nulls),
+            Pool::MySql(p) => stream!(MySql, p, sql, params, mysql_row, nulls),
+            Pool::Sqlite(p) => stream!(Sqlite, p, sql, params, sqlite_row, nulls),
+        }
+    }
+
+    /// Runs `statements` as one batch, in one transaction.
+    pub async fn batch(&self, statements: &[String]) -> Result<(), DbError> {
+        let run = async {
+            match &self.pool {
+                Pool::Postgres(p) => batch!(p, statements),
+                Pool::MySql(p) => batch!(p, statements),
+                Pool::Sqlite(p) => batch!(p, statements),
+            }
+        };
+        let r: Result<(), sqlx::Error> = run.await;
+        r.map_err(|e| self.note(e.into()))
+    }
+
+    /// Connections open and idle.
+    pub fn usage(&self) -> (u32, usize) {
+        match &self.pool {
+            Pool::Postgres(p) => (p.size(), p.num_idle()),
+            Pool::MySql(p) => (p.size(), p.num_idle()),
+            Pool::Sqlite(p) => (p.size(), p.num_idle()),
+        }
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Postgres(p) => p.close().await,
+            Pool::MySql(p) => p.close().await,
+            Pool::Sqlite(p) => p.close().await,
+        }
+    }
+}
