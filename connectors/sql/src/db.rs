@@ -12,6 +12,7 @@ use serde_json::Value;
 use sqlx::mysql::{MySql, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{Sqlite, SqlitePool, SqlitePoolOptions};
+use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
 use crate::config::{SourceConfig, Target};
@@ -151,12 +152,12 @@ macro_rules! bind_all {
 
 /// Runs `sql` (with `params`, if any) and streams its rows converted by `$convert`.
 macro_rules! stream {
-    ($db:ty, $pool:expr, $sql:expr, $params:expr, $convert:expr, $nulls:expr) => {{
+    ($db:ty, $conn:expr, $sql:expr, $params:expr, $convert:expr, $nulls:expr) => {{
         let nulls = $nulls;
         let rows: BoxStream<'_, Result<_, sqlx::Error>> = if $params.is_empty() {
-            sqlx::raw_sql(AssertSqlSafe($sql.to_owned())).fetch($pool)
+            sqlx::raw_sql(AssertSqlSafe($sql.to_owned())).fetch(&mut **$conn)
         } else {
-            bind_all!(sqlx::query::<$db>(AssertSqlSafe($sql.to_owned())), $params).fetch($pool)
+            bind_all!(sqlx::query::<$db>(AssertSqlSafe($sql.to_owned())), $params).fetch(&mut **$conn)
         };
         rows.map_err(DbError::from)
             .and_then(move |row| {
@@ -168,8 +169,8 @@ macro_rules! stream {
 
 /// Runs `statements` in one transaction.
 macro_rules! batch {
-    ($pool:expr, $statements:expr) => {{
-        let mut tx = $pool.begin().await?;
+    ($conn:expr, $statements:expr) => {{
+        let mut tx = $conn.begin().await?;
         for s in $statements {
             sqlx::raw_sql(AssertSqlSafe(s.clone())).execute(&mut *tx).await?;
         }
@@ -230,6 +231,13 @@ impl Database {
         if !self.down.load(Ordering::Acquire) {
             return Ok(());
         }
+        self.probe().await?;
+        self.down.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Tries one direct connection (not through the pool).
+    async fn probe(&self) -> Result<(), DbError> {
         let attempt = async {
             match &self.target {
                 Target::Postgres(o) => o.connect().await?.close().await,
@@ -239,10 +247,7 @@ impl Database {
             }
         };
         match tokio::time::timeout(self.connect_timeout, attempt).await {
-            Ok(Ok(())) => {
-                self.down.store(false, Ordering::Release);
-                Ok(())
-            }
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(self.note(e.into())),
             Err(_) => Err(DbError::unreachable(format!(
                 "no connection to the database within {:?}",
@@ -264,26 +269,44 @@ impl Database {
         self.down.load(Ordering::Acquire)
     }
 
-    /// Runs one statement (or several, without `params`) and streams the rows the
-    /// database returns: none for a statement that returns none.
-    pub fn rows<'a>(&'a self, sql: &'a str, params: &'a [Value], nulls: bool) -> Rows<'a> {
-        match &self.pool {
-            Pool::Postgres(p) => stream!(Postgres, p, sql, params, pg_row, nulls),
-            Pool::MySql(p) => stream!(MySql, p, sql, params, mysql_row, nulls),
-            Pool::Sqlite(p) => stream!(Sqlite, p, sql, params, sqlite_row, nulls),
+    /// One connection of the pool. While the pool waits (for a free connection, or
+    /// for the server, which the pool retries until `connectTimeout`), one direct
+    /// connection is tried: if the database is unreachable the answer is that error,
+    /// at once, rather than a timeout.
+    pub async fn acquire(&self) -> Result<Conn, DbError> {
+        self.check().await?;
+        let pooled = async {
+            match &self.pool {
+                Pool::Postgres(p) => p.acquire().await.map(Conn::Postgres),
+                Pool::MySql(p) => p.acquire().await.map(Conn::MySql),
+                Pool::Sqlite(p) => p.acquire().await.map(Conn::Sqlite),
+            }
+        };
+        let watchdog = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            loop {
+                if let Err(e) = self.probe().await {
+                    if e.unreachable {
+                        return e;
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        };
+        tokio::select! {
+            conn = pooled => conn.map_err(|e| self.note(e.into())),
+            e = watchdog => Err(self.note(e)),
         }
     }
 
     /// Runs `statements` as one batch, in one transaction.
     pub async fn batch(&self, statements: &[String]) -> Result<(), DbError> {
-        let run = async {
-            match &self.pool {
-                Pool::Postgres(p) => batch!(p, statements),
-                Pool::MySql(p) => batch!(p, statements),
-                Pool::Sqlite(p) => batch!(p, statements),
-            }
+        let mut conn = self.acquire().await?;
+        let r: Result<(), sqlx::Error> = match &mut conn {
+            Conn::Postgres(c) => batch!(c, statements),
+            Conn::MySql(c) => batch!(c, statements),
+            Conn::Sqlite(c) => batch!(c, statements),
         };
-        let r: Result<(), sqlx::Error> = run.await;
         r.map_err(|e| self.note(e.into()))
     }
 
@@ -302,6 +325,28 @@ impl Database {
             Pool::Postgres(p) => p.close().await,
             Pool::MySql(p) => p.close().await,
             Pool::Sqlite(p) => p.close().await,
+        }
+    }
+}
+
+/// One connection of a source's pool, back to the pool when dropped.
+pub enum Conn {
+    /// PostgreSQL.
+    Postgres(PoolConnection<Postgres>),
+    /// MySQL or MariaDB.
+    MySql(PoolConnection<MySql>),
+    /// SQLite.
+    Sqlite(PoolConnection<Sqlite>),
+}
+
+impl Conn {
+    /// Runs one statement (or several, without `params`) and streams the rows the
+    /// database returns: none for a statement that returns none.
+    pub fn rows<'a>(&'a mut self, sql: &'a str, params: &'a [Value], nulls: bool) -> Rows<'a> {
+        match self {
+            Conn::Postgres(c) => stream!(Postgres, c, sql, params, pg_row, nulls),
+            Conn::MySql(c) => stream!(MySql, c, sql, params, mysql_row, nulls),
+            Conn::Sqlite(c) => stream!(Sqlite, c, sql, params, sqlite_row, nulls),
         }
     }
 }

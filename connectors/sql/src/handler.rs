@@ -113,9 +113,9 @@ impl Publish {
     }
 
     async fn run(&self, db: &Database) -> Result<(), DbError> {
-        db.check().await?;
         if self.statements.len() == 1 {
-            let mut rows = db.rows(&self.statements[0], &self.params, false);
+            let mut conn = db.acquire().await?;
+            let mut rows = conn.rows(&self.statements[0], &self.params, false);
             while let Some(row) = rows.next().await {
                 row.map_err(|e| db.note(e))?;
             }
@@ -259,9 +259,10 @@ async fn poll_loop(
         }
         let started = Instant::now();
         let mut sent = 0;
-        let mut result = db.check().await;
-        if result.is_ok() {
-            let mut rows = db.rows(&poll.query, &[], config.include_nulls);
+        let mut conn = db.acquire().await;
+        let mut result = conn.as_ref().map(|_| ()).map_err(Clone::clone);
+        if let Ok(conn) = &mut conn {
+            let mut rows = conn.rows(&poll.query, &[], config.include_nulls);
             while let Some(row) = rows.next().await {
                 match row {
                     Ok(row) => {
@@ -339,11 +340,14 @@ impl SqlConnector {
         };
         let name = &source.name;
         let db = &source.db;
-        if let Err(e) = db.check().await {
-            source.metrics.query(name, "error");
-            return Ok(query.error(sql_error(&e, sql)).await?);
-        }
-        let mut rows = db.rows(sql, &params, source.config.include_nulls);
+        let mut conn = match db.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                source.metrics.query(name, "error");
+                return Ok(query.error(sql_error(&e, sql)).await?);
+            }
+        };
+        let mut rows = conn.rows(sql, &params, source.config.include_nulls);
         let mut sent = 0;
         let mut batch = Vec::with_capacity(bundle.clamp(1, 1024));
         while let Some(row) = rows.next().await {
@@ -360,6 +364,7 @@ impl SqlConnector {
                 Err(e) => {
                     let e = db.note(e);
                     drop(rows);
+                    drop(conn);
                     source.metrics.query(name, "error");
                     source.metrics.rows(name, sent);
                     tracing::warn!(source = %name, error = %e, "query failed");
@@ -368,6 +373,7 @@ impl SqlConnector {
             }
         }
         drop(rows);
+        drop(conn);
         source.metrics.pool(name, db.usage());
         if batch.is_empty() {
             source.metrics.query(name, "empty");
