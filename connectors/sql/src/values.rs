@@ -353,6 +353,13 @@ pub fn mysql_row(row: &MySqlRow, nulls: bool) -> Result<JsonRow, ConvertError> {
             "TIMESTAMP" => opt(row.try_get::<Option<DateTime<Utc>>, _>(i), |t| {
                 timestamp(t.naive_utc())
             }),
+            // A `_bin` collation is flagged binary too: text unless its collation is
+            // `binary` (MariaDB's JSON is LONGTEXT with utf8mb4_bin).
+            "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB"
+                if <str as sqlx::Type<sqlx::MySql>>::compatible(info) =>
+            {
+                opt(row.try_get::<Option<String>, _>(i), Value::from)
+            }
             "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB"
             | "GEOMETRY" => opt(row.try_get_unchecked::<Option<&[u8]>, _>(i), binary),
             "BIT" => opt(row.try_get_unchecked::<Option<&[u8]>, _>(i), |b| {

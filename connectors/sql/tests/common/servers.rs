@@ -276,6 +276,8 @@ impl MariaDb {
         let mut root = sqlx::mysql::MySqlConnectOptions::new()
             .socket(db.socket())
             .username("root")
+            // The statement has the password: not in the tests' log.
+            .log_statements(log::LevelFilter::Off)
             .connect()
             .await
             .expect("root connects through the socket");
