@@ -251,7 +251,12 @@ impl SourceConfig {
                     format!("must be \"true\" (as for jdbcSource), got {other}"),
                 ))
             }
-            None => return Err(err("vantiq.packageRows", "is required and must be \"true\"")),
+            None => {
+                return Err(err(
+                    "vantiq.packageRows",
+                    "is required and must be \"true\"",
+                ))
+            }
         }
         let general = match doc.get("jdbcConfig").and_then(|c| c.get("general")) {
             Some(Value::Object(map)) => General { map },
@@ -556,9 +561,12 @@ fn mysql(
     password: Option<&Secret>,
     warnings: &mut Vec<String>,
 ) -> Result<MySqlConnectOptions, ConfigError> {
-    let rest = rest
-        .strip_prefix("//")
-        .ok_or_else(|| err(URL_FIELD, "a MySQL/MariaDB URL is jdbc:mysql://host:port/database"))?;
+    let rest = rest.strip_prefix("//").ok_or_else(|| {
+        err(
+            URL_FIELD,
+            "a MySQL/MariaDB URL is jdbc:mysql://host:port/database",
+        )
+    })?;
     let auth = split_authority(rest)?;
     if auth.extra_hosts {
         warnings.push(format!("{URL_FIELD}: only the first host is used"));
@@ -689,10 +697,19 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (json!({"vantiq": {"packageRows": "false"}}), "vantiq.packageRows"),
-            (json!({"vantiq": {"packageRows": "true"}}), "jdbcConfig.general"),
+            (
+                json!({"vantiq": {"packageRows": "false"}}),
+                "vantiq.packageRows",
+            ),
+            (
+                json!({"vantiq": {"packageRows": "true"}}),
+                "jdbcConfig.general",
+            ),
             (doc(json!({})), "jdbcConfig.general.dbURL"),
-            (doc(json!({"dbURL": "jdbc:oracle:thin:@x"})), "jdbcConfig.general.dbURL"),
+            (
+                doc(json!({"dbURL": "jdbc:oracle:thin:@x"})),
+                "jdbcConfig.general.dbURL",
+            ),
             (
                 doc(json!({"dbURL": "jdbc:sqlite::memory:", "pollTime": -1, "pollQuery": "x"})),
                 "jdbcConfig.general.pollTime",

@@ -10,9 +10,9 @@ use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use sqlx::mysql::{MySql, MySqlPool, MySqlPoolOptions};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{Sqlite, SqlitePool, SqlitePoolOptions};
-use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
 use crate::config::{SourceConfig, Target};
@@ -77,7 +77,10 @@ impl From<sqlx::Error> for DbError {
                     code = i64::from(my.number());
                 } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                     // SQLite has result codes, not SQLSTATEs.
-                    code = sql_state.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+                    code = sql_state
+                        .as_deref()
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(0);
                     state = None;
                 }
                 // Class 08 (connection exception), 57P01-57P03 (the server is shutting
@@ -93,7 +96,9 @@ impl From<sqlx::Error> for DbError {
                     unreachable,
                 }
             }
-            sqlx::Error::Io(io) => DbError::unreachable(format!("the database is unreachable: {io}")),
+            sqlx::Error::Io(io) => {
+                DbError::unreachable(format!("the database is unreachable: {io}"))
+            }
             sqlx::Error::Tls(tls) => DbError::unreachable(format!("TLS: {tls}")),
             sqlx::Error::PoolTimedOut => {
                 DbError::unreachable("no database connection free or made in time")
@@ -157,7 +162,8 @@ macro_rules! stream {
         let rows: BoxStream<'_, Result<_, sqlx::Error>> = if $params.is_empty() {
             sqlx::raw_sql(AssertSqlSafe($sql.to_owned())).fetch(&mut **$conn)
         } else {
-            bind_all!(sqlx::query::<$db>(AssertSqlSafe($sql.to_owned())), $params).fetch(&mut **$conn)
+            bind_all!(sqlx::query::<$db>(AssertSqlSafe($sql.to_owned())), $params)
+                .fetch(&mut **$conn)
         };
         rows.map_err(DbError::from)
             .and_then(move |row| {
@@ -172,7 +178,9 @@ macro_rules! batch {
     ($conn:expr, $statements:expr) => {{
         let mut tx = $conn.begin().await?;
         for s in $statements {
-            sqlx::raw_sql(AssertSqlSafe(s.clone())).execute(&mut *tx).await?;
+            sqlx::raw_sql(AssertSqlSafe(s.clone()))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

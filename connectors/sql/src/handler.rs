@@ -282,7 +282,12 @@ async fn poll_loop(
         if let Err(e) = &result {
             tracing::error!(source, query = %poll.query, error = %e, "pollQuery failed");
         }
-        metrics.poll(&source, started.elapsed().as_secs_f64(), sent, result.is_ok());
+        metrics.poll(
+            &source,
+            started.elapsed().as_secs_f64(),
+            sent,
+            result.is_ok(),
+        );
         metrics.pool(&source, db.usage());
     }
 }
@@ -298,7 +303,11 @@ impl Slot {
 
     fn set(&self, value: Result<Arc<Source>, String>) {
         // The previous source (if any) stops its tasks when dropped.
-        let old = self.0.lock().unwrap_or_else(|e| e.into_inner()).replace(value);
+        let old = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(value);
         drop(old);
     }
 }
@@ -411,7 +420,9 @@ impl Handler for SqlConnector {
         let connections = parsed.max_active_tasks as u32 + u32::from(parsed.poll.is_some());
         let db = Arc::new(Database::new(&parsed, connections));
         match db.check().await {
-            Ok(()) => tracing::info!(source = %name, url = %parsed.display_url, "database connected"),
+            Ok(()) => {
+                tracing::info!(source = %name, url = %parsed.display_url, "database connected")
+            }
             Err(e) => {
                 tracing::warn!(source = %name, url = %parsed.display_url, error = %e, "database not reachable yet")
             }

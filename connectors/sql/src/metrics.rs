@@ -70,7 +70,11 @@ impl SqlMetrics {
         let m = set.metrics();
         m.register("sql_queries", "Queries by outcome", self.queries.clone());
         m.register("sql_rows", "Rows sent in query answers", self.rows.clone());
-        m.register("sql_publishes", "Publishes by outcome", self.publishes.clone());
+        m.register(
+            "sql_publishes",
+            "Publishes by outcome",
+            self.publishes.clone(),
+        );
         m.register(
             "sql_publishes_pending",
             "Publishes kept for a retry while the database is unreachable",
@@ -81,7 +85,11 @@ impl SqlMetrics {
             "Rows sent as notifications by polling",
             self.poll_rows.clone(),
         );
-        m.register("sql_polls_failed", "Polls that failed", self.polls_failed.clone());
+        m.register(
+            "sql_polls_failed",
+            "Polls that failed",
+            self.polls_failed.clone(),
+        );
         m.register(
             "sql_pool_connections",
             "Connections of the source's pool (open, idle)",
@@ -100,7 +108,9 @@ impl SqlMetrics {
 
     /// A query ended with `outcome`.
     pub fn query(&self, source: &str, outcome: &str) {
-        self.queries.get_or_create(&two(source, "outcome", outcome)).inc();
+        self.queries
+            .get_or_create(&two(source, "outcome", outcome))
+            .inc();
     }
 
     /// `n` rows went out in an answer.
@@ -122,8 +132,12 @@ impl SqlMetrics {
 
     /// A poll ran in `seconds` and sent `rows` rows (`ok` false if it failed).
     pub fn poll(&self, source: &str, seconds: f64, rows: usize, ok: bool) {
-        self.poll_seconds.get_or_create(&one(source)).observe(seconds);
-        self.poll_rows.get_or_create(&one(source)).inc_by(rows as u64);
+        self.poll_seconds
+            .get_or_create(&one(source))
+            .observe(seconds);
+        self.poll_rows
+            .get_or_create(&one(source))
+            .inc_by(rows as u64);
         if !ok {
             self.polls_failed.get_or_create(&one(source)).inc();
         }

@@ -204,7 +204,10 @@ fn pg_numeric_array(v: &PgValueRef<'_>) -> Result<Value, String> {
     }
 }
 
-fn opt<T, U>(r: Result<Option<T>, sqlx::Error>, f: impl FnOnce(T) -> U) -> Result<Option<U>, String> {
+fn opt<T, U>(
+    r: Result<Option<T>, sqlx::Error>,
+    f: impl FnOnce(T) -> U,
+) -> Result<Option<U>, String> {
     r.map(|o| o.map(f)).map_err(|e| e.to_string())
 }
 
@@ -233,9 +236,10 @@ pub fn pg_row(row: &PgRow, nulls: bool) -> Result<JsonRow, ConvertError> {
             "INT2" => opt(row.try_get::<Option<i16>, _>(i), Value::from),
             "INT4" => opt(row.try_get::<Option<i32>, _>(i), Value::from),
             "INT8" => opt(row.try_get::<Option<i64>, _>(i), Value::from),
-            "OID" => opt(row.try_get::<Option<sqlx::postgres::types::Oid>, _>(i), |o| {
-                Value::from(o.0)
-            }),
+            "OID" => opt(
+                row.try_get::<Option<sqlx::postgres::types::Oid>, _>(i),
+                |o| Value::from(o.0),
+            ),
             "FLOAT4" => opt(row.try_get::<Option<f32>, _>(i), |f| float(f64::from(f))),
             "FLOAT8" => opt(row.try_get::<Option<f64>, _>(i), float),
             "NUMERIC" => pg_numeric(&raw).map(Some),
@@ -264,9 +268,10 @@ pub fn pg_row(row: &PgRow, nulls: bool) -> Result<JsonRow, ConvertError> {
                 float(f64::from(f))
             }),
             "FLOAT8[]" => array(row.try_get::<Option<Vec<Option<f64>>>, _>(i), float),
-            "TEXT[]" | "VARCHAR[]" | "BPCHAR[]" | "NAME[]" => {
-                array(row.try_get::<Option<Vec<Option<String>>>, _>(i), Value::from)
-            }
+            "TEXT[]" | "VARCHAR[]" | "BPCHAR[]" | "NAME[]" => array(
+                row.try_get::<Option<Vec<Option<String>>>, _>(i),
+                Value::from,
+            ),
             "JSON[]" | "JSONB[]" => array(row.try_get::<Option<Vec<Option<Value>>>, _>(i), |v| v),
             "DATE[]" => array(row.try_get::<Option<Vec<Option<NaiveDate>>>, _>(i), date),
             "TIMESTAMP[]" => array(
@@ -401,7 +406,9 @@ pub fn sqlite_row(row: &SqliteRow, nulls: bool) -> Result<JsonRow, ConvertError>
         let value = match class.as_str() {
             "INTEGER" => opt(row.try_get_unchecked::<Option<i64>, _>(i), Value::from),
             "REAL" => opt(row.try_get_unchecked::<Option<f64>, _>(i), float),
-            "BLOB" => opt(row.try_get_unchecked::<Option<Vec<u8>>, _>(i), |b| binary(&b)),
+            "BLOB" => opt(row.try_get_unchecked::<Option<Vec<u8>>, _>(i), |b| {
+                binary(&b)
+            }),
             _ => opt(row.try_get_unchecked::<Option<String>, _>(i), Value::from),
         }
         .map_err(|e| bad(col.name(), &class, e))?;
@@ -429,7 +436,10 @@ mod tests {
     #[test]
     fn binary_numerics_keep_every_digit() {
         let cases = [
-            (numeric(&[12, 3456, 7890, 1234, 1234, 5600], 3, 0, 6), "12345678901234.123456"),
+            (
+                numeric(&[12, 3456, 7890, 1234, 1234, 5600], 3, 0, 6),
+                "12345678901234.123456",
+            ),
             (numeric(&[100], -2, 0, 6), "0.000001"),
             (numeric(&[7], 0, 0x4000, 6), "-7.000000"),
             (numeric(&[], 0, 0, 0), "0"),
@@ -446,7 +456,12 @@ mod tests {
 
     #[test]
     fn decimals_are_exact_json_numbers() {
-        for text in ["12345678901234.123456", "0.000001", "-7.000000", "123456789012345678901234567890"] {
+        for text in [
+            "12345678901234.123456",
+            "0.000001",
+            "-7.000000",
+            "123456789012345678901234567890",
+        ] {
             assert_eq!(serde_json::to_string(&decimal(text)).unwrap(), text);
         }
         assert_eq!(decimal("NaN"), Value::String("NaN".into()));

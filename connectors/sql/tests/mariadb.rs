@@ -77,7 +77,13 @@ async fn behaviours() {
         }
     };
     common::concurrency(&db, "conc_my", hold, waiting).await;
-    std::sync::Arc::try_unwrap(watcher).ok().unwrap().into_inner().close().await.ok();
+    std::sync::Arc::try_unwrap(watcher)
+        .ok()
+        .unwrap()
+        .into_inner()
+        .close()
+        .await
+        .ok();
 }
 
 /// The server killed and started again under the connector.
@@ -85,5 +91,10 @@ async fn behaviours() {
 async fn faults() {
     let m = std::sync::Mutex::new(MariaDb::start().await);
     let db = Db::mariadb(&m.lock().unwrap());
-    common::faults(&db, || m.lock().unwrap().stop(), || m.lock().unwrap().resume()).await;
+    common::faults(
+        &db,
+        || m.lock().unwrap().stop(),
+        || m.lock().unwrap().resume(),
+    )
+    .await;
 }

@@ -81,7 +81,13 @@ async fn behaviours() {
         }
     };
     common::concurrency(&db, "conc_pg", hold, waiting).await;
-    std::sync::Arc::try_unwrap(watcher).ok().unwrap().into_inner().close().await.ok();
+    std::sync::Arc::try_unwrap(watcher)
+        .ok()
+        .unwrap()
+        .into_inner()
+        .close()
+        .await
+        .ok();
 }
 
 /// The server killed and started again under the connector.
@@ -89,5 +95,10 @@ async fn behaviours() {
 async fn faults() {
     let pg = std::sync::Mutex::new(Postgres::start());
     let db = Db::postgres(&pg.lock().unwrap());
-    common::faults(&db, || pg.lock().unwrap().stop(), || pg.lock().unwrap().resume()).await;
+    common::faults(
+        &db,
+        || pg.lock().unwrap().stop(),
+        || pg.lock().unwrap().resume(),
+    )
+    .await;
 }

@@ -171,7 +171,9 @@ impl Harness {
         let runner = set.clone();
         let task = tokio::spawn(async move { runner.run().await });
         for (name, _) in sources {
-            sim.wait_connected(name, WAIT).await.expect("the connector connects");
+            sim.wait_connected(name, WAIT)
+                .await
+                .expect("the connector connects");
         }
         Harness { sim, set, task }
     }
@@ -203,7 +205,10 @@ impl Harness {
 
     pub async fn stop(self) {
         self.set.close().await;
-        self.task.await.expect("run task").expect("run ends cleanly");
+        self.task
+            .await
+            .expect("run task")
+            .expect("run ends cleanly");
     }
 }
 
@@ -233,7 +238,13 @@ pub fn error_of(out: &QueryOutcome) -> Value {
 /// The error's message, its template filled in.
 pub fn message(e: &Value) -> String {
     let mut text = e["messageTemplate"].as_str().unwrap_or_default().to_owned();
-    for (i, p) in e["parameters"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+    for (i, p) in e["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let p = match p {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -254,7 +265,10 @@ pub fn assert_sql_error(out: &QueryOutcome, state: &str) -> String {
         ),
         "{text}"
     );
-    assert!(text.contains(&format!(" SQL State: {state}, Error Code: ")), "{text}");
+    assert!(
+        text.contains(&format!(" SQL State: {state}, Error Code: ")),
+        "{text}"
+    );
     assert!(
         text.contains(". Exception was: io.vantiq.extsrc.jdbcSource.exception.VantiqSQLException. Request was: "),
         "{text}"
@@ -277,44 +291,67 @@ fn unique(prefix: &str) -> String {
 pub async fn queries(db: &Db) {
     let h = Harness::start(&[("db", db.config(json!({})))]).await;
     let t = unique("bundles");
-    h.update("db", &format!("CREATE TABLE {t} (id INTEGER PRIMARY KEY, name VARCHAR(20))"))
-        .await;
+    h.update(
+        "db",
+        &format!("CREATE TABLE {t} (id INTEGER PRIMARY KEY, name VARCHAR(20))"),
+    )
+    .await;
     h.update("db", &db.fill(&t, 1234)).await;
     let select = format!("SELECT id FROM {t} ORDER BY id");
 
-    let out = h.query("db", json!({"query": select, "bundleFactor": 500})).await;
+    let out = h
+        .query("db", json!({"query": select, "bundleFactor": 500}))
+        .await;
     assert_eq!(statuses(&out), vec![100, 100, 200]);
     assert_eq!(sizes(&out), vec![500, 500, 234]);
     let ids: Vec<i64> = out.rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, (1..=1234).collect::<Vec<_>>());
 
-    let out = h.query("db", json!({"query": select, "bundleFactor": 100})).await;
+    let out = h
+        .query("db", json!({"query": select, "bundleFactor": 100}))
+        .await;
     assert_eq!(out.frames.len(), 13);
     assert_eq!(sizes(&out).last(), Some(&34));
 
-    let out = h.query("db", json!({"query": select, "bundleFactor": 0})).await;
+    let out = h
+        .query("db", json!({"query": select, "bundleFactor": 0}))
+        .await;
     assert_eq!(statuses(&out), vec![200]);
     assert_eq!(out.rows.len(), 1234);
 
     let out = h.query("db", json!({"query": select})).await;
-    assert_eq!(statuses(&out), vec![100, 100, 200], "default bundleFactor 500");
+    assert_eq!(
+        statuses(&out),
+        vec![100, 100, 200],
+        "default bundleFactor 500"
+    );
 
     // Exactly one bundle: a single 200.
     let out = h
-        .query("db", json!({"query": format!("{select} LIMIT 200"), "bundleFactor": 200}))
+        .query(
+            "db",
+            json!({"query": format!("{select} LIMIT 200"), "bundleFactor": 200}),
+        )
         .await;
     assert_eq!(statuses(&out), vec![200]);
 
     // No row: 204.
     let out = h
-        .query("db", json!({"query": format!("SELECT id FROM {t} WHERE id < 0")}))
+        .query(
+            "db",
+            json!({"query": format!("SELECT id FROM {t} WHERE id < 0")}),
+        )
         .await;
     assert_eq!(statuses(&out), vec![204]);
 
     // An update as a query: applied, one 204.
-    h.update("db", &format!("UPDATE {t} SET name = 'x' WHERE id <= 10")).await;
+    h.update("db", &format!("UPDATE {t} SET name = 'x' WHERE id <= 10"))
+        .await;
     let rows = h
-        .rows("db", &format!("SELECT COUNT(*) AS n FROM {t} WHERE name = 'x'"))
+        .rows(
+            "db",
+            &format!("SELECT COUNT(*) AS n FROM {t} WHERE name = 'x'"),
+        )
         .await;
     assert_eq!(rows, vec![json!({"n": 10})]);
 
@@ -322,10 +359,15 @@ pub async fn queries(db: &Db) {
     let rows = h
         .rows(
             "db",
-            &format!("WITH small AS (SELECT id FROM {t} WHERE id <= 3) SELECT id FROM small ORDER BY id"),
+            &format!(
+                "WITH small AS (SELECT id FROM {t} WHERE id <= 3) SELECT id FROM small ORDER BY id"
+            ),
         )
         .await;
-    assert_eq!(rows, vec![json!({"id": 1}), json!({"id": 2}), json!({"id": 3})]);
+    assert_eq!(
+        rows,
+        vec![json!({"id": 1}), json!({"id": 2}), json!({"id": 3})]
+    );
     let rows = h.rows("db", "  \n  select 1 AS one").await;
     assert_eq!(rows, vec![json!({"one": 1})]);
 
@@ -339,7 +381,13 @@ pub async fn queries(db: &Db) {
             }),
         )
         .await;
-    assert_eq!(out.rows, vec![json!({"id": 9, "name": "x"}), json!({"id": 10, "name": "x"})]);
+    assert_eq!(
+        out.rows,
+        vec![
+            json!({"id": 9, "name": "x"}),
+            json!({"id": 10, "name": "x"})
+        ]
+    );
     // A parameter is a value, never SQL.
     let out = h
         .query(
@@ -360,7 +408,9 @@ pub async fn queries(db: &Db) {
         )
         .await;
     assert_eq!(statuses(&out), vec![204]);
-    let rows = h.rows("db", &format!("SELECT COUNT(*) AS n FROM {t}")).await;
+    let rows = h
+        .rows("db", &format!("SELECT COUNT(*) AS n FROM {t}"))
+        .await;
     assert_eq!(rows, vec![json!({"n": 1232})]);
 
     // `query` missing or not a string: jdbcSource's queryNotString.
@@ -376,7 +426,9 @@ pub async fn queries(db: &Db) {
 /// and SQLSTATE; the connector runs on.
 pub async fn errors(db: &Db) {
     let h = Harness::start(&[("db", db.config(json!({})))]).await;
-    let out = h.query("db", json!({"query": "SELECT * FROM no_such_table_x"})).await;
+    let out = h
+        .query("db", json!({"query": "SELECT * FROM no_such_table_x"}))
+        .await;
     let state = match db.kind {
         Kind::Postgres => "42P01",
         Kind::MariaDb => "42S02",
@@ -384,7 +436,10 @@ pub async fn errors(db: &Db) {
     };
     let text = assert_sql_error(&out, state);
     assert!(text.contains("no_such_table_x"), "{text}");
-    assert!(text.ends_with("Request was: SELECT * FROM no_such_table_x"), "{text}");
+    assert!(
+        text.ends_with("Request was: SELECT * FROM no_such_table_x"),
+        "{text}"
+    );
 
     let out = h.query("db", json!({"query": "SELEKT 1"})).await;
     let state = match db.kind {
@@ -395,10 +450,15 @@ pub async fn errors(db: &Db) {
     assert_sql_error(&out, state);
 
     let t = unique("uniq");
-    h.update("db", &format!("CREATE TABLE {t} (id INTEGER PRIMARY KEY)")).await;
-    h.update("db", &format!("INSERT INTO {t} (id) VALUES (1)")).await;
+    h.update("db", &format!("CREATE TABLE {t} (id INTEGER PRIMARY KEY)"))
+        .await;
+    h.update("db", &format!("INSERT INTO {t} (id) VALUES (1)"))
+        .await;
     let out = h
-        .query("db", json!({"query": format!("INSERT INTO {t} (id) VALUES (1)")}))
+        .query(
+            "db",
+            json!({"query": format!("INSERT INTO {t} (id) VALUES (1)")}),
+        )
         .await;
     let state = match db.kind {
         Kind::Postgres => "23505",
@@ -412,7 +472,10 @@ pub async fn errors(db: &Db) {
         Kind::Postgres => assert!(text.contains("duplicate key"), "{text}"),
     }
     // And on it goes.
-    assert_eq!(h.rows("db", &format!("SELECT id FROM {t}")).await, vec![json!({"id": 1})]);
+    assert_eq!(
+        h.rows("db", &format!("SELECT id FROM {t}")).await,
+        vec![json!({"id": 1})]
+    );
     h.stop().await;
 }
 
@@ -421,9 +484,16 @@ pub async fn errors(db: &Db) {
 pub async fn publishes(db: &Db) {
     let h = Harness::start(&[("db", db.config(json!({})))]).await;
     let t = unique("pub");
-    h.publish("db", json!({"query": format!("CREATE TABLE {t} (id INTEGER PRIMARY KEY, name VARCHAR(20))")}))
-        .await;
-    h.publish("db", json!({"query": format!("INSERT INTO {t} VALUES (1, 'a')")})).await;
+    h.publish(
+        "db",
+        json!({"query": format!("CREATE TABLE {t} (id INTEGER PRIMARY KEY, name VARCHAR(20))")}),
+    )
+    .await;
+    h.publish(
+        "db",
+        json!({"query": format!("INSERT INTO {t} VALUES (1, 'a')")}),
+    )
+    .await;
     h.publish(
         "db",
         json!({"query": [format!("INSERT INTO {t} VALUES (2, 'b')"), format!("INSERT INTO {t} VALUES (3, 'c')")]}),
@@ -442,7 +512,9 @@ pub async fn publishes(db: &Db) {
     )
     .await;
     // Publishes are handled in order, and before a query that follows them.
-    let rows = h.rows("db", &format!("SELECT id, name FROM {t} ORDER BY id")).await;
+    let rows = h
+        .rows("db", &format!("SELECT id, name FROM {t} ORDER BY id"))
+        .await;
     assert_eq!(
         rows,
         vec![
@@ -453,7 +525,10 @@ pub async fn publishes(db: &Db) {
         ]
     );
     let log = log_text();
-    assert!(log.contains("publish failed"), "the failed publish is logged");
+    assert!(
+        log.contains("publish failed"),
+        "the failed publish is logged"
+    );
     h.stop().await;
 }
 
@@ -464,20 +539,37 @@ pub async fn polling(db: &Db) {
     let t = unique("poll");
     {
         let h = Harness::start(&[("setup", db.config(json!({})))]).await;
-        h.update("setup", &format!("CREATE TABLE {t} (id INTEGER, name VARCHAR(10))")).await;
-        h.update("setup", &format!("INSERT INTO {t} VALUES (1, 'a'), (2, 'b')")).await;
+        h.update(
+            "setup",
+            &format!("CREATE TABLE {t} (id INTEGER, name VARCHAR(10))"),
+        )
+        .await;
+        h.update(
+            "setup",
+            &format!("INSERT INTO {t} VALUES (1, 'a'), (2, 'b')"),
+        )
+        .await;
         h.stop().await;
     }
     let h = Harness::start(&[(
         "db",
-        db.config(json!({"pollTime": 50, "pollQuery": format!("SELECT id, name FROM {t} ORDER BY id")})),
+        db.config(
+            json!({"pollTime": 50, "pollQuery": format!("SELECT id, name FROM {t} ORDER BY id")}),
+        ),
     )])
     .await;
-    let got = h.sim.wait_notifications("db", 6, WAIT).await.expect("polled rows");
+    let got = h
+        .sim
+        .wait_notifications("db", 6, WAIT)
+        .await
+        .expect("polled rows");
     let objects: Vec<Value> = got.iter().take(6).map(|n| n.object.clone()).collect();
     let a = json!({"id": 1, "name": "a"});
     let b = json!({"id": 2, "name": "b"});
-    assert_eq!(objects, vec![a.clone(), b.clone(), a.clone(), b.clone(), a, b]);
+    assert_eq!(
+        objects,
+        vec![a.clone(), b.clone(), a.clone(), b.clone(), a, b]
+    );
     h.stop().await;
 }
 
@@ -492,7 +584,10 @@ pub async fn bad_configuration(db: &Db) {
         ("good", db.config(json!({}))),
         ("badurl", bad_url),
         ("badpoll", bad_poll),
-        ("nopackage", json!({"jdbcConfig": {"general": {"dbURL": db.url}}})),
+        (
+            "nopackage",
+            json!({"jdbcConfig": {"general": {"dbURL": db.url}}}),
+        ),
     ])
     .await;
     for (source, field) in [
@@ -502,12 +597,21 @@ pub async fn bad_configuration(db: &Db) {
     ] {
         let out = h.query(source, json!({"query": "SELECT 1 AS one"})).await;
         let e = error_of(&out);
-        assert_eq!(e["messageCode"], "io.vantiq.connector.configurationRejected", "{e}");
+        assert_eq!(
+            e["messageCode"], "io.vantiq.connector.configurationRejected",
+            "{e}"
+        );
         assert!(message(&e).contains(field), "{source}: {e}");
     }
-    assert_eq!(h.rows("good", "SELECT 1 AS one").await, vec![json!({"one": 1})]);
+    assert_eq!(
+        h.rows("good", "SELECT 1 AS one").await,
+        vec![json!({"one": 1})]
+    );
     let log = log_text();
-    assert!(log.contains("jdbcConfig.general.pollTime"), "the refusal is logged");
+    assert!(
+        log.contains("jdbcConfig.general.pollTime"),
+        "the refusal is logged"
+    );
     assert!(!log.contains("pw-bad-config-Kq2"));
     h.stop().await;
 }
@@ -530,7 +634,9 @@ pub async fn secrets(db: &Db) {
         assert_eq!(e["messageCode"], SQL_EXCEPTION, "{e}");
         answers.push(e.to_string());
     }
-    let bad = h.query("db", json!({"query": "SELECT nope FROM nowhere_t"})).await;
+    let bad = h
+        .query("db", json!({"query": "SELECT nope FROM nowhere_t"}))
+        .await;
     answers.push(error_of(&bad).to_string());
     let log = log_text();
     for secret in ["pw-wrong-Hh3", servers::PASSWORD] {
@@ -557,9 +663,16 @@ pub async fn values(db: &Db, create: &str, insert: &str, expected: Value, with_n
     let rows = h.rows("db", "SELECT * FROM types_t").await;
     assert_eq!(rows, vec![expected.clone()]);
     // The numbers' text, digit for digit, in the frame itself.
-    let out = h.query("db", json!({"query": "SELECT * FROM types_t"})).await;
+    let out = h
+        .query("db", json!({"query": "SELECT * FROM types_t"}))
+        .await;
     let frame = serde_json::to_string(&out.frames[0]).unwrap();
-    for digits in ["12345678901234.123456", "0.000001", "-7.000000", "9007199254740993"] {
+    for digits in [
+        "12345678901234.123456",
+        "0.000001",
+        "-7.000000",
+        "9007199254740993",
+    ] {
         assert!(frame.contains(digits), "{digits} in {frame}");
     }
     // Through a bound parameter (PostgreSQL's and MySQL's binary formats): the same.
@@ -589,12 +702,16 @@ where
     let h = Arc::new(
         Harness::start(&[(
             "db",
-            db.config(json!({"asynchronousProcessing": true, "maxActiveTasks": 2, "maxQueuedTasks": 1})),
+            db.config(
+                json!({"asynchronousProcessing": true, "maxActiveTasks": 2, "maxQueuedTasks": 1}),
+            ),
         )])
         .await,
     );
-    h.update("db", &format!("CREATE TABLE {table} (id INTEGER)")).await;
-    h.update("db", &format!("INSERT INTO {table} VALUES (1)")).await;
+    h.update("db", &format!("CREATE TABLE {table} (id INTEGER)"))
+        .await;
+    h.update("db", &format!("INSERT INTO {table} VALUES (1)"))
+        .await;
     let lock = hold.await;
     let select = json!({"query": format!("SELECT id FROM {table}")});
     let spawn = |h: &Arc<Harness>| {
@@ -659,25 +776,40 @@ where
         })),
     )])
     .await;
-    h.update("db", &format!("CREATE TABLE {t} (id INTEGER)")).await;
+    h.update("db", &format!("CREATE TABLE {t} (id INTEGER)"))
+        .await;
     h.update("db", &format!("INSERT INTO {t} VALUES (1)")).await;
     let seen = h.sim.wait_notifications("db", 1, WAIT).await.unwrap().len();
 
     stop();
     // At once: well within connectTimeout (20 s).
     let started = Instant::now();
-    let out = h.query("db", json!({"query": format!("SELECT id FROM {t}")})).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let out = h
+        .query("db", json!({"query": format!("SELECT id FROM {t}")}))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let e = error_of(&out);
     assert_eq!(e["messageCode"], SQL_EXCEPTION, "{e}");
     assert!(message(&e).contains("SQL State: 08"), "{e}");
-    h.publish("db", json!({"query": format!("INSERT INTO {t} VALUES (2)")})).await;
+    h.publish(
+        "db",
+        json!({"query": format!("INSERT INTO {t} VALUES (2)")}),
+    )
+    .await;
     // Polling paused: the next notifications (after the restart) carry id 2 as well.
     let _ = seen;
 
     resume();
     let rows = h.rows("db", "SELECT 1 AS one").await;
-    assert_eq!(rows, vec![json!({"one": 1})], "the first query after the restart succeeds");
+    assert_eq!(
+        rows,
+        vec![json!({"one": 1})],
+        "the first query after the restart succeeds"
+    );
     // The kept publish is applied, and polling resumes: wait for a poll that shows it.
     loop {
         let all = h.sim.notifications("db", 0);
@@ -685,7 +817,10 @@ where
             break;
         }
         let n = all.len();
-        h.sim.wait_notifications("db", n + 1, WAIT).await.expect("polling resumes");
+        h.sim
+            .wait_notifications("db", n + 1, WAIT)
+            .await
+            .expect("polling resumes");
     }
     h.stop().await;
 }

@@ -51,8 +51,14 @@ fn unprivileged(program: &Path) -> Command {
     use std::os::unix::process::CommandExt;
     let mut c = Command::new(program);
     if is_root() {
-        let uid: u32 = output(Command::new("id").args(["-u", "nobody"])).trim().parse().expect("uid");
-        let gid: u32 = output(Command::new("id").args(["-g", "nobody"])).trim().parse().expect("gid");
+        let uid: u32 = output(Command::new("id").args(["-u", "nobody"]))
+            .trim()
+            .parse()
+            .expect("uid");
+        let gid: u32 = output(Command::new("id").args(["-g", "nobody"]))
+            .trim()
+            .parse()
+            .expect("gid");
         c.uid(uid).gid(gid);
     }
     c
@@ -61,7 +67,11 @@ fn unprivileged(program: &Path) -> Command {
 /// Gives the directory to the unprivileged user (when root).
 fn hand_over(dir: &Path) {
     if is_root() {
-        output(Command::new("chown").args(["-R", "nobody:nogroup"]).arg(dir));
+        output(
+            Command::new("chown")
+                .args(["-R", "nobody:nogroup"])
+                .arg(dir),
+        );
     }
 }
 
@@ -100,7 +110,12 @@ struct Process {
 
 impl Process {
     /// Starts `cmd` and waits for a log line containing `ready`.
-    fn start(mut cmd: Command, name: &'static str, ready: &'static str, signal: &'static str) -> Process {
+    fn start(
+        mut cmd: Command,
+        name: &'static str,
+        ready: &'static str,
+        signal: &'static str,
+    ) -> Process {
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{name}: {e}"));
         let stderr = child.stderr.take().expect("stderr");
@@ -119,7 +134,11 @@ impl Process {
             let _ = tx.send(Err(seen.join("\n")));
         });
         match rx.recv_timeout(START) {
-            Ok(Ok(())) => Process { child, name, signal },
+            Ok(Ok(())) => Process {
+                child,
+                name,
+                signal,
+            },
             Ok(Err(log)) => panic!("{name} exited before it was ready:\n{log}"),
             Err(_) => {
                 let _ = child.kill();
@@ -169,10 +188,16 @@ impl Postgres {
             return PathBuf::from(dir);
         }
         let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .map(|d| d.filter_map(Result::ok).map(|e| e.path().join("bin")).collect())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path().join("bin"))
+                    .collect()
+            })
             .unwrap_or_default();
         versions.sort();
-        versions.pop().unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
+        versions
+            .pop()
+            .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
     }
 
     /// Creates a cluster (user `vantiq`, password [`PASSWORD`], scram) and starts it.
@@ -189,7 +214,14 @@ impl Postgres {
             unprivileged(&initdb)
                 .arg("-D")
                 .arg(&data)
-                .args(["-U", USER, "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"])
+                .args([
+                    "-U",
+                    USER,
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ])
                 .args(["--locale=C", "--no-instructions"])
                 .arg(format!("--pwfile={}", pwfile.display())),
         );
@@ -205,7 +237,11 @@ impl Postgres {
 
     /// Starts the server again (same data, same port).
     pub fn resume(&mut self) {
-        let postgres = find(&[self.bin.join("postgres")], "PostgreSQL's postgres", "postgresql");
+        let postgres = find(
+            &[self.bin.join("postgres")],
+            "PostgreSQL's postgres",
+            "postgresql",
+        );
         let mut cmd = unprivileged(&postgres);
         cmd.arg("-D")
             .arg(self.dir.path().join("data"))
@@ -306,10 +342,16 @@ impl MariaDb {
         );
         let mut cmd = Command::new(mariadbd);
         cmd.arg("--no-defaults")
-            .arg(format!("--datadir={}", self.dir.path().join("data").display()))
+            .arg(format!(
+                "--datadir={}",
+                self.dir.path().join("data").display()
+            ))
             .arg(format!("--socket={}", self.socket().display()))
             .arg(format!("--tmpdir={}", self.dir.path().display()))
-            .arg(format!("--pid-file={}", self.dir.path().join("mysqld.pid").display()))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.path().join("mysqld.pid").display()
+            ))
             .args([&format!("--port={}", self.port), "--bind-address=127.0.0.1"])
             .args(["--skip-log-bin", "--innodb-buffer-pool-size=32M"])
             .args(["--innodb-flush-log-at-trx-commit=0", "--skip-name-resolve"])
@@ -317,7 +359,12 @@ impl MariaDb {
         if is_root() {
             cmd.arg("--user=nobody");
         }
-        self.process = Some(Process::start(cmd, "mariadbd", "ready for connections", "TERM"));
+        self.process = Some(Process::start(
+            cmd,
+            "mariadbd",
+            "ready for connections",
+            "TERM",
+        ));
     }
 
     /// Shuts the server down at once.
