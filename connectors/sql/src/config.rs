@@ -2,7 +2,7 @@
 //! settings of our own. See the README, "Configuration".
 //!
 //! Every error names the field (`jdbcConfig.general.pollTime: ...`). The password is
-//! kept in a [`Secret`], which prints as `***`; the `dbURL` is parsed into the
+//! kept in the SDK's [`Secret`], which prints as `***`; the `dbURL` is parsed into the
 //! driver's options, never into a URL string with the password in it.
 
 use std::fmt;
@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+pub use vantiq_connector_sdk::Secret;
 
 /// jdbcSource's default of `maxActiveTasks`.
 pub const DEFAULT_MAX_ACTIVE_TASKS: usize = 5;
@@ -24,28 +25,6 @@ pub const DEFAULT_PUBLISH_RETRY_LIMIT: usize = 1000;
 pub const DEFAULT_PUBLISH_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a query waits for a database connection before it fails, unless configured.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A string that never shows in logs, errors or `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the driver.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// Which database a source talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,10 +368,9 @@ struct Authority {
     port: Option<u16>,
     database: Option<String>,
     params: Vec<(String, String)>,
-    extra_hosts: bool,
 }
 
-fn split_authority(rest: &str) -> Result<Authority, ConfigError> {
+fn split_authority(rest: &str, warnings: &mut Vec<String>) -> Result<Authority, ConfigError> {
     let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
     let (hosts, database) = match before_query.split_once('/') {
         Some((h, d)) => (h, (!d.is_empty()).then(|| d.to_owned())),
@@ -400,7 +378,9 @@ fn split_authority(rest: &str) -> Result<Authority, ConfigError> {
     };
     let mut all = hosts.split(',');
     let first = all.next().unwrap_or("");
-    let extra_hosts = all.next().is_some();
+    if all.next().is_some() {
+        warnings.push(format!("{URL_FIELD}: only the first host is used"));
+    }
     let (host, port) = if let Some(v6) = first.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
@@ -428,7 +408,6 @@ fn split_authority(rest: &str) -> Result<Authority, ConfigError> {
         port,
         database,
         params: parameters(query)?,
-        extra_hosts,
     })
 }
 
@@ -479,6 +458,49 @@ fn parse_db_url(
     })
 }
 
+/// The user and password: the document's `username` and `password`, or else the
+/// URL's `user` and `password` parameters (taken out of `params`).
+fn credentials(
+    username: Option<&str>,
+    password: Option<&Secret>,
+    params: &mut Vec<(String, String)>,
+) -> (Option<String>, Option<Secret>) {
+    let mut user = username.map(str::to_owned);
+    let mut pass = password.cloned();
+    params.retain(|(k, v)| match k.as_str() {
+        "user" => {
+            user.get_or_insert_with(|| v.clone());
+            false
+        }
+        "password" => {
+            pass.get_or_insert_with(|| Secret::new(v.clone()));
+            false
+        }
+        _ => true,
+    });
+    (user, pass)
+}
+
+/// The server drivers' options from the authority: host, port (or `$port`),
+/// database, user and password (their options have the same methods). The URL's
+/// `user` and `password` parameters are taken out of `$auth.params`.
+macro_rules! options {
+    ($new:expr, $auth:expr, $port:expr, $username:expr, $password:expr) => {{
+        let (user, pass) = credentials($username, $password, &mut $auth.params);
+        let mut o = $new.host(&$auth.host).port($auth.port.unwrap_or($port));
+        if let Some(db) = &$auth.database {
+            o = o.database(db);
+        }
+        if let Some(user) = user {
+            o = o.username(&user);
+        }
+        if let Some(pass) = pass {
+            o = o.password(pass.expose());
+        }
+        o
+    }};
+}
+
 fn unknown(warnings: &mut Vec<String>, name: &str) {
     warnings.push(format!("{URL_FIELD}: parameter {name:?} unknown, ignored"));
 }
@@ -490,8 +512,8 @@ fn postgres(
     warnings: &mut Vec<String>,
 ) -> Result<PgConnectOptions, ConfigError> {
     // jdbc:postgresql:database, jdbc:postgresql:/, jdbc:postgresql://host:port/database
-    let auth = match rest.strip_prefix("//") {
-        Some(rest) => split_authority(rest)?,
+    let mut auth = match rest.strip_prefix("//") {
+        Some(rest) => split_authority(rest, warnings)?,
         None => {
             let (db, query) = rest.split_once('?').unwrap_or((rest, ""));
             Authority {
@@ -499,25 +521,18 @@ fn postgres(
                 port: None,
                 database: (!db.is_empty() && db != "/").then(|| db.to_owned()),
                 params: parameters(query)?,
-                extra_hosts: false,
             }
         }
     };
-    if auth.extra_hosts {
-        warnings.push(format!("{URL_FIELD}: only the first host is used"));
-    }
-    let mut o = PgConnectOptions::new_without_pgpass()
-        .host(&auth.host)
-        .port(auth.port.unwrap_or(5432));
-    if let Some(db) = &auth.database {
-        o = o.database(db);
-    }
-    let mut user = username.map(str::to_owned);
-    let mut pass = password.map(|p| p.expose().to_owned());
+    let mut o = options!(
+        PgConnectOptions::new_without_pgpass(),
+        auth,
+        5432,
+        username,
+        password
+    );
     for (k, v) in &auth.params {
         match k.as_str() {
-            "user" => user = user.or_else(|| Some(v.clone())),
-            "password" => pass = pass.or_else(|| Some(v.clone())),
             "sslmode" => {
                 let mode = PgSslMode::from_str(v).map_err(|_| {
                     err(
@@ -546,12 +561,6 @@ fn postgres(
             other => unknown(warnings, other),
         }
     }
-    if let Some(user) = user {
-        o = o.username(&user);
-    }
-    if let Some(pass) = pass {
-        o = o.password(&pass);
-    }
     Ok(o)
 }
 
@@ -567,22 +576,10 @@ fn mysql(
             "a MySQL/MariaDB URL is jdbc:mysql://host:port/database",
         )
     })?;
-    let auth = split_authority(rest)?;
-    if auth.extra_hosts {
-        warnings.push(format!("{URL_FIELD}: only the first host is used"));
-    }
-    let mut o = MySqlConnectOptions::new()
-        .host(&auth.host)
-        .port(auth.port.unwrap_or(3306));
-    if let Some(db) = &auth.database {
-        o = o.database(db);
-    }
-    let mut user = username.map(str::to_owned);
-    let mut pass = password.map(|p| p.expose().to_owned());
+    let mut auth = split_authority(rest, warnings)?;
+    let mut o = options!(MySqlConnectOptions::new(), auth, 3306, username, password);
     for (k, v) in &auth.params {
         match k.as_str() {
-            "user" => user = user.or_else(|| Some(v.clone())),
-            "password" => pass = pass.or_else(|| Some(v.clone())),
             "useSSL" | "useSsl" | "requireSSL" => {
                 if v == "false" {
                     o = o.ssl_mode(MySqlSslMode::Disabled);
@@ -621,12 +618,6 @@ fn mysql(
             "serverTimezone" | "useLegacyDatetimeCode" | "allowPublicKeyRetrieval" => {}
             other => unknown(warnings, other),
         }
-    }
-    if let Some(user) = user {
-        o = o.username(&user);
-    }
-    if let Some(pass) = pass {
-        o = o.password(&pass);
     }
     Ok(o)
 }

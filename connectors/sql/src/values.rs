@@ -220,18 +220,37 @@ fn array<T>(
     })
 }
 
-/// One PostgreSQL row.
-pub fn pg_row(row: &PgRow, nulls: bool) -> Result<JsonRow, ConvertError> {
+/// A row as an object: `value(i, type name)` reads each column that is not NULL.
+fn each_column<R>(
+    row: &R,
+    nulls: bool,
+    mut value: impl FnMut(usize, &str) -> Result<Option<Value>, String>,
+) -> Result<JsonRow, ConvertError>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+{
     let mut out = JsonRow::new();
     for (i, col) in row.columns().iter().enumerate() {
         let info = col.type_info();
         let name = info.name();
         let raw = row.try_get_raw(i).map_err(|e| bad(col.name(), name, e))?;
-        if raw.is_null() {
-            put(&mut out, col.name(), None, nulls);
-            continue;
-        }
-        let value: Result<Option<Value>, String> = match name {
+        let v = if raw.is_null() {
+            None
+        } else {
+            value(i, name).map_err(|e| bad(col.name(), name, e))?
+        };
+        put(&mut out, col.name(), v, nulls);
+    }
+    Ok(out)
+}
+
+/// One PostgreSQL row.
+pub fn pg_row(row: &PgRow, nulls: bool) -> Result<JsonRow, ConvertError> {
+    each_column(row, nulls, |i, name| {
+        let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+        let info = raw.type_info().into_owned();
+        match name {
             "BOOL" => opt(row.try_get::<Option<bool>, _>(i), Value::from),
             "INT2" => opt(row.try_get::<Option<i16>, _>(i), Value::from),
             "INT4" => opt(row.try_get::<Option<i32>, _>(i), Value::from),
@@ -294,11 +313,8 @@ pub fn pg_row(row: &PgRow, nulls: bool) -> Result<JsonRow, ConvertError> {
                         .map_err(|e| e.to_string()),
                 },
             },
-        };
-        let value = value.map_err(|e| bad(col.name(), name, e))?;
-        put(&mut out, col.name(), value, nulls);
-    }
-    Ok(out)
+        }
+    })
 }
 
 fn text_column(raw: &PgValueRef<'_>) -> Result<Option<Value>, String> {
@@ -330,15 +346,8 @@ fn uuid_text(b: &[u8]) -> Value {
 
 /// One MySQL or MariaDB row.
 pub fn mysql_row(row: &MySqlRow, nulls: bool) -> Result<JsonRow, ConvertError> {
-    let mut out = JsonRow::new();
-    for (i, col) in row.columns().iter().enumerate() {
-        let info = col.type_info();
-        let name = info.name();
-        let raw = row.try_get_raw(i).map_err(|e| bad(col.name(), name, e))?;
-        if raw.is_null() {
-            put(&mut out, col.name(), None, nulls);
-            continue;
-        }
+    each_column(row, nulls, |i, name| {
+        let info = row.columns()[i].type_info();
         let value: Result<Option<Value>, String> = match name {
             "BOOLEAN" => opt(row.try_get::<Option<bool>, _>(i), Value::from),
             "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" => {
@@ -374,16 +383,11 @@ pub fn mysql_row(row: &MySqlRow, nulls: bool) -> Result<JsonRow, ConvertError> {
         };
         // A value the typed decoder refuses (a zero date, a TIME beyond 24 h) comes
         // as the server wrote it.
-        let value = match value {
-            Ok(v) => v,
-            Err(e) => match row.try_get_unchecked::<Option<&[u8]>, _>(i) {
-                Ok(Some(b)) if raw_is_text(name) => Some(text_or_binary(b)),
-                _ => return Err(bad(col.name(), name, e)),
-            },
-        };
-        put(&mut out, col.name(), value, nulls);
-    }
-    Ok(out)
+        value.or_else(|e| match row.try_get_unchecked::<Option<&[u8]>, _>(i) {
+            Ok(Some(b)) if raw_is_text(name) => Ok(Some(text_or_binary(b))),
+            _ => Err(e),
+        })
+    })
 }
 
 /// Types whose fallback bytes are readable text (the text protocol's dates and times).
@@ -395,15 +399,9 @@ fn raw_is_text(name: &str) -> bool {
 
 /// One SQLite row: by each value's own storage class (SQLite's types are dynamic).
 pub fn sqlite_row(row: &SqliteRow, nulls: bool) -> Result<JsonRow, ConvertError> {
-    let mut out = JsonRow::new();
-    for (i, col) in row.columns().iter().enumerate() {
-        let raw = row.try_get_raw(i).map_err(|e| bad(col.name(), "?", e))?;
-        if raw.is_null() {
-            put(&mut out, col.name(), None, nulls);
-            continue;
-        }
-        let class = raw.type_info().name().to_owned();
-        let value = match class.as_str() {
+    each_column(row, nulls, |i, _declared| {
+        let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+        match raw.type_info().name() {
             "INTEGER" => opt(row.try_get_unchecked::<Option<i64>, _>(i), Value::from),
             "REAL" => opt(row.try_get_unchecked::<Option<f64>, _>(i), float),
             "BLOB" => opt(row.try_get_unchecked::<Option<Vec<u8>>, _>(i), |b| {
@@ -411,10 +409,7 @@ pub fn sqlite_row(row: &SqliteRow, nulls: bool) -> Result<JsonRow, ConvertError>
             }),
             _ => opt(row.try_get_unchecked::<Option<String>, _>(i), Value::from),
         }
-        .map_err(|e| bad(col.name(), &class, e))?;
-        put(&mut out, col.name(), value, nulls);
-    }
-    Ok(out)
+    })
 }
 
 #[cfg(test)]

@@ -6,20 +6,14 @@ mod common;
 use common::servers::{Postgres, PASSWORD, USER};
 use common::Db;
 use serde_json::Value;
-use sqlx::{ConnectOptions, Connection, Executor, Row};
 
-fn expected() -> (Value, Value) {
-    let row = r#"{"n": 12345678901234.123456, "n2": 0.000001, "n3": -7.000000, "big": 9007199254740993,
-        "i": 2147483647, "s": -32768, "f": 0.5, "r": 1.5, "b": true, "t": "héllo \"q\" ✓",
-        "v": "vc", "c": "ab ", "bin": "AP8Q", "j": {"a": [1, 2.50, "x"]}, "jb": {"b": null},
-        "d": "2024-02-29", "tm": "13:04:05.678+0000", "ts": "2024-02-29T13:04:05.678+0000",
-        "tz": "2024-02-29T11:04:05.678+0000", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
-        "arr": [1, null, 3], "tarr": ["a b", "c"], "narr": [1.50, null], "jarr": [{"k": 1}]}"#;
-    let row: Value = serde_json::from_str(row).unwrap();
-    let mut nulls = row.clone();
-    nulls["nul"] = Value::Null;
-    (row, nulls)
-}
+const EXPECTED: &str = r#"{"n": 12345678901234.123456, "n2": 0.000001, "n3": -7.000000,
+    "big": 9007199254740993, "i": 2147483647, "s": -32768, "f": 0.5, "r": 1.5, "b": true,
+    "t": "héllo \"q\" ✓", "v": "vc", "c": "ab ", "bin": "AP8Q", "j": {"a": [1, 2.50, "x"]},
+    "jb": {"b": null}, "d": "2024-02-29", "tm": "13:04:05.678+0000",
+    "ts": "2024-02-29T13:04:05.678+0000", "tz": "2024-02-29T11:04:05.678+0000",
+    "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "arr": [1, null, 3], "tarr": ["a b", "c"],
+    "narr": [1.50, null], "jarr": [{"k": 1}]}"#;
 
 const CREATE: &str = "CREATE TABLE types_t (n NUMERIC(20,6), n2 NUMERIC(20,6), n3 NUMERIC(20,6),
     big BIGINT, i INTEGER, s SMALLINT, f DOUBLE PRECISION, r REAL, b BOOLEAN, t TEXT,
@@ -32,73 +26,34 @@ const INSERT: &str = r#"INSERT INTO types_t VALUES (12345678901234.123456, 0.000
     'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,NULL,3}', '{"a b",c}', '{1.50,NULL}',
     ARRAY['{"k": 1}'::jsonb], NULL)"#;
 
-fn options(pg: &Postgres) -> sqlx::postgres::PgConnectOptions {
-    sqlx::postgres::PgConnectOptions::new_without_pgpass()
-        .host("127.0.0.1")
-        .port(pg.port)
-        .username(USER)
-        .password(PASSWORD)
-        .database("postgres")
-}
-
 /// Every behaviour that needs no restart, on one server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behaviours() {
     let pg = Postgres::start();
     let db = Db::postgres(&pg);
-    common::queries(&db).await;
-    common::errors(&db).await;
-    common::publishes(&db).await;
-    common::polling(&db).await;
-    common::bad_configuration(&db).await;
-    common::secrets(&db).await;
-    let (row, nulls) = expected();
-    common::values(&db, CREATE, INSERT, row, nulls).await;
+    let row: Value = serde_json::from_str(EXPECTED).unwrap();
+    common::behaviours(&db, (CREATE, INSERT, row)).await;
 
-    let opts = options(&pg);
-    let opts2 = opts.clone();
-    let hold = async move {
-        let mut c = opts2.connect().await.expect("connects");
-        c.execute("BEGIN; LOCK TABLE conc_pg IN ACCESS EXCLUSIVE MODE")
-            .await
-            .expect("lock");
-        Box::new(c) as Box<dyn std::any::Any + Send>
-    };
-    let watcher = opts.connect().await.expect("connects");
-    let watcher = std::sync::Arc::new(tokio::sync::Mutex::new(watcher));
-    let waiting = || {
-        let w = watcher.clone();
-        async move {
-            let mut w = w.lock().await;
-            let row = sqlx::query(
-                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                 AND query LIKE 'SELECT id FROM conc_pg%'",
-            )
-            .fetch_one(&mut *w)
-            .await
-            .expect("pg_stat_activity");
-            row.get::<i64, _>("n") as usize
-        }
-    };
-    common::concurrency(&db, "conc_pg", hold, waiting).await;
-    std::sync::Arc::try_unwrap(watcher)
-        .ok()
-        .unwrap()
-        .into_inner()
-        .close()
-        .await
-        .ok();
+    // asynchronousProcessing's limits: the test's own connection holds a lock.
+    concurrency_on!(
+        &db,
+        sqlx::PgPool,
+        sqlx::postgres::PgConnectOptions::new_without_pgpass()
+        .host("127.0.0.1")
+        .port(pg.port)
+        .username(USER)
+        .password(PASSWORD)
+        .database("postgres"),
+        "BEGIN; LOCK TABLE conc_t IN ACCESS EXCLUSIVE MODE",
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT id FROM conc_t%'"
+    );
 }
 
-/// The server killed and started again under the connector.
+/// The server shut down and started again under the connector.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults() {
     let pg = std::sync::Mutex::new(Postgres::start());
     let db = Db::postgres(&pg.lock().unwrap());
-    common::faults(
-        &db,
-        || pg.lock().unwrap().stop(),
-        || pg.lock().unwrap().resume(),
-    )
-    .await;
+    let stop = || pg.lock().unwrap().stop();
+    common::faults(&db, stop, || pg.lock().unwrap().resume()).await;
 }

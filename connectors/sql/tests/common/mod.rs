@@ -284,6 +284,26 @@ fn unique(prefix: &str) -> String {
 
 // ------------------------------------------------------------------ behaviours
 
+/// A row with `nul: null` added: what a source with `includeNulls` reads.
+pub fn with_nulls(row: &Value) -> Value {
+    let mut nulls = row.clone();
+    nulls["nul"] = Value::Null;
+    nulls
+}
+
+/// Every behaviour that needs no server restart, in turn; `types` is the values
+/// test's CREATE, INSERT and expected row.
+pub async fn behaviours(db: &Db, (create, insert, row): (&str, &str, Value)) {
+    queries(db).await;
+    errors(db).await;
+    publishes(db).await;
+    polling(db).await;
+    bad_configuration(db).await;
+    secrets(db).await;
+    let nulls = with_nulls(&row);
+    values(db, create, insert, row, nulls).await;
+}
+
 /// Queries: bundles of bundleFactor rows (100 ... 200), 0 for one answer, the default
 /// 500; an update sent as a query answered with one 204; an empty result 204; a
 /// statement that returns rows recognised by the database (WITH ... SELECT), bound
@@ -687,6 +707,33 @@ pub async fn values(db: &Db, create: &str, insert: &str, expected: Value, with_n
     let rows = h.rows("nulls", "SELECT * FROM types_t").await;
     assert_eq!(rows, vec![with_nulls]);
     h.stop().await;
+}
+
+/// [`concurrency`] on a server: `$opts` (the driver's connect options for the tests'
+/// user) makes the connection that runs `$lock` (a lock on `conc_t` held until it is
+/// dropped) and the pool that runs `$count` (statements waiting on it).
+#[macro_export]
+macro_rules! concurrency_on {
+    ($db:expr, $pool:ty, $opts:expr, $lock:expr, $count:expr) => {{
+        use sqlx::{ConnectOptions, Executor};
+        let opts = $opts;
+        let watcher = <$pool>::connect_with(opts.clone()).await.unwrap();
+        let hold = async move {
+            let mut c = opts.connect().await.expect("connects");
+            c.execute($lock).await.expect("lock");
+            Box::new(c) as Box<dyn std::any::Any + Send>
+        };
+        let waiting = || {
+            let w = watcher.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>($count)
+                    .fetch_one(&w)
+                    .await
+                    .unwrap() as usize
+            }
+        };
+        common::concurrency($db, "conc_t", hold, waiting).await;
+    }};
 }
 
 /// asynchronousProcessing: maxActiveTasks at once, maxQueuedTasks waiting, then
