@@ -295,6 +295,9 @@ impl MariaDb {
         let mut cmd = Command::new(install);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            // Its own temporary directory: two bootstraps at once in /tmp collide on
+            // their temporary tables' names.
+            .arg(format!("--tmpdir={}", dir.path().display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
             .arg("--skip-name-resolve");
         if is_root() {
