@@ -212,6 +212,27 @@ impl Harness {
     }
 }
 
+/// The value of the sample `name{labels}` on the connector's /metrics (0 if absent).
+pub async fn metric(h: &Harness, sample: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = h
+        .set
+        .metrics()
+        .local_addr()
+        .expect("the metrics endpoint listens");
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+}
+
 pub fn statuses(out: &QueryOutcome) -> Vec<u64> {
     out.frames
         .iter()
@@ -439,6 +460,14 @@ pub async fn queries(db: &Db) {
         error_of(&out)["messageCode"],
         "io.vantiq.extsrc.jdbcSource.JDBCCore.queryNotString"
     );
+
+    // The connector's own series.
+    let rows = |o: &str| format!("sql_queries_total{{source=\"db\",outcome=\"{o}\"}}");
+    assert!(metric(&h, &rows("rows")).await >= 9.0);
+    assert!(metric(&h, &rows("empty")).await >= 5.0);
+    assert_eq!(metric(&h, &rows("error")).await, 1.0);
+    assert!(metric(&h, "sql_rows_total{source=\"db\"}").await >= 5136.0);
+    assert!(metric(&h, "sql_pool_connections{source=\"db\",state=\"open\"}").await >= 1.0);
     h.stop().await;
 }
 
