@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 use serde_json::json;
-use sqlx::{Column, ConnectOptions, Executor, Row};
+use sqlx::{ConnectOptions, Executor, Row};
 use vantiq_sim::{QueryLoad, Sim};
 
 const TOKEN: &str = "bench-token";
@@ -81,7 +81,9 @@ async fn main() {
         return;
     }
     let rows: u64 = args.get(1).map_or(1_000_000, |a| a.parse().expect("rows"));
-    let bundle: u64 = args.get(2).map_or(500, |a| a.parse().expect("bundleFactor"));
+    let bundle: u64 = args
+        .get(2)
+        .map_or(500, |a| a.parse().expect("bundleFactor"));
     let exe = std::env::current_exe().expect("this program");
     let connector = exe
         .parent()
@@ -98,8 +100,13 @@ async fn main() {
          TIMESTAMP '2024-01-01' + g * INTERVAL '1 second' AS ts \
          FROM generate_series(1, {rows}) g"
     );
-    conn.execute(fill.as_str()).await.expect("the table");
-    println!("PostgreSQL on port {}, table big: {rows} rows (id, name, amount numeric, flag, ts)", pg.port);
+    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(fill)))
+        .await
+        .expect("the table");
+    println!(
+        "PostgreSQL on port {}, table big: {rows} rows (id, name, amount numeric, flag, ts)",
+        pg.port
+    );
 
     // The floor, a process of its own.
     let out = Command::new(&exe)
@@ -107,7 +114,10 @@ async fn main() {
         .output()
         .expect("the floor runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let f: Vec<f64> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    let f: Vec<f64> = text
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
     println!(
         "floor (bare sqlx, reads and decodes): {} rows in {:.2} s = {:.0} rows/s, peak RSS {:.1} MiB",
         f[0],
@@ -134,7 +144,10 @@ async fn main() {
     let server_config = dir.path().join("server.config");
     std::fs::write(
         &server_config,
-        format!("targetServer={}\nauthToken={TOKEN}\nsources=db\n", sim.http_url()),
+        format!(
+            "targetServer={}\nauthToken={TOKEN}\nsources=db\n",
+            sim.http_url()
+        ),
     )
     .expect("server.config");
     let mut child = Command::new(&connector)

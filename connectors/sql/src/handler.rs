@@ -416,8 +416,9 @@ impl Handler for SqlConnector {
         for warning in &parsed.warnings {
             tracing::warn!(source = %name, "{warning}");
         }
-        // The poller needs one connection besides the requests'.
-        let connections = parsed.max_active_tasks as u32 + u32::from(parsed.poll.is_some());
+        // The requests' connections, one for publishes (which do not wait for a query's
+        // turn when processing is synchronous) and one for the poller.
+        let connections = parsed.max_active_tasks as u32 + 1 + u32::from(parsed.poll.is_some());
         let db = Arc::new(Database::new(&parsed, connections));
         match db.check().await {
             Ok(()) => {
