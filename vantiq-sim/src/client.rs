@@ -209,15 +209,10 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), ClientError> {
-        let body = body.map(|b| b.to_string().into_bytes());
-        let (status, bytes) = self.roundtrip(method, path, body.as_deref()).await?;
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .map_err(|e| ClientError::Protocol(format!("body is not JSON: {e}")))?
-        };
-        Ok((status, value))
+        let (status, bytes) = self
+            .roundtrip(method, path, body_bytes(body).as_deref())
+            .await?;
+        Ok((status, json_or_null(&bytes)?))
     }
 
     async fn call<T: DeserializeOwned>(
@@ -226,8 +221,16 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, ClientError> {
-        let (_, value) = self.checked(method, path, body).await?;
-        serde_json::from_value(value).map_err(|e| ClientError::Protocol(e.to_string()))
+        // Read from the bytes, not through a `Value`: `from_value` hands a number to a
+        // struct's `Value` field as an f64 (`0.000001` came out as `1e-6`); from the text
+        // every number stays as it was written.
+        let (status, bytes) = self
+            .roundtrip(method, path, body_bytes(body).as_deref())
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(http_error(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
     async fn expect_empty(
@@ -245,16 +248,13 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), ClientError> {
-        let (status, value) = self.request(method, path, body).await?;
+        let (status, bytes) = self
+            .roundtrip(method, path, body_bytes(body).as_deref())
+            .await?;
         if !(200..300).contains(&status) {
-            let message = value
-                .get("error")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(|| value.to_string());
-            return Err(ClientError::Http { status, message });
+            return Err(http_error(status, &bytes));
         }
-        Ok((status, value))
+        Ok((status, json_or_null(&bytes)?))
     }
 
     async fn roundtrip(
@@ -288,6 +288,31 @@ impl Client {
         tcp.read_to_end(&mut answer).await.map_err(io_err)?;
         parse_response(&answer)
     }
+}
+
+fn body_bytes(body: Option<&Value>) -> Option<Vec<u8>> {
+    body.map(|b| b.to_string().into_bytes())
+}
+
+/// A response body as JSON, or null when it is empty.
+fn json_or_null(bytes: &[u8]) -> Result<Value, ClientError> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ClientError::Protocol(format!("body is not JSON: {e}")))
+}
+
+/// The error of a response that is not a success: its `error` text, or its body.
+fn http_error(status: u16, bytes: &[u8]) -> ClientError {
+    let value = json_or_null(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()));
+    let message = value
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| value.to_string());
+    ClientError::Http { status, message }
 }
 
 /// Splits an HTTP/1.1 response into status and body.

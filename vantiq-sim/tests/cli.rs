@@ -363,6 +363,17 @@ async fn numbers_pass_through_the_cli_unchanged() {
     .await;
     assert_eq!(stdout(&query.await.unwrap()), format!("{NUMBERS}\n"));
 
+    // Decimals whose text is not an f64's shortest form print as they came.
+    const DECIMALS: &str = r#"{"a":0.000001,"b":-7.000000,"c":12345678901234.123456,"d":2.50}"#;
+    let query = spawn_cli(&server, &["query", "src", "{}"]);
+    let q: Value = serde_json::from_str(&c.recv_text().await).unwrap();
+    let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"].as_str().unwrap();
+    c.send_text(&format!(
+        r#"{{"status":200,"headers":{{"X-Reply-Address":"{addr}"}},"body":[{DECIMALS}]}}"#
+    ))
+    .await;
+    assert_eq!(stdout(&query.await.unwrap()), format!("{DECIMALS}\n"));
+
     assert_numbers_in(&stdout(
         &cli(&server, &["set-config", "src", NUMBERS]).await,
     ));
