@@ -254,3 +254,58 @@ async fn reconnect_drop_and_violations() {
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].is_string());
 }
+
+/// `query?stream=1`: each answer frame a line as it arrives; errors before the first line
+/// are HTTP errors, after it a last `streamError` line.
+#[tokio::test]
+async fn streamed_queries() {
+    let sim = Sim::builder()
+        .token("t")
+        .source("src", json!({}))
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(&sim.http_url()).unwrap();
+    // No connector: 409, before anything is streamed.
+    let e = client
+        .query_stream("src", &json!({}), None, |_| Ok(()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Http { status: 409, .. }), "{e}");
+
+    let (mut c, _) = common::Conn::handshake(&sim.ws_url(), "t", "src", "s").await;
+    let answering = tokio::spawn(async move {
+        let q = c.recv().await;
+        let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let exact: Value = serde_json::from_str(r#"[{"n":12345678901234.123456}]"#).unwrap();
+        c.answer(&addr, 100, Some(exact)).await;
+        c.answer(&addr, 200, Some(json!({"n": 2}))).await;
+        // The next query is never answered: it times out.
+        c.recv().await;
+        c
+    });
+    let mut frames = Vec::new();
+    client
+        .query_stream("src", &json!({"q": 1}), None, |f| {
+            frames.push(f);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let statuses: Vec<_> = frames.iter().map(|f| f["status"].clone()).collect();
+    assert_eq!(statuses, [json!(100), json!(200)]);
+    assert_eq!(
+        frames[0]["body"].to_string(),
+        r#"[{"n":12345678901234.123456}]"#
+    );
+    // A query left unanswered: the stream ends with its 504.
+    let e = client
+        .query_stream("src", &json!({}), Some(200), |_| Ok(()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Http { status: 504, .. }), "{e}");
+    drop(answering.await.unwrap());
+}
