@@ -252,6 +252,8 @@ async fn poll_loop(
     let source = connection.source().to_owned();
     let mut ticks = tokio::time::interval(poll.every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A failure is logged as an error once, until a poll works again (not every pollTime).
+    let mut failing = false;
     loop {
         ticks.tick().await;
         if !connection.is_connected() {
@@ -279,9 +281,15 @@ async fn poll_loop(
                 }
             }
         }
-        if let Err(e) = &result {
-            tracing::error!(source, query = %poll.query, error = %e, "pollQuery failed");
+        match &result {
+            Err(e) if !failing => {
+                tracing::error!(source, query = %poll.query, error = %e, "pollQuery failed (logged again when it works)");
+            }
+            Err(e) => tracing::debug!(source, error = %e, "pollQuery failed again"),
+            Ok(()) if failing => tracing::info!(source, "pollQuery works again"),
+            Ok(()) => {}
         }
+        failing = result.is_err();
         metrics.poll(
             &source,
             started.elapsed().as_secs_f64(),
