@@ -578,6 +578,9 @@ pub async fn publishes(db: &Db) {
         log.contains("publish failed"),
         "the failed publish is logged"
     );
+    let publishes = |o: &str| format!("sql_publishes_total{{source=\"db\",outcome=\"{o}\"}}");
+    assert_eq!(metric(&h, &publishes("ok")).await, 4.0);
+    assert_eq!(metric(&h, &publishes("failed")).await, 2.0);
     h.stop().await;
 }
 
@@ -617,8 +620,36 @@ pub async fn polling(db: &Db) {
     let b = json!({"id": 2, "name": "b"});
     assert_eq!(
         objects,
-        vec![a.clone(), b.clone(), a.clone(), b.clone(), a, b]
+        vec![a.clone(), b.clone(), a.clone(), b.clone(), a, b.clone()]
     );
+    assert!(metric(&h, "sql_poll_rows_total{source=\"db\"}").await >= 6.0);
+    assert!(metric(&h, "sql_poll_seconds_count{source=\"db\"}").await >= 3.0);
+
+    // The source edited in Vantiq (a new configuration, reconnectRequired): the new
+    // pollQuery replaces the old one.
+    let edited = db.config(
+        json!({"pollTime": 50, "pollQuery": format!("SELECT id, name FROM {t} WHERE id = 2")}),
+    );
+    h.sim.set_config("db", edited).await.expect("set_config");
+    h.sim
+        .wait_connections("db", 2, WAIT)
+        .await
+        .expect("reconnects");
+    let start = h.sim.notifications("db", 0).len();
+    let mut seen = start;
+    loop {
+        let all = h
+            .sim
+            .wait_notifications("db", seen + 1, WAIT)
+            .await
+            .expect("polled rows");
+        seen = all.len();
+        let last: Vec<&Value> = all.iter().rev().take(4).map(|n| &n.object).collect();
+        if seen - start >= 4 && last.iter().all(|o| **o == b) {
+            break;
+        }
+        assert!(seen - start < 200, "the old pollQuery still runs: {last:?}");
+    }
     h.stop().await;
 }
 
@@ -898,5 +929,8 @@ where
             .await
             .expect("polling resumes");
     }
+    let retried = "sql_publishes_total{source=\"db\",outcome=\"retried\"}";
+    assert_eq!(metric(&h, retried).await, 1.0, "the kept publish, counted");
+    assert!(metric(&h, "sql_polls_failed_total{source=\"db\"}").await >= 1.0);
     h.stop().await;
 }
