@@ -376,6 +376,20 @@ fn split_authority(rest: &str, warnings: &mut Vec<String>) -> Result<Authority, 
         Some((h, d)) => (h, (!d.is_empty()).then(|| d.to_owned())),
         None => (before_query, None),
     };
+    // user[:password]@ before the hosts (MySQL's URLs allow it): credentials, as the
+    // `user` and `password` parameters.
+    let mut userinfo = Vec::new();
+    let hosts = match hosts.rsplit_once('@') {
+        Some((info, hosts)) => {
+            let (user, pass) = info.split_once(':').unwrap_or((info, ""));
+            userinfo.push(("user".to_owned(), percent_decode(user)?));
+            if !pass.is_empty() {
+                userinfo.push(("password".to_owned(), percent_decode(pass)?));
+            }
+            hosts
+        }
+        None => hosts,
+    };
     let mut all = hosts.split(',');
     let first = all.next().unwrap_or("");
     if all.next().is_some() {
@@ -407,17 +421,32 @@ fn split_authority(rest: &str, warnings: &mut Vec<String>) -> Result<Authority, 
         },
         port,
         database,
-        params: parameters(query)?,
+        params: userinfo.into_iter().chain(parameters(query)?).collect(),
     })
 }
 
 /// The `dbURL` as it can be logged: the value of any `password` parameter masked.
 fn display_url(url: &str) -> String {
-    let Some((head, query)) = url.split_once('?') else {
-        return url.to_owned();
+    let (head, query) = url.split_once('?').unwrap_or((url, ""));
+    // A password in user:password@host.
+    let head = match head.split_once("//") {
+        Some((scheme, rest)) => {
+            let end = rest.find('/').unwrap_or(rest.len());
+            match rest[..end].rsplit_once('@') {
+                Some((info, hosts)) => {
+                    let user = info.split_once(':').map_or(info, |(u, _)| u);
+                    format!("{scheme}//{user}:***@{hosts}{}", &rest[end..])
+                }
+                None => head.to_owned(),
+            }
+        }
+        None => head.to_owned(),
     };
+    if query.is_empty() {
+        return head;
+    }
     let masked: Vec<String> = query
-        .split('&')
+        .split(['&', ';'])
         .map(|pair| match pair.split_once('=') {
             Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
             _ => pair.to_owned(),
@@ -746,6 +775,25 @@ mod tests {
         assert!(c.warnings[0].contains("frobnicate"));
         assert!(!c.display_url.contains("inurl-pw"), "{}", c.display_url);
         assert!(!format!("{c:?}").contains("inurl-pw"));
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_used_and_masked() {
+        let c = SourceConfig::from_document(&doc(json!({
+            "dbURL": "jdbc:mysql://app:s3cr%40t-userinfo@db.example:3307/shop?password=other-pw-in-query;useSSL=false",
+        })))
+        .unwrap();
+        let Target::MySql(o) = &c.target else {
+            panic!()
+        };
+        assert_eq!(o.get_host(), "db.example");
+        assert_eq!(o.get_port(), 3307);
+        assert_eq!(o.get_username(), "app");
+        for secret in ["s3cr", "other-pw-in-query"] {
+            assert!(!c.display_url.contains(secret), "{}", c.display_url);
+            assert!(!format!("{c:?}").contains(secret));
+        }
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]
