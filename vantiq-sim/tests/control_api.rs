@@ -309,3 +309,50 @@ async fn streamed_queries() {
     assert!(matches!(e, ClientError::Http { status: 504, .. }), "{e}");
     drop(answering.await.unwrap());
 }
+
+/// A streamed query whose reader stalls: the answers wait in the connector's socket
+/// (the emulator's queues are bounded and the session stops reading while they are
+/// full), then all arrive, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stream_reader_loses_nothing() {
+    const FRAMES: u64 = 100;
+    let sim = Sim::builder()
+        .token("t")
+        .source("src", json!({}))
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(&sim.http_url()).unwrap();
+    let (mut c, _) = common::Conn::handshake(&sim.ws_url(), "t", "src", "s").await;
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
+    let answering = tokio::spawn(async move {
+        let q = c.recv().await;
+        let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // 64 KiB a frame: more than the sockets' buffers hold in all.
+        let pad = "x".repeat(64 * 1024);
+        for i in 0..FRAMES {
+            c.answer(&addr, 100, Some(json!([{ "i": i, "pad": pad }])))
+                .await;
+        }
+        c.answer(&addr, 200, Some(json!([{ "i": FRAMES }]))).await;
+        sent_tx.send(()).unwrap();
+        c
+    });
+    let mut seen = Vec::new();
+    client
+        .query_stream("src", &json!({}), None, |f| {
+            if seen.is_empty() {
+                // The reader stalls until the connector has written every answer.
+                sent_rx.recv().unwrap();
+            }
+            seen.push(f["body"][0]["i"].as_u64().unwrap());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, (0..=FRAMES).collect::<Vec<_>>());
+    drop(answering.await.unwrap());
+}

@@ -34,6 +34,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// Answer frames a streamed query may have between the connector and the HTTP reader,
+/// in each of its two queues.
+const STREAM_FRAMES: usize = 8;
+
 /// Default query timeout of the control API.
 const DEFAULT_QUERY_TIMEOUT_MS: u64 = 10_000;
 
@@ -168,16 +172,18 @@ async fn query(
 /// emulator keeps none of them, so an answer of any size passes through. What waits is
 /// only what the HTTP reader has not taken yet.
 fn streamed_query(core: Arc<Core>, name: String, params: &Value, timeout: Duration) -> ApiResult {
-    let (frames_tx, mut frames) = mpsc::unbounded_channel::<Value>();
+    // Both channels are bounded: a reader slower than the connector fills them, then the
+    // session stops reading the connector until there is room (`SessionLink::backlog`).
+    let (frames_tx, mut frames) = mpsc::channel::<Value>(STREAM_FRAMES);
     // Sent before the response starts: an unknown or unconnected source is an HTTP error.
     let started = core.start_streamed_query(&name, params, frames_tx)?;
-    let (lines_tx, lines) = mpsc::unbounded_channel::<Bytes>();
+    let (lines_tx, lines) = mpsc::channel::<Bytes>(STREAM_FRAMES);
     tokio::spawn(async move {
         let forward = async {
             while let Some(frame) = frames.recv().await {
                 let mut line = serde_json::to_vec(&frame).expect("a Value serialises");
                 line.push(b'\n');
-                if lines_tx.send(Bytes::from(line)).is_err() {
+                if lines_tx.send(Bytes::from(line)).await.is_err() {
                     break; // the reader left
                 }
             }
@@ -186,7 +192,7 @@ fn streamed_query(core: Arc<Core>, name: String, params: &Value, timeout: Durati
         if let Err(e) = outcome {
             let ApiError(status, error) = e.into();
             let line = json!({"streamError": {"status": status.as_u16(), "error": error}});
-            let _ = lines_tx.send(Bytes::from(format!("{line}\n")));
+            let _ = lines_tx.send(Bytes::from(format!("{line}\n"))).await;
         }
     });
     let body = futures_util::stream::unfold(lines, |mut lines| async move {

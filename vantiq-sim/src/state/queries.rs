@@ -14,6 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// Hands a streamed query's frame to its stream; when the stream is full the frame waits
+/// on the session's link, and the session hands it over before it reads on. A stream
+/// whose reader left takes nothing: the frame is dropped.
+fn pass_on(link: &SessionLink, stream: &mpsc::Sender<Value>, frame: Value) {
+    if let Err(mpsc::error::TrySendError::Full(frame)) = stream.try_send(frame) {
+        *lock(&link.backlog) = Some((stream.clone(), frame));
+    }
+}
+
 /// A query sent and waiting for its final answer ([`Core::finish_query`]).
 pub(crate) struct StartedQuery {
     entry: Arc<SourceEntry>,
@@ -36,12 +45,13 @@ impl Core {
 
     /// Sends a query whose answer frames go to `stream` as they arrive, none kept; the
     /// outcome that [`Core::finish_query`] then gives has no rows and no frames. The
-    /// channel closes after the final frame (or when the query ends otherwise).
+    /// channel closes after the final frame (or when the query ends otherwise). While it
+    /// is full, the session stops reading its connector (see `SessionLink::backlog`).
     pub(crate) fn start_streamed_query(
         &self,
         name: &str,
         params: &Value,
-        stream: mpsc::UnboundedSender<Value>,
+        stream: mpsc::Sender<Value>,
     ) -> Result<StartedQuery, SimError> {
         self.start_query(name, params, Some(stream))
     }
@@ -50,7 +60,7 @@ impl Core {
         &self,
         name: &str,
         params: &Value,
-        stream: Option<mpsc::UnboundedSender<Value>>,
+        stream: Option<mpsc::Sender<Value>>,
     ) -> Result<StartedQuery, SimError> {
         let entry = self.entry(name)?;
         let id = self.next_query.fetch_add(1, Ordering::Relaxed);
@@ -262,8 +272,7 @@ impl Core {
             let qid = id.unwrap_or_default();
             if let Some(mut q) = st.queries.remove(&qid) {
                 match q.stream.take() {
-                    // The receiver may be gone (the reader left): nothing to keep then.
-                    Some(stream) => drop(stream.send(frame)),
+                    Some(stream) => pass_on(link, &stream, frame),
                     None => q.frames.push(frame),
                 }
                 let outcome = QueryOutcome {
@@ -276,7 +285,7 @@ impl Core {
             }
         } else {
             match &pending.stream {
-                Some(stream) => drop(stream.send(frame)),
+                Some(stream) => pass_on(link, stream, frame),
                 None => pending.frames.push(frame),
             }
         }
