@@ -346,15 +346,13 @@ pub async fn large_answer(db: &Db) {
     let t = unique("large");
     h.update(
         "db",
-        &format!("CREATE TABLE {t} (id INTEGER, name VARCHAR(100))"),
+        &format!(
+            "CREATE TABLE {t} (id INTEGER, \
+             name VARCHAR(100) DEFAULT 'a name long enough to weigh on memory, row after row')"
+        ),
     )
     .await;
     h.update("db", &db.fill(&t, ROWS)).await;
-    h.update(
-        "db",
-        &format!("UPDATE {t} SET name = 'a name long enough to weigh on memory, row after row'"),
-    )
-    .await;
     let before = peak_rss_mib();
     let report = h
         .sim
@@ -928,6 +926,7 @@ where
             "pollTime": 50,
             "pollQuery": format!("SELECT id FROM {t} ORDER BY id"),
             "publishRetryInterval": 50,
+            "publishRetryLimit": 1,
             "connectTimeout": 20000,
         })),
     )])
@@ -935,7 +934,7 @@ where
     h.update("db", &format!("CREATE TABLE {t} (id INTEGER)"))
         .await;
     h.update("db", &format!("INSERT INTO {t} VALUES (1)")).await;
-    let seen = h.sim.wait_notifications("db", 1, WAIT).await.unwrap().len();
+    h.sim.wait_notifications("db", 1, WAIT).await.unwrap();
 
     stop();
     // At once: well within connectTimeout (20 s).
@@ -951,13 +950,14 @@ where
     let e = error_of(&out);
     assert_eq!(e["messageCode"], SQL_EXCEPTION, "{e}");
     assert!(message(&e).contains("SQL State: 08"), "{e}");
-    h.publish(
-        "db",
-        json!({"query": format!("INSERT INTO {t} VALUES (2)")}),
-    )
-    .await;
-    // Polling paused: the next notifications (after the restart) carry id 2 as well.
-    let _ = seen;
+    // Kept (publishRetryLimit 1), then one too many: dropped and counted.
+    for id in [2, 3] {
+        h.publish(
+            "db",
+            json!({"query": format!("INSERT INTO {t} VALUES ({id})")}),
+        )
+        .await;
+    }
 
     resume();
     let rows = h.rows("db", "SELECT 1 AS one").await;
@@ -980,6 +980,19 @@ where
     }
     let retried = "sql_publishes_total{source=\"db\",outcome=\"retried\"}";
     assert_eq!(metric(&h, retried).await, 1.0, "the kept publish, counted");
-    assert!(metric(&h, "sql_polls_failed_total{source=\"db\"}").await >= 1.0);
+    let dropped = "sql_publishes_total{source=\"db\",outcome=\"dropped\"}";
+    assert_eq!(
+        metric(&h, dropped).await,
+        1.0,
+        "the one beyond the limit, counted"
+    );
+    assert_eq!(
+        metric(&h, "sql_publishes_pending{source=\"db\"}").await,
+        0.0
+    );
+    let ids = h
+        .rows("db", &format!("SELECT id FROM {t} ORDER BY id"))
+        .await;
+    assert_eq!(ids, vec![json!({"id": 1}), json!({"id": 2})]);
     h.stop().await;
 }
