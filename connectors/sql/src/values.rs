@@ -262,7 +262,6 @@ pub fn pg_row(row: &PgRow, nulls: bool) -> Result<JsonRow, ConvertError> {
             "FLOAT4" => opt(row.try_get::<Option<f32>, _>(i), |f| float(f64::from(f))),
             "FLOAT8" => opt(row.try_get::<Option<f64>, _>(i), float),
             "NUMERIC" => pg_numeric(&raw).map(Some),
-            "MONEY" => text_column(&raw),
             "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "\"CHAR\"" | "CITEXT" => {
                 opt(row.try_get_unchecked::<Option<String>, _>(i), Value::from)
             }
