@@ -77,10 +77,16 @@ fn hand_over(dir: &Path) {
 
 /// A temporary directory every user may enter (sockets, data directories below it).
 fn scratch() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("vantiq-sql-test-")
-        .tempdir()
-        .expect("temp dir");
+    // In /tmp when root: `nobody` must be able to reach it (a TMPDIR under /root would
+    // not be).
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("vantiq-sql-test-");
+    let dir = if is_root() {
+        builder.tempdir_in("/tmp")
+    } else {
+        builder.tempdir()
+    }
+    .expect("temp dir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
         .expect("chmod temp dir");
     dir
