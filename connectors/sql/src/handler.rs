@@ -158,6 +158,16 @@ impl Drop for Source {
                 t.abort();
             }
         }
+        // A new configuration replaces the source: publishes still kept go with it.
+        let kept = std::mem::take(&mut *self.retry.lock());
+        if !kept.is_empty() {
+            tracing::error!(source = %self.name, dropped = kept.len(),
+                "publishes kept for a retry dropped: the source's configuration was replaced");
+            for _ in &kept {
+                self.metrics.publish(&self.name, "dropped");
+            }
+            self.metrics.pending(&self.name, 0);
+        }
         // The pool closes when its last user (a query still streaming) lets go.
     }
 }
