@@ -908,6 +908,19 @@ where
         let out = task.await.unwrap();
         assert_eq!(out.rows, vec![json!({"id": 1})], "{out:?}");
     }
+    // Publishes run on tasks of their own (not ordered with queries): ask until the
+    // row is there.
+    h.publish(
+        "db",
+        json!({"query": format!("INSERT INTO {table} VALUES (2)")}),
+    )
+    .await;
+    let count = json!({"query": format!("SELECT COUNT(*) AS n FROM {table}")});
+    let mut asked = 0;
+    while h.query("db", count.clone()).await.rows != vec![json!({"n": 2})] {
+        asked += 1;
+        assert!(asked < 10_000, "the asynchronous publish never ran");
+    }
     Arc::try_unwrap(h).ok().expect("one harness").stop().await;
 }
 
