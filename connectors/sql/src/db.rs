@@ -141,7 +141,7 @@ macro_rules! bind_all {
                 Value::Bool(b) => q.bind(*b),
                 Value::Number(n) => match (n.as_i64(), n.as_f64()) {
                     (Some(i), _) => q.bind(i),
-                    (None, Some(f)) if n.as_u64().is_none() && f.to_string() == n.to_string() => {
+                    (None, Some(f)) if n.as_u64().is_none() && fits_double(&n.to_string()) => {
                         q.bind(f)
                     }
                     // Digits a double does not hold: their text.
@@ -153,6 +153,20 @@ macro_rules! bind_all {
         }
         q
     }};
+}
+
+/// Whether a JSON number's text goes through a double unchanged in value: at most 15
+/// significant digits (any such decimal does).
+fn fits_double(text: &str) -> bool {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0');
+    let significant = if mantissa.contains('.') {
+        significant.trim_end_matches('0')
+    } else {
+        significant
+    };
+    significant.len() <= 15
 }
 
 /// Runs `sql` (with `params`, if any) and streams its rows converted by `$convert`.
@@ -355,6 +369,32 @@ impl Conn {
             Conn::Postgres(c) => stream!(Postgres, c, sql, params, pg_row, nulls),
             Conn::MySql(c) => stream!(MySql, c, sql, params, mysql_row, nulls),
             Conn::Sqlite(c) => stream!(Sqlite, c, sql, params, sqlite_row, nulls),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fits_double;
+
+    #[test]
+    fn doubles_hold_up_to_fifteen_significant_digits() {
+        for ok in [
+            "2.50",
+            "0.000001",
+            "-7.000000",
+            "1.5e10",
+            "123456789012345",
+            "0.1",
+        ] {
+            assert!(fits_double(ok), "{ok}");
+        }
+        for not in [
+            "12345678901234.123456",
+            "1234567890123456",
+            "0.12345678901234567",
+        ] {
+            assert!(!fits_double(not), "{not}");
         }
     }
 }
