@@ -29,6 +29,27 @@ if ! command -v tinyproxy >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy-bin
 fi
 
+step "Debian packages for the SQL connector's tests (PostgreSQL and MariaDB servers)"
+# The server binaries only: connectors/sql's tests start their own instances (a
+# temporary directory, loopback, a free port). Nothing is started by the packages
+# (policy-rc.d) and PostgreSQL makes no cluster of its own.
+sql_packages=()
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || sql_packages+=(postgresql)
+[ -x /usr/sbin/mariadbd ] || sql_packages+=(mariadb-server)
+if [ "${#sql_packages[@]}" -gt 0 ]; then
+    made_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/no-main-cluster.conf
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${sql_packages[@]}"
+    if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
 step "promtool (from Debian's prometheus package) for the metrics tests"
 PROMTOOL="$(bash scripts/setup-promtool.sh)"
 export PROMTOOL

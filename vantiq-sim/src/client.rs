@@ -216,15 +216,10 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), ClientError> {
-        let body = body.map(|b| b.to_string().into_bytes());
-        let (status, bytes) = self.roundtrip(method, path, body.as_deref()).await?;
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .map_err(|e| ClientError::Protocol(format!("body is not JSON: {e}")))?
-        };
-        Ok((status, value))
+        let (status, bytes) = self
+            .roundtrip(method, path, body_bytes(body).as_deref())
+            .await?;
+        Ok((status, json_or_null(&bytes)?))
     }
 
     async fn call<T: DeserializeOwned>(
@@ -233,8 +228,16 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, ClientError> {
-        let (_, value) = self.checked(method, path, body).await?;
-        serde_json::from_value(value).map_err(|e| ClientError::Protocol(e.to_string()))
+        // Read from the bytes, not through a `Value`: `from_value` hands a number to a
+        // struct's `Value` field as an f64 (`0.000001` came out as `1e-6`); from the text
+        // every number stays as it was written.
+        let (status, bytes) = self
+            .roundtrip(method, path, body_bytes(body).as_deref())
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(http_error(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
     async fn expect_empty(
@@ -252,16 +255,13 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), ClientError> {
-        let (status, value) = self.request(method, path, body).await?;
+        let (status, bytes) = self
+            .roundtrip(method, path, body_bytes(body).as_deref())
+            .await?;
         if !(200..300).contains(&status) {
-            let message = value
-                .get("error")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(|| value.to_string());
-            return Err(ClientError::Http { status, message });
+            return Err(http_error(status, &bytes));
         }
-        Ok((status, value))
+        Ok((status, json_or_null(&bytes)?))
     }
 
     async fn roundtrip(
@@ -270,11 +270,29 @@ impl Client {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<(u16, Vec<u8>), ClientError> {
-        let io_err = |source| ClientError::Io {
+        let mut tcp = self.open(method, path, body).await?;
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await.map_err(|e| self.io(e))?;
+        parse_response(&answer)
+    }
+
+    fn io(&self, source: std::io::Error) -> ClientError {
+        ClientError::Io {
             server: self.authority.clone(),
             source,
-        };
-        let mut tcp = TcpStream::connect(&self.authority).await.map_err(io_err)?;
+        }
+    }
+
+    /// Connects and sends a request.
+    async fn open(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<TcpStream, ClientError> {
+        let mut tcp = TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| self.io(e))?;
         let body = body.unwrap_or_default();
         let auth = self
             .token
@@ -289,19 +307,179 @@ impl Client {
             self.authority,
             body.len()
         );
-        tcp.write_all(head.as_bytes()).await.map_err(io_err)?;
-        tcp.write_all(body).await.map_err(io_err)?;
-        let mut answer = Vec::new();
-        tcp.read_to_end(&mut answer).await.map_err(io_err)?;
-        parse_response(&answer)
+        tcp.write_all(head.as_bytes())
+            .await
+            .map_err(|e| self.io(e))?;
+        tcp.write_all(body).await.map_err(|e| self.io(e))?;
+        Ok(tcp)
     }
+
+    /// Queries a source with its answer streamed (the control API's `stream=1`):
+    /// `on_frame` gets each answer frame as it arrives, numbers as they were written;
+    /// returns after the final one. Nothing is kept, here or in the emulator, so an
+    /// answer of any size passes through.
+    pub async fn query_stream(
+        &self,
+        name: &str,
+        params: &Value,
+        timeout_ms: Option<u64>,
+        mut on_frame: impl FnMut(Value) -> std::io::Result<()>,
+    ) -> Result<(), ClientError> {
+        let mut path = format!("/sim/sources/{}/query?stream=1", encode(name));
+        if let Some(ms) = timeout_ms {
+            path.push_str(&format!("&timeout_ms={ms}"));
+        }
+        let body = params.to_string().into_bytes();
+        let mut tcp = self.open("POST", &path, Some(&body)).await?;
+        let mut raw = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let head_end = loop {
+            if let Some(end) = find(&raw, b"\r\n\r\n") {
+                break end;
+            }
+            let n = tcp.read(&mut chunk).await.map_err(|e| self.io(e))?;
+            if n == 0 {
+                return Err(ClientError::Protocol("incomplete HTTP header".into()));
+            }
+            raw.extend_from_slice(&chunk[..n]);
+        };
+        let head = parse_head(&raw[..head_end])?;
+        if !(200..300).contains(&head.status) {
+            tcp.read_to_end(&mut raw).await.map_err(|e| self.io(e))?;
+            let (status, bytes) = parse_response(&raw)?;
+            return Err(http_error(status, &bytes));
+        }
+        raw.drain(..head_end + 4);
+        let mut body = BodyReader::new(head.chunked);
+        loop {
+            body.feed(&mut raw)?;
+            while let Some(line) = body.next_line() {
+                let frame: Value = serde_json::from_slice(&line)
+                    .map_err(|e| ClientError::Protocol(format!("a line is not JSON: {e}")))?;
+                if let Some(e) = frame.get("streamError") {
+                    return Err(ClientError::Http {
+                        status: e["status"].as_u64().map_or(500, |s| s as u16),
+                        message: e["error"].as_str().unwrap_or_default().to_owned(),
+                    });
+                }
+                on_frame(frame).map_err(|e| self.io(e))?;
+            }
+            if body.done {
+                return Ok(());
+            }
+            let n = tcp.read(&mut chunk).await.map_err(|e| self.io(e))?;
+            if n == 0 {
+                return if body.chunked {
+                    Err(ClientError::Protocol("the stream ended early".into()))
+                } else {
+                    Ok(())
+                };
+            }
+            raw.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// A response body read as it arrives, chunked or not, cut into lines.
+struct BodyReader {
+    chunked: bool,
+    text: Vec<u8>,
+    done: bool,
+}
+
+impl BodyReader {
+    fn new(chunked: bool) -> Self {
+        BodyReader {
+            chunked,
+            text: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Takes what `raw` holds of the body (whole chunks only, when chunked).
+    fn feed(&mut self, raw: &mut Vec<u8>) -> Result<(), ClientError> {
+        if !self.chunked {
+            self.text.append(raw);
+            return Ok(());
+        }
+        let bad = || ClientError::Protocol("bad chunked body".into());
+        while let Some(eol) = find(raw, b"\r\n") {
+            let size_text = std::str::from_utf8(&raw[..eol]).map_err(|_| bad())?;
+            let size_text = size_text.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size_text, 16).map_err(|_| bad())?;
+            if size == 0 {
+                self.done = true;
+                raw.clear();
+                return Ok(());
+            }
+            if raw.len() < eol + 2 + size + 2 {
+                break;
+            }
+            self.text.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
+            raw.drain(..eol + 2 + size + 2);
+        }
+        Ok(())
+    }
+
+    fn next_line(&mut self) -> Option<Vec<u8>> {
+        let nl = self.text.iter().position(|&b| b == b'\n')?;
+        let mut line: Vec<u8> = self.text.drain(..=nl).collect();
+        line.pop();
+        Some(line)
+    }
+}
+
+fn body_bytes(body: Option<&Value>) -> Option<Vec<u8>> {
+    body.map(|b| b.to_string().into_bytes())
+}
+
+/// A response body as JSON, or null when it is empty.
+fn json_or_null(bytes: &[u8]) -> Result<Value, ClientError> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ClientError::Protocol(format!("body is not JSON: {e}")))
+}
+
+/// The error of a response that is not a success: its `error` text, or its body.
+fn http_error(status: u16, bytes: &[u8]) -> ClientError {
+    let value = json_or_null(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()));
+    let message = value
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| value.to_string());
+    ClientError::Http { status, message }
 }
 
 /// Splits an HTTP/1.1 response into status and body.
 fn parse_response(buf: &[u8]) -> Result<(u16, Vec<u8>), ClientError> {
     let bad = |what: &str| ClientError::Protocol(what.to_owned());
     let end = find(buf, b"\r\n\r\n").ok_or_else(|| bad("incomplete HTTP header"))?;
-    let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad("non-UTF-8 HTTP header"))?;
+    let head = parse_head(&buf[..end])?;
+    let rest = &buf[end + 4..];
+    let body = if head.chunked {
+        dechunk(rest).ok_or_else(|| bad("bad chunked body"))?
+    } else if let Some(n) = head.length {
+        rest.get(..n).ok_or_else(|| bad("truncated body"))?.to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok((head.status, body))
+}
+
+/// What an HTTP/1.1 response's head says.
+struct Head {
+    status: u16,
+    chunked: bool,
+    length: Option<usize>,
+}
+
+fn parse_head(head: &[u8]) -> Result<Head, ClientError> {
+    let bad = |what: &str| ClientError::Protocol(what.to_owned());
+    let head = std::str::from_utf8(head).map_err(|_| bad("non-UTF-8 HTTP header"))?;
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
@@ -320,15 +498,11 @@ fn parse_response(buf: &[u8]) -> Result<(u16, Vec<u8>), ClientError> {
             }
         }
     }
-    let rest = &buf[end + 4..];
-    let body = if chunked {
-        dechunk(rest).ok_or_else(|| bad("bad chunked body"))?
-    } else if let Some(n) = length {
-        rest.get(..n).ok_or_else(|| bad("truncated body"))?.to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Ok((status, body))
+    Ok(Head {
+        status,
+        chunked,
+        length,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {

@@ -363,6 +363,17 @@ async fn numbers_pass_through_the_cli_unchanged() {
     .await;
     assert_eq!(stdout(&query.await.unwrap()), format!("{NUMBERS}\n"));
 
+    // Decimals whose text is not an f64's shortest form print as they came.
+    const DECIMALS: &str = r#"{"a":0.000001,"b":-7.000000,"c":12345678901234.123456,"d":2.50}"#;
+    let query = spawn_cli(&server, &["query", "src", "{}"]);
+    let q: Value = serde_json::from_str(&c.recv_text().await).unwrap();
+    let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"].as_str().unwrap();
+    c.send_text(&format!(
+        r#"{{"status":200,"headers":{{"X-Reply-Address":"{addr}"}},"body":[{DECIMALS}]}}"#
+    ))
+    .await;
+    assert_eq!(stdout(&query.await.unwrap()), format!("{DECIMALS}\n"));
+
     assert_numbers_in(&stdout(
         &cli(&server, &["set-config", "src", NUMBERS]).await,
     ));
@@ -462,4 +473,46 @@ async fn query_says_no_data_shows_frames_and_fails_on_an_error() {
     );
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["status"], 500, "the frame is printed too");
+}
+
+/// `query` prints the rows of each answer as it arrives, before the final one, and keeps
+/// none: the emulator streams them to it (`stream=1`).
+#[tokio::test]
+async fn query_prints_rows_as_they_arrive() {
+    let server = serve(&["--source", "src"]);
+    let (mut c, _) = Conn::handshake(&server.ws, "any", "src", "s").await;
+    let mut child = Command::new(BIN)
+        .args(["query", "src", "{}", "--server", &server.http])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vantiq-sim query");
+    let q = c.recv().await;
+    let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rows: Value = serde_json::from_str(r#"[{"i":1},{"i":0.000001}]"#).unwrap();
+    c.answer(&addr, 100, Some(rows)).await;
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let first_two = tokio::task::spawn_blocking(move || {
+        let mut lines = String::new();
+        for _ in 0..2 {
+            stdout.read_line(&mut lines).expect("a line");
+        }
+        (lines, stdout)
+    });
+    // Both rows are printed while the query is still open.
+    let (lines, mut stdout) = first_two.await.unwrap();
+    assert_eq!(lines, "{\"i\":1}\n{\"i\":0.000001}\n");
+    c.answer(&addr, 200, Some(json!([{"i": 3}]))).await;
+    let rest = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        let status = child.wait().unwrap();
+        (rest, status)
+    });
+    let (rest, status) = rest.await.unwrap();
+    assert!(status.success());
+    assert_eq!(rest, "{\"i\":3}\n");
 }

@@ -292,3 +292,105 @@ async fn reconnect_drop_and_violations() {
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].is_string());
 }
+
+/// An emulator with source `src` and a control client for it.
+async fn sim_and_client() -> (Sim, Client) {
+    let sim = Sim::builder()
+        .token("t")
+        .source("src", json!({}))
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(&sim.http_url()).unwrap();
+    (sim, client)
+}
+
+/// `query?stream=1`: each answer frame a line as it arrives; errors before the first line
+/// are HTTP errors, after it a last `streamError` line.
+#[tokio::test]
+async fn streamed_queries() {
+    let (sim, client) = sim_and_client().await;
+    // No connector: 409, before anything is streamed.
+    let e = client
+        .query_stream("src", &json!({}), None, |_| Ok(()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Http { status: 409, .. }), "{e}");
+
+    let (mut c, _) = common::Conn::handshake(&sim.ws_url(), "t", "src", "s").await;
+    let answering = tokio::spawn(async move {
+        let q = c.recv().await;
+        let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let exact: Value = serde_json::from_str(r#"[{"n":12345678901234.123456}]"#).unwrap();
+        c.answer(&addr, 100, Some(exact)).await;
+        c.answer(&addr, 200, Some(json!({"n": 2}))).await;
+        // The next query is never answered: it times out.
+        c.recv().await;
+        c
+    });
+    let mut frames = Vec::new();
+    client
+        .query_stream("src", &json!({"q": 1}), None, |f| {
+            frames.push(f);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let statuses: Vec<_> = frames.iter().map(|f| f["status"].clone()).collect();
+    assert_eq!(statuses, [json!(100), json!(200)]);
+    assert_eq!(
+        frames[0]["body"].to_string(),
+        r#"[{"n":12345678901234.123456}]"#
+    );
+    // A query left unanswered: the stream ends with its 504.
+    let e = client
+        .query_stream("src", &json!({}), Some(200), |_| Ok(()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Http { status: 504, .. }), "{e}");
+    drop(answering.await.unwrap());
+}
+
+/// A streamed query whose reader stalls: the answers wait in the connector's socket
+/// (the emulator's queues are bounded and the session stops reading while they are
+/// full), then all arrive, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stream_reader_loses_nothing() {
+    const FRAMES: u64 = 100;
+    let (sim, client) = sim_and_client().await;
+    let (mut c, _) = common::Conn::handshake(&sim.ws_url(), "t", "src", "s").await;
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
+    let answering = tokio::spawn(async move {
+        let q = c.recv().await;
+        let addr = q["messageHeaders"]["REPLY_ADDR_HEADER"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // 64 KiB a frame: more than the sockets' buffers hold in all.
+        let pad = "x".repeat(64 * 1024);
+        for i in 0..FRAMES {
+            c.answer(&addr, 100, Some(json!([{ "i": i, "pad": pad }])))
+                .await;
+        }
+        c.answer(&addr, 200, Some(json!([{ "i": FRAMES }]))).await;
+        sent_tx.send(()).unwrap();
+        c
+    });
+    let mut seen = Vec::new();
+    client
+        .query_stream("src", &json!({}), None, |f| {
+            if seen.is_empty() {
+                // The reader stalls until the connector has written every answer.
+                sent_rx.recv().unwrap();
+            }
+            seen.push(f["body"][0]["i"].as_u64().unwrap());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, (0..=FRAMES).collect::<Vec<_>>());
+    drop(answering.await.unwrap());
+}

@@ -35,8 +35,9 @@ enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
-    /// Query a source; prints the rows, one JSON per line ("no data (204)" on stderr for
-    /// a 204); an error answer exits 1 with its code and text
+    /// Query a source; prints the rows as they arrive, one JSON per line, keeping none
+    /// ("no data (204)" on stderr for a 204); an error answer exits 1 with its code and
+    /// text
     Query {
         /// Source name
         name: String,
@@ -164,11 +165,11 @@ pub(crate) async fn run() -> ExitCode {
             server,
         } => {
             with_client(&server, |c| async move {
-                let outcome = c
-                    .query(&name, &parse_json(&json)?, timeout_ms)
+                let mut printer = query::Printer::new(frames);
+                c.query_stream(&name, &parse_json(&json)?, timeout_ms, |f| printer.frame(f))
                     .await
                     .map_err(fail)?;
-                query::print(&outcome, frames)
+                printer.finish()
             })
             .await
         }

@@ -1,25 +1,62 @@
-//! The output of `vantiq-sim query`: the rows on stdout (or, with `--frames`, every answer
-//! frame), a word on stderr when there is no data, and an error answer as a failure that
-//! says its code and text.
+//! The output of `vantiq-sim query`: the rows on stdout as their answers arrive (or, with
+//! `--frames`, every answer frame), a word on stderr when there is no data, and an error
+//! answer as a failure that says its code and text. Nothing is kept but the last status:
+//! an answer of any size passes through.
 
-use super::print_lines;
 use serde_json::Value;
-use vantiq_sim::QueryOutcome;
+use std::io::Write;
 
-/// Prints a query's outcome; `Err` (exit 1) for an error answer, with its code and text.
-pub(super) fn print(outcome: &QueryOutcome, frames: bool) -> Result<(), String> {
-    if frames {
-        print_lines(&outcome.frames)?;
-    } else {
-        print_lines(&outcome.rows)?;
-        if outcome.status == 204 {
-            eprintln!("no data (204)");
+/// Prints a query's answer frames as they arrive.
+pub(super) struct Printer {
+    frames: bool,
+    status: u64,
+    error: Option<Value>,
+}
+
+impl Printer {
+    pub(super) fn new(frames: bool) -> Self {
+        Printer {
+            frames,
+            status: 0,
+            error: None,
         }
     }
-    if outcome.status >= 300 {
-        return Err(error_text(outcome.status, outcome.error.as_ref()));
+
+    /// Prints one answer frame (its rows, or the frame itself with `--frames`).
+    pub(super) fn frame(&mut self, frame: Value) -> std::io::Result<()> {
+        self.status = frame["status"].as_u64().unwrap_or_default();
+        let mut out = std::io::stdout().lock();
+        if self.frames {
+            writeln!(out, "{frame}")?;
+        } else if self.status == 100 || self.status == 200 {
+            match frame.get("body") {
+                Some(Value::Array(rows)) => {
+                    for row in rows {
+                        writeln!(out, "{row}")?;
+                    }
+                }
+                Some(Value::Null) | None => {}
+                Some(row) => writeln!(out, "{row}")?,
+            }
+        }
+        if self.status >= 300 {
+            self.error = frame.get("body").cloned();
+        }
+        out.flush()
     }
-    Ok(())
+
+    /// After the final frame: "no data (204)" on stderr, or `Err` (exit 1) for an error
+    /// answer, with its code and text.
+    pub(super) fn finish(self) -> Result<(), String> {
+        if self.status == 204 && !self.frames {
+            eprintln!("no data (204)");
+        }
+        if self.status >= 300 {
+            let status = u16::try_from(self.status).unwrap_or(u16::MAX);
+            return Err(error_text(status, self.error.as_ref()));
+        }
+        Ok(())
+    }
 }
 
 /// "the connector answered with an error (status 400): CODE: TEXT" for each error object;

@@ -8,6 +8,7 @@
 //! | PUT | `/sim/sources/{name}/config` | sets the configuration; a connected source gets `reconnectRequired` |
 //! | POST | `/sim/sources/{name}/publish` | publishes the body (202) |
 //! | POST | `/sim/sources/{name}/query?timeout_ms=N` | queries with the body as parameters; 504 on timeout |
+//! | POST | `/sim/sources/{name}/query?stream=1&timeout_ms=N` | the same, streamed: each answer frame a line of JSON as it arrives (nothing kept); a failure after the first line is a last line `{"streamError": {"status", "error"}}` |
 //! | POST | `/sim/sources/{name}/query-load?queries=N&in_flight=K&timeout_ms=T` | sends N queries (body: parameters), K in flight; a [`crate::QueryLoadSummary`] |
 //! | GET | `/sim/sources/{name}/notifications?since=K&wait_ms=N` | notifications with seq >= K; `wait_ms` waits for the first one |
 //! | POST | `/sim/sources/{name}/reconnect` | sends `reconnectRequired` (202) |
@@ -31,6 +32,11 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Answer frames a streamed query may have between the connector and the HTTP reader,
+/// in each of its two queues.
+const STREAM_FRAMES: usize = 8;
 
 /// Default query timeout of the control API.
 const DEFAULT_QUERY_TIMEOUT_MS: u64 = 10_000;
@@ -195,11 +201,51 @@ async fn query(
 ) -> ApiResult {
     core.entry(&name)?;
     let timeout = param(&query, "timeout_ms")?.unwrap_or(DEFAULT_QUERY_TIMEOUT_MS);
+    let timeout = Duration::from_millis(timeout);
     let params = query_params(&body)?;
-    let outcome = core
-        .query(&name, &params, Duration::from_millis(timeout))
-        .await?;
+    if param(&query, "stream")? == Some(1) {
+        return streamed_query(core, name, &params, timeout);
+    }
+    let outcome = core.query(&name, &params, timeout).await?;
     Ok(Json(outcome).into_response())
+}
+
+/// A query whose answer frames go out as lines of JSON as they arrive (`stream=1`): the
+/// emulator keeps none of them, so an answer of any size passes through. What waits is
+/// only what the HTTP reader has not taken yet.
+fn streamed_query(core: Arc<Core>, name: String, params: &Value, timeout: Duration) -> ApiResult {
+    // Both channels are bounded: a reader slower than the connector fills them, then the
+    // session stops reading the connector until there is room (`SessionLink::backlog`).
+    let (frames_tx, mut frames) = mpsc::channel::<Value>(STREAM_FRAMES);
+    // Sent before the response starts: an unknown or unconnected source is an HTTP error.
+    let started = core.start_streamed_query(&name, params, frames_tx)?;
+    let (lines_tx, lines) = mpsc::channel::<Bytes>(STREAM_FRAMES);
+    tokio::spawn(async move {
+        let forward = async {
+            while let Some(frame) = frames.recv().await {
+                let mut line = serde_json::to_vec(&frame).expect("a Value serialises");
+                line.push(b'\n');
+                if lines_tx.send(Bytes::from(line)).await.is_err() {
+                    break; // the reader left
+                }
+            }
+        };
+        let (outcome, ()) = tokio::join!(core.finish_query(&name, started, timeout), forward);
+        if let Err(e) = outcome {
+            let ApiError(status, error) = e.into();
+            let line = json!({"streamError": {"status": status.as_u16(), "error": error}});
+            let _ = lines_tx.send(Bytes::from(format!("{line}\n"))).await;
+        }
+    });
+    let body = futures_util::stream::unfold(lines, |mut lines| async move {
+        let line = lines.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(line), lines))
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
 
 async fn query_load(

@@ -151,6 +151,20 @@ impl Session {
                 tracing::info!(session = self.link.id, "reading resumed");
                 continue;
             }
+            // A streamed query's frame that found its stream full: handed over (waiting
+            // for its reader) before anything more is read from the connector.
+            let backlog = crate::state::lock(&self.link.backlog).take();
+            if let Some((stream, frame)) = backlog {
+                self.flush_batch();
+                tokio::select! {
+                    biased;
+                    _ = self.link.kill.notified() => return "cut by the emulator",
+                    _ = stopped.changed() => return "server stopped",
+                    // An error: the stream's reader left; the frame goes nowhere.
+                    _ = stream.send(frame) => {}
+                }
+                continue;
+            }
             let next = tokio::select! {
                 biased;
                 _ = self.link.kill.notified() => return "cut by the emulator",
@@ -169,7 +183,7 @@ impl Session {
             // Handle whatever else is already buffered before telling waiters and writer
             // (unless asked to stop reading).
             for _ in 0..MAX_READ_BATCH {
-                if self.link.reading_stopped() {
+                if self.link.reading_stopped() || crate::state::lock(&self.link.backlog).is_some() {
                     break;
                 }
                 match stream.next().now_or_never() {

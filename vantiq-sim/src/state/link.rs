@@ -54,6 +54,10 @@ pub(crate) struct SessionLink {
     received: AtomicU8,
     /// Whether the reader reads the socket (see [`Reading`]).
     reading: watch::Sender<Reading>,
+    /// An answer frame of a streamed query that found its stream full: the reader hands
+    /// it over (waiting) before it reads the next frame, so a slow reader of the stream
+    /// slows the connector down rather than the emulator keeping what it cannot pass on.
+    pub(crate) backlog: Mutex<Option<(mpsc::Sender<serde_json::Value>, serde_json::Value)>>,
 }
 
 /// Whether a session's reader reads its socket. While it does not, the socket stays open
@@ -117,6 +121,7 @@ impl SessionLink {
             sending: AtomicU8::new(sending),
             received: AtomicU8::new(NONE),
             reading: watch::Sender::new(Reading::On),
+            backlog: Mutex::new(None),
         }
     }
 

@@ -12,7 +12,24 @@ use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
+
+/// Hands a streamed query's frame to its stream; when the stream is full the frame waits
+/// on the session's link, and the session hands it over before it reads on. A stream
+/// whose reader left takes nothing: the frame is dropped.
+fn pass_on(link: &SessionLink, stream: &mpsc::Sender<Value>, frame: Value) {
+    if let Err(mpsc::error::TrySendError::Full(frame)) = stream.try_send(frame) {
+        *lock(&link.backlog) = Some((stream.clone(), frame));
+    }
+}
+
+/// A query sent and waiting for its final answer ([`Core::finish_query`]).
+pub(crate) struct StartedQuery {
+    entry: Arc<SourceEntry>,
+    id: u64,
+    session: u64,
+    answer: oneshot::Receiver<Result<QueryOutcome, SimError>>,
+}
 
 impl Core {
     /// Sends a query and collects its answers until the final one.
@@ -22,29 +39,71 @@ impl Core {
         params: &Value,
         timeout: Duration,
     ) -> Result<QueryOutcome, SimError> {
+        let started = self.start_query(name, params, None)?;
+        self.finish_query(name, started, timeout).await
+    }
+
+    /// Sends a query whose answer frames go to `stream` as they arrive, none kept; the
+    /// outcome that [`Core::finish_query`] then gives has no rows and no frames. The
+    /// channel closes after the final frame (or when the query ends otherwise). While it
+    /// is full, the session stops reading its connector (see `SessionLink::backlog`).
+    pub(crate) fn start_streamed_query(
+        &self,
+        name: &str,
+        params: &Value,
+        stream: mpsc::Sender<Value>,
+    ) -> Result<StartedQuery, SimError> {
+        self.start_query(name, params, Some(stream))
+    }
+
+    fn start_query(
+        &self,
+        name: &str,
+        params: &Value,
+        stream: Option<mpsc::Sender<Value>>,
+    ) -> Result<StartedQuery, SimError> {
         let entry = self.entry(name)?;
         let id = self.next_query.fetch_add(1, Ordering::Relaxed);
-        let (done, mut answer) = oneshot::channel();
-        let session = {
-            let mut st = lock(&entry.state);
-            let link = match (&st.owner, st.connected) {
-                (Some(owner), true) => owner.link.clone(),
-                _ => return Err(SimError::NotConnected(name.to_owned())),
-            };
-            if !link.send(wire::query(name, params, &wire::reply_address(id))) {
-                return Err(SimError::NotConnected(name.to_owned()));
-            }
-            st.queries.insert(
-                id,
-                PendingQuery {
-                    session: link.id,
-                    frames: Vec::new(),
-                    rows: Vec::new(),
-                    done,
-                },
-            );
-            link.id
+        let (done, answer) = oneshot::channel();
+        let mut st = lock(&entry.state);
+        let link = match (&st.owner, st.connected) {
+            (Some(owner), true) => owner.link.clone(),
+            _ => return Err(SimError::NotConnected(name.to_owned())),
         };
+        if !link.send(wire::query(name, params, &wire::reply_address(id))) {
+            return Err(SimError::NotConnected(name.to_owned()));
+        }
+        st.queries.insert(
+            id,
+            PendingQuery {
+                session: link.id,
+                frames: Vec::new(),
+                rows: Vec::new(),
+                done,
+                stream,
+            },
+        );
+        Ok(StartedQuery {
+            entry: entry.clone(),
+            id,
+            session: link.id,
+            answer,
+        })
+    }
+
+    /// Waits (up to `timeout`) for a started query's final answer.
+    pub(crate) async fn finish_query(
+        &self,
+        name: &str,
+        started: StartedQuery,
+        timeout: Duration,
+    ) -> Result<QueryOutcome, SimError> {
+        let StartedQuery {
+            entry,
+            id,
+            session,
+            mut answer,
+        } = started;
         match tokio::time::timeout(timeout, &mut answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(SimError::ConnectionLost(name.to_owned())),
@@ -205,12 +264,17 @@ impl Core {
                 format!("{what}: {addr:?} in {}", wire::excerpt(raw)),
             );
         };
-        answers::push_rows(status, body, &mut pending.rows);
+        if pending.stream.is_none() {
+            answers::push_rows(status, body, &mut pending.rows);
+        }
         if is_final {
             let error = (status >= 300).then(|| body.cloned().unwrap_or(Value::Null));
             let qid = id.unwrap_or_default();
             if let Some(mut q) = st.queries.remove(&qid) {
-                q.frames.push(frame);
+                match q.stream.take() {
+                    Some(stream) => pass_on(link, &stream, frame),
+                    None => q.frames.push(frame),
+                }
                 let outcome = QueryOutcome {
                     status: u16::try_from(status).unwrap_or(u16::MAX),
                     rows: q.rows,
@@ -220,7 +284,10 @@ impl Core {
                 let _ = q.done.send(Ok(outcome));
             }
         } else {
-            pending.frames.push(frame);
+            match &pending.stream {
+                Some(stream) => pass_on(link, stream, frame),
+                None => pending.frames.push(frame),
+            }
         }
         if session != st.owner.as_ref().map_or(0, |o| o.link.id) {
             tracing::debug!(

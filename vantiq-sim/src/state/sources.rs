@@ -26,6 +26,9 @@ pub(super) struct PendingQuery {
     pub(super) frames: Vec<Value>,
     pub(super) rows: Vec<Value>,
     pub(super) done: oneshot::Sender<Result<QueryOutcome, SimError>>,
+    /// Where the answer frames go as they arrive, when the query is streamed (the control
+    /// API's `stream=1`): then neither `frames` nor `rows` keeps them.
+    pub(super) stream: Option<tokio::sync::mpsc::Sender<Value>>,
 }
 
 /// The mutable part of a source.
