@@ -147,8 +147,8 @@ pub enum QueryAnswerError {
     /// A 100 or 200 answer needs a body.
     #[error("a {0} answer needs a body (an object or a list of objects)")]
     MissingBody(u16),
-    /// A 204 answer must not have a body.
-    #[error("a 204 answer must not have a body")]
+    /// A 204 answer has no body, or the empty object `{}`.
+    #[error("a 204 answer has no body (or an empty object `{{}}`)")]
     UnexpectedBody,
     /// The body is not an object or a list of objects.
     #[error("a query answer body must be an object or a list of objects, not {0}")]

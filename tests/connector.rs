@@ -167,6 +167,7 @@ fn query_handlers() -> Handlers {
                     query.complete(&json!({"late": true})).await.unwrap();
                 });
             }
+            "map" => query.empty_map().await?,
             "explicit" => {
                 let ctx = query.context().clone();
                 let conn = query.connection().clone();
@@ -178,8 +179,14 @@ fn query_handlers() -> Handlers {
                     conn.send_query_response(&ctx, QUERY_COMPLETE, None).await,
                     Err(QueryAnswerError::MissingBody(200))
                 ));
+                // A 204 carries no body, or `{}` (jdbcSource's; the op "map" below).
                 assert!(matches!(
-                    conn.send_query_response(&ctx, QUERY_EMPTY, Some(&json!({})))
+                    conn.send_query_response(&ctx, QUERY_EMPTY, Some(&json!({"x": 1})))
+                        .await,
+                    Err(QueryAnswerError::UnexpectedBody)
+                ));
+                assert!(matches!(
+                    conn.send_query_response(&ctx, QUERY_EMPTY, Some(&json!([])))
                         .await,
                     Err(QueryAnswerError::UnexpectedBody)
                 ));
@@ -268,9 +275,15 @@ async fn queries_get_partial_final_empty_and_error_answers() {
     assert_eq!(out.status, 200);
     assert_eq!(out.rows, vec![json!({"p": 1}), json!({"p": 2})]);
 
+    // 204 with `{}`, as jdbcSource answers an update.
+    let out = sim.query("q", json!({"op": "map"}), WAIT).await.unwrap();
+    assert_eq!(out.status, 204);
+    assert_eq!(out.frames.len(), 1);
+    assert_eq!(out.frames[0]["body"], json!({}), "{:?}", out.frames);
+
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     let stats = running.set.connection("q").unwrap().stats();
-    assert_eq!(stats.queries_answered, 4);
+    assert_eq!(stats.queries_answered, 5);
     assert_eq!(stats.queries_failed, 1);
     running.stop().await.unwrap();
 }

@@ -227,7 +227,11 @@ impl QueryContext {
                 Ok(reply.frame(status, Some(json)))
             })?,
             (QUERY_EMPTY, None) => reply.frame(status, None),
-            (QUERY_EMPTY, Some(_)) => return Err(QueryAnswerError::UnexpectedBody),
+            // The one body a 204 may carry: `{}`, as Vantiq's Java connectors send it.
+            (QUERY_EMPTY, Some(body)) => with_json(body, |json| match json {
+                "{}" => Ok(reply.frame(status, Some(json))),
+                _ => Err(QueryAnswerError::UnexpectedBody),
+            })?,
             (other, _) => return Err(QueryAnswerError::InvalidStatus(other)),
         })
     }
@@ -521,6 +525,18 @@ impl Query {
     /// [`QueryAnswerError::ConnectionLost`] if the connection has ended.
     pub async fn empty(self) -> Result<(), QueryAnswerError> {
         self.context.respond::<Value>(QUERY_EMPTY, None).await
+    }
+
+    /// Ends the query with no data (status 204) and the body `{}`, an empty
+    /// map: how Vantiq's Java connectors (jdbcSource) answer a statement that
+    /// returns no rows, for connectors that replace them.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryAnswerError::ConnectionLost`] if the connection has ended.
+    pub async fn empty_map(self) -> Result<(), QueryAnswerError> {
+        let empty = serde_json::Map::new();
+        self.context.respond(QUERY_EMPTY, Some(&empty)).await
     }
 
     /// Ends the query with an error (status 400).

@@ -403,8 +403,9 @@ impl SqlConnector {
         drop(conn);
         source.metrics.pool(name, db.usage());
         if batch.is_empty() {
+            // jdbcSource's answer to a statement without rows: 204 with an empty map.
             source.metrics.query(name, "empty");
-            Ok(query.empty().await?)
+            Ok(query.empty_map().await?)
         } else {
             source.metrics.query(name, "rows");
             source.metrics.rows(name, sent + batch.len());
@@ -524,7 +525,7 @@ impl Handler for SqlConnector {
                 match publish.run(&source.db).await {
                     Ok(()) => {
                         source.metrics.query(&source.name, "empty");
-                        Ok(query.empty().await?)
+                        Ok(query.empty_map().await?)
                     }
                     Err(e) => {
                         source.metrics.query(&source.name, "error");

@@ -192,11 +192,12 @@ impl Harness {
         out.rows
     }
 
-    /// A statement sent as a query (jdbcSource's update): one 204.
+    /// A statement sent as a query (jdbcSource's update): one 204 whose body is `{}`.
     pub async fn update(&self, source: &str, sql: &str) {
         let out = self.query(source, json!({ "query": sql })).await;
         assert_eq!(out.status, 204, "{sql}: {out:?}");
         assert_eq!(out.frames.len(), 1, "{out:?}");
+        assert_eq!(out.frames[0]["body"], json!({}), "{sql}: {out:?}");
     }
 
     pub async fn publish(&self, source: &str, message: Value) {
@@ -431,6 +432,7 @@ pub async fn queries(db: &Db) {
         )
         .await;
     assert_eq!(statuses(&out), vec![204]);
+    assert_eq!(out.frames[0]["body"], json!({}), "jdbcSource's empty map");
 
     // An update as a query: applied, one 204.
     h.update("db", &format!("UPDATE {t} SET name = 'x' WHERE id <= 10"))
