@@ -71,10 +71,10 @@ if ! "${VENV}/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if
 fi
 
 if [ "${SKIP_PY_PACKAGE:-0}" != 1 ]; then
-    echo "building the vantiq_connector_sdk wheel (python/) and installing it" >&2
-    WHEEL="$(bash "${ROOT}/scripts/build-python.sh" "${ROOT}/target/python-dist" | tail -n 1)"
+    echo "building the vantiq_connector_sdk wheels (python/) and installing the one pip picks" >&2
+    bash "${ROOT}/scripts/build-python.sh" "${ROOT}/target/python-dist" >/dev/null
     "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
-        "${WHEEL}" >&2
+        --no-index --find-links "${ROOT}/target/python-dist" vantiq-connector-sdk >&2
 fi
 
 echo "${VENV}/bin/python"

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import logging
 import os
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional
 
 from . import _bridge, _logging, _native
 from ._connection import CloseHandler, MessageHandler, VantiqSourceConnection
@@ -16,9 +16,6 @@ __all__ = ["VantiqConnectorSet"]
 
 _log = logging.getLogger("vantiqconnectorsdk")
 _ids = itertools.count(1)
-
-#: Answers queued in one loop turn after which the writer is woken before the turn ends.
-_WAKE_EVERY = 32
 
 #: How long the dispatchers may take to finish the events queued before a stop.
 _DRAIN_SECONDS = 5.0
@@ -52,9 +49,6 @@ class VantiqConnectorSet:
             name: VantiqSourceConnection(name, self, i) for i, name in enumerate(self._sources)
         }
         self._loop_bridge: Optional[_bridge.LoopBridge] = None
-        # Sources with answers queued this loop turn, whose writer is woken at its end.
-        self._writers_to_wake: Set[int] = set()
-        self._answers_queued = 0
         self._started: Optional[asyncio.Future] = None
         self._dispatchers: Dict[int, asyncio.Task] = {}
 
@@ -144,26 +138,6 @@ class VantiqConnectorSet:
         return self._native.probe_port()
 
     # Internals -------------------------------------------------------------------------
-
-    def _wake_writer_soon(self, index: int) -> None:
-        """Wakes source ``index``'s writer at the end of this loop turn: one wake-up and
-        one write for all the answers its handlers queued meanwhile."""
-        pending = self._writers_to_wake
-        if index not in pending:
-            if not pending:
-                asyncio.get_running_loop().call_soon(self._wake_writers)
-            pending.add(index)
-        self._answers_queued += 1
-        if self._answers_queued >= _WAKE_EVERY:
-            # A long turn: the writer starts on what is queued while handlers go on.
-            self._answers_queued = 0
-            self._native.wake_writer(index)
-
-    def _wake_writers(self) -> None:
-        for index in self._writers_to_wake:
-            self._native.wake_writer(index)
-        self._writers_to_wake.clear()
-        self._answers_queued = 0
 
     def _running_native(self) -> Any:
         return self._native if self._loop_bridge is not None else None
