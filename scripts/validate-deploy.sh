@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Validates the deployment files in deploy/:
-#   - every Kubernetes manifest in deploy/kubernetes/ against the Kubernetes
+#   - every Kubernetes manifest in deploy/kubernetes/ (and the connectors' own, in
+#     connectors/*/deploy/kubernetes/) against the Kubernetes
 #     OpenAPI schemas, strictly (unknown fields are errors), with
 #     kubernetes-validate (its schemas are bundled: no cluster, no network);
 #   - the consistency rules of deploy/README.md (token only from the Secret,
@@ -59,6 +60,19 @@ fi
 schema_passed=0
 schema_failed=0
 for manifest in "${MANIFESTS[@]}"; do
+    if "${VENV}/bin/kubernetes-validate" --strict --no-warn \
+        --kubernetes-version "${KUBERNETES_VERSION}" "${manifest}"; then
+        schema_passed=$((schema_passed + 1))
+    else
+        echo "FAIL schema: ${manifest}"
+        schema_failed=$((schema_failed + 1))
+    fi
+done
+
+# 1b. The connectors' own manifests (connectors/*/deploy/kubernetes), schemas, strict
+# (their kustomization.yaml is kustomize's, not a Kubernetes resource).
+for manifest in connectors/*/deploy/kubernetes/*.yaml; do
+    [ "$(basename "${manifest}")" = kustomization.yaml ] && continue
     if "${VENV}/bin/kubernetes-validate" --strict --no-warn \
         --kubernetes-version "${KUBERNETES_VERSION}" "${manifest}"; then
         schema_passed=$((schema_passed + 1))
