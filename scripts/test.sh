@@ -81,7 +81,7 @@ step "Python package tests on the manylinux2014 wheel (a fresh venv), the loop w
 VENV2014="$(mktemp -d)/venv"
 python3 -m venv "${VENV2014}"
 "${VENV2014}/bin/python" -m pip install --quiet --disable-pip-version-check \
-    target/python-dist/vantiq_connector_sdk-*-manylinux_2_17_x86_64*.whl \
+    target/python-dist/vantiq_connector_sdk-*manylinux_2_17_x86_64*.whl \
     pytest==9.2.0 vantiqconnectorsdk==1.3.7 prometheus-client==0.26.0 vantiqsdk==1.4.8 codetiming==1.4.0
 "${VENV2014}/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
     vantiqpythonexecconnector==1.3.4
