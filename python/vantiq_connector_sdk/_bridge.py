@@ -13,6 +13,7 @@ handler as the official SDK does.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import logging
 import os
@@ -87,6 +88,7 @@ class LoopBridge:
             waiter = threading.Thread(target=_wait, args=(weakref.ref(loop), weakref.ref(self), self.native),
                                       daemon=True, name="vantiq-connector-wake")
             waiter.start()
+            _waiters.append((self.native, waiter))
             weakref.finalize(self, self.native.close_wait)
 
     def _reader_bridge(self, loop: asyncio.AbstractEventLoop) -> Optional[Any]:
@@ -157,9 +159,33 @@ class LoopBridge:
             inbox.wake()
 
 
+#: The thread mode's threads and their bridges, ended before the interpreter finalises.
+_waiters: "list[tuple[Any, threading.Thread]]" = []
+
+
+@atexit.register
+def _end_waiters() -> None:
+    """Ends the waiting threads while the interpreter can still take them back: a daemon
+    thread that wakes in the core (without the GIL) once the interpreter finalises would
+    be ended by it in the middle of Rust code, which crashes the process."""
+    waiters = list(_waiters)
+    for native, _ in waiters:
+        native.close_wait()
+    for _, thread in waiters:
+        thread.join(timeout=5)
+
+
 def _wait(loop_ref: "weakref.ref[asyncio.AbstractEventLoop]", bridge_ref: "weakref.ref[LoopBridge]",
           native: Any) -> None:
     """The thread mode's thread: hands each wake-up of the core to the loop."""
+    try:
+        _run_waiter(loop_ref, bridge_ref, native)
+    finally:
+        _waiters[:] = [(n, t) for n, t in _waiters if n is not native]
+
+
+def _run_waiter(loop_ref: "weakref.ref[asyncio.AbstractEventLoop]", bridge_ref: "weakref.ref[LoopBridge]",
+                native: Any) -> None:
     while native.wait():
         loop, bridge = loop_ref(), bridge_ref()
         if loop is None or bridge is None or loop.is_closed():
