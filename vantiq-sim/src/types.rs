@@ -120,7 +120,7 @@ pub struct SourceStatus {
     /// The distinct reconnect secrets connectors presented, in order of first use: a
     /// connector that keeps its secret across reconnections shows exactly one. Through
     /// the control API only when asked for (`?secrets=true`,
-    /// [`crate::Client::source_with_secrets`]): left out otherwise, and never in the
+    /// [`crate::client::Client::source_with_secrets`]): left out otherwise, and never in the
     /// console; [`SourceStatus::reconnect_secret_count`] is always there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reconnect_secrets: Vec<String>,
