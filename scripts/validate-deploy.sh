@@ -59,27 +59,24 @@ fi
 # 1. Schemas, strict.
 schema_passed=0
 schema_failed=0
-for manifest in "${MANIFESTS[@]}"; do
+validate_schema() {
     if "${VENV}/bin/kubernetes-validate" --strict --no-warn \
-        --kubernetes-version "${KUBERNETES_VERSION}" "${manifest}"; then
+        --kubernetes-version "${KUBERNETES_VERSION}" "$1"; then
         schema_passed=$((schema_passed + 1))
     else
-        echo "FAIL schema: ${manifest}"
+        echo "FAIL schema: $1"
         schema_failed=$((schema_failed + 1))
     fi
+}
+for manifest in "${MANIFESTS[@]}"; do
+    validate_schema "${manifest}"
 done
 
 # 1b. The connectors' own manifests (connectors/*/deploy/kubernetes), schemas, strict
 # (their kustomization.yaml is kustomize's, not a Kubernetes resource).
 for manifest in connectors/*/deploy/kubernetes/*.yaml; do
     [ "$(basename "${manifest}")" = kustomization.yaml ] && continue
-    if "${VENV}/bin/kubernetes-validate" --strict --no-warn \
-        --kubernetes-version "${KUBERNETES_VERSION}" "${manifest}"; then
-        schema_passed=$((schema_passed + 1))
-    else
-        echo "FAIL schema: ${manifest}"
-        schema_failed=$((schema_failed + 1))
-    fi
+    validate_schema "${manifest}"
 done
 
 # 2. Consistency rules (PyYAML comes with kubernetes-validate).

@@ -96,13 +96,7 @@ impl Reply {
             .push_answer(
                 self.answer(status, frame),
                 || shared.is_current(epoch),
-                || match claim() {
-                    Ok(()) => true,
-                    Err(e) => {
-                        refused = e;
-                        false
-                    }
-                },
+                admit(&mut claim, &mut refused),
             )
             .await;
         match pushed {
@@ -116,8 +110,8 @@ impl Reply {
     }
 
     /// Queues one answer if the answer budget has room now, without waking the
-    /// connection task ([`Reply::wake_writer`]): `Ok(false)` when it would have to wait
-    /// (nothing queued, `claim` not called).
+    /// connection task (`SourceConnection::wake_writer` does): `Ok(false)` when it would
+    /// have to wait (nothing queued, `claim` not called).
     pub(crate) fn send_quietly(
         &self,
         status: u16,
@@ -130,13 +124,7 @@ impl Reply {
         let pushed = shared.outbox.push_answer_quietly(
             self.answer(status, frame),
             || shared.is_current(epoch),
-            || match claim() {
-                Ok(()) => true,
-                Err(e) => {
-                    refused = e;
-                    false
-                }
-            },
+            admit(&mut claim, &mut refused),
         );
         match pushed {
             Ok(Some(true)) => {
@@ -161,5 +149,20 @@ impl Reply {
             .map_err(|Refused::Closed| QueryAnswerError::ConnectionLost)?;
         self.counted(status);
         Ok(())
+    }
+}
+
+/// `claim` as the outbox's `admit`: `true` to queue the answer; a refusal is kept in
+/// `refused` for the caller.
+fn admit<'a>(
+    claim: &'a mut impl FnMut() -> Result<(), QueryAnswerError>,
+    refused: &'a mut QueryAnswerError,
+) -> impl FnMut() -> bool + 'a {
+    move || match claim() {
+        Ok(()) => true,
+        Err(e) => {
+            *refused = e;
+            false
+        }
     }
 }

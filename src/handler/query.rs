@@ -62,23 +62,26 @@ impl Shared {
             return Err(QueryAnswerError::AlreadyAnswered);
         }
         let last = is_final(status);
-        let claim = || {
-            let taken = if last {
-                self.finished.swap(true, Ordering::AcqRel)
-            } else {
-                self.finished.load(Ordering::Acquire)
-            };
-            if taken {
-                Err(QueryAnswerError::AlreadyAnswered)
-            } else {
-                Ok(())
-            }
-        };
-        let result = self.reply.send(status, frame, claim).await;
+        let result = self.reply.send(status, frame, || self.claim(last)).await;
         if last {
             self.settled.notify_one();
         }
         result
+    }
+
+    /// Called when an answer's frame is about to be queued: a final answer
+    /// takes the query (once), any answer is refused after the final one.
+    fn claim(&self, last: bool) -> Result<(), QueryAnswerError> {
+        let taken = if last {
+            self.finished.swap(true, Ordering::AcqRel)
+        } else {
+            self.finished.load(Ordering::Acquire)
+        };
+        if taken {
+            Err(QueryAnswerError::AlreadyAnswered)
+        } else {
+            Ok(())
+        }
     }
 
     /// [`Shared::answer`] if there is room now, without waiting or waking the
@@ -88,19 +91,9 @@ impl Shared {
             return Err(QueryAnswerError::AlreadyAnswered);
         }
         let last = is_final(status);
-        let claim = || {
-            let taken = if last {
-                self.finished.swap(true, Ordering::AcqRel)
-            } else {
-                self.finished.load(Ordering::Acquire)
-            };
-            if taken {
-                Err(QueryAnswerError::AlreadyAnswered)
-            } else {
-                Ok(())
-            }
-        };
-        let queued = self.reply.send_quietly(status, frame, claim)?;
+        let queued = self
+            .reply
+            .send_quietly(status, frame, || self.claim(last))?;
         if queued && last {
             self.settled.notify_one();
         }
