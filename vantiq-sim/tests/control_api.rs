@@ -293,23 +293,11 @@ async fn reconnect_drop_and_violations() {
     assert!(body["error"].is_string());
 }
 
-/// An emulator with source `src` and a control client for it.
-async fn sim_and_client() -> (Sim, Client) {
-    let sim = Sim::builder()
-        .token("t")
-        .source("src", json!({}))
-        .start()
-        .await
-        .unwrap();
-    let client = Client::new(&sim.http_url()).unwrap();
-    (sim, client)
-}
-
 /// `query?stream=1`: each answer frame a line as it arrives; errors before the first line
 /// are HTTP errors, after it a last `streamError` line.
 #[tokio::test]
 async fn streamed_queries() {
-    let (sim, client) = sim_and_client().await;
+    let (sim, client) = setup().await;
     // No connector: 409, before anything is streamed.
     let e = client
         .query_stream("src", &json!({}), None, |_| Ok(()))
@@ -360,7 +348,7 @@ async fn streamed_queries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_stream_reader_loses_nothing() {
     const FRAMES: u64 = 100;
-    let (sim, client) = sim_and_client().await;
+    let (sim, client) = setup().await;
     let (mut c, _) = common::Conn::handshake(&sim.ws_url(), "t", "src", "s").await;
     let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
     let answering = tokio::spawn(async move {
